@@ -1,0 +1,9 @@
+/** Tests run serially (--runInBand): they share one Kafka broker and one Temporal server. */
+module.exports = {
+  preset: 'ts-jest',
+  testEnvironment: 'node',
+  roots: ['<rootDir>/test'],
+  testMatch: ['**/*.test.ts'],
+  testTimeout: 120000,
+  transform: { '^.+\\.ts$': ['ts-jest', { isolatedModules: true }] },
+};
