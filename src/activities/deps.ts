@@ -1,0 +1,16 @@
+import type { WorkerConfig } from '../config';
+
+/**
+ * Points where tests make an activity die, to prove that retries neither lose nor duplicate
+ * data. Production workers pass none.
+ */
+export interface FaultHooks {
+  beforeCommit?(stage: string, commitNumber: number): void;
+  afterCommit?(stage: string, commitNumber: number): void;
+}
+
+/** What activities get from the worker process: config (secrets stay behind it) and hooks. */
+export interface ActivityDeps {
+  config: WorkerConfig;
+  faults?: FaultHooks;
+}

@@ -1,0 +1,16 @@
+/**
+ * Activities are thin adapters: they open what they need (Kafka, DuckDB), call src/kafka and
+ * src/lake, heartbeat, and return counts and offsets — never rows.
+ */
+import type { ActivityDeps } from './deps';
+import { makeIngestRaw } from './ingest-raw';
+
+export type { ActivityDeps, FaultHooks } from './deps';
+
+export function createActivities(deps: ActivityDeps) {
+  return {
+    ingestRaw: makeIngestRaw(deps),
+  };
+}
+
+export type Activities = ReturnType<typeof createActivities>;

@@ -1,0 +1,122 @@
+/**
+ * Worker-side configuration, read from the environment (validated with zod).
+ *
+ * Variables not set in the process environment fall back to `.stack/stack.env`, which
+ * `npm run stack -- up` writes, so a developer can run the worker and the tests right after
+ * starting the local stack without sourcing anything. Secrets are never in that file: the
+ * Kafka password comes from `KAFKA_SASL_PASSWORD` or the file named by `KAFKA_SASL_PASSWORD_FILE`,
+ * and is read only where a Kafka client is built (see src/kafka/connection.ts).
+ */
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { z } from 'zod';
+
+export const TASK_QUEUE = 'sensor-pipeline';
+
+const nonEmpty = z.string().trim().min(1);
+const brokerList = nonEmpty
+  .transform((s) => s.split(',').map((b) => b.trim()).filter(Boolean))
+  .pipe(z.array(z.string().regex(/^[A-Za-z0-9._-]+:\d{1,5}$/, 'expected host:port')).min(1));
+
+const EnvSchema = z.object({
+  TEMPORAL_ADDRESS: nonEmpty.default('127.0.0.1:7233'),
+  TEMPORAL_NAMESPACE: nonEmpty.default('default'),
+  TEMPORAL_TASK_QUEUE: nonEmpty.default(TASK_QUEUE),
+  TEMPORAL_CLI: nonEmpty.optional(),
+  LAKE_ROOT: nonEmpty.default('./lake'),
+  DELTA_EXTENSION_PATH: nonEmpty.optional(),
+  KAFKA_BROKERS: brokerList.default('127.0.0.1:9092'),
+  KAFKA_CLIENT_ID: nonEmpty.default('tributary'),
+  KAFKA_SECURITY_PROTOCOL: z.enum(['PLAINTEXT', 'SASL_SSL']).default('PLAINTEXT'),
+  KAFKA_SASL_MECHANISM: z.enum(['PLAIN', 'SCRAM-SHA-256', 'SCRAM-SHA-512']).default('PLAIN'),
+  KAFKA_SASL_USERNAME: z.string().optional(),
+  KAFKA_SASL_PASSWORD: z.string().optional(),
+  KAFKA_SASL_PASSWORD_FILE: nonEmpty.optional(),
+  KAFKA_SSL_CA_FILE: nonEmpty.optional(),
+  KAFKA_SASL_SSL_BROKERS: brokerList.optional(),
+});
+export type Env = z.infer<typeof EnvSchema>;
+
+/** How to reach Kafka. The password itself is deliberately not a field: only where to find it. */
+export interface KafkaConnectionConfig {
+  brokers: string[];
+  clientId: string;
+  securityProtocol: 'PLAINTEXT' | 'SASL_SSL';
+  sasl?: {
+    mechanism: 'PLAIN' | 'SCRAM-SHA-256' | 'SCRAM-SHA-512';
+    username: string;
+    /** Name of the env variable holding the password, or a file holding it. */
+    passwordSource: { env: string } | { file: string };
+  };
+  caFile?: string;
+}
+
+export interface WorkerConfig {
+  temporal: { address: string; namespace: string; taskQueue: string };
+  lakeRoot: string;
+  deltaExtensionPath?: string;
+  kafka: KafkaConnectionConfig;
+}
+
+export class ConfigError extends Error {
+  override name = 'ConfigError';
+}
+
+export function stackDir(): string {
+  return path.resolve(process.env.STACK_DIR ?? '.stack');
+}
+
+/** Parses `KEY=VALUE` lines; values are literal (no quotes or expansion: `$ConnectionString` stays). */
+export function parseEnvFile(text: string): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const line of text.split(/\r?\n/)) {
+    const m = /^\s*([A-Za-z_][A-Za-z0-9_]*)=(.*)$/.exec(line);
+    if (m) out[m[1]] = m[2];
+  }
+  return out;
+}
+
+export function readStackEnv(): Record<string, string> {
+  const file = path.join(stackDir(), 'stack.env');
+  return fs.existsSync(file) ? parseEnvFile(fs.readFileSync(file, 'utf8')) : {};
+}
+
+/** The effective environment: process env first, `.stack/stack.env` for anything unset. */
+export function loadEnv(env: NodeJS.ProcessEnv = process.env): Env {
+  const merged: Record<string, string | undefined> = { ...readStackEnv() };
+  for (const [k, v] of Object.entries(env)) if (v !== undefined && v !== '') merged[k] = v;
+  const parsed = EnvSchema.safeParse(merged);
+  if (!parsed.success) {
+    const issues = parsed.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; ');
+    throw new ConfigError(`invalid environment: ${issues}`);
+  }
+  return parsed.data;
+}
+
+export function kafkaConnectionFromEnv(env: Env): KafkaConnectionConfig {
+  const base = { brokers: env.KAFKA_BROKERS, clientId: env.KAFKA_CLIENT_ID, caFile: env.KAFKA_SSL_CA_FILE };
+  if (env.KAFKA_SECURITY_PROTOCOL === 'PLAINTEXT') return { ...base, securityProtocol: 'PLAINTEXT' };
+  if (!env.KAFKA_SASL_USERNAME) throw new ConfigError('KAFKA_SECURITY_PROTOCOL=SASL_SSL needs KAFKA_SASL_USERNAME');
+  const passwordSource = env.KAFKA_SASL_PASSWORD_FILE
+    ? { file: path.resolve(env.KAFKA_SASL_PASSWORD_FILE) }
+    : env.KAFKA_SASL_PASSWORD !== undefined
+      ? { env: 'KAFKA_SASL_PASSWORD' }
+      : undefined;
+  if (!passwordSource) {
+    throw new ConfigError('KAFKA_SECURITY_PROTOCOL=SASL_SSL needs KAFKA_SASL_PASSWORD_FILE or KAFKA_SASL_PASSWORD');
+  }
+  return {
+    ...base,
+    securityProtocol: 'SASL_SSL',
+    sasl: { mechanism: env.KAFKA_SASL_MECHANISM, username: env.KAFKA_SASL_USERNAME, passwordSource },
+  };
+}
+
+export function loadWorkerConfig(env: Env = loadEnv()): WorkerConfig {
+  return {
+    temporal: { address: env.TEMPORAL_ADDRESS, namespace: env.TEMPORAL_NAMESPACE, taskQueue: env.TEMPORAL_TASK_QUEUE },
+    lakeRoot: path.resolve(env.LAKE_ROOT),
+    deltaExtensionPath: env.DELTA_EXTENSION_PATH,
+    kafka: kafkaConnectionFromEnv(env),
+  };
+}

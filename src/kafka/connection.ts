@@ -1,0 +1,103 @@
+/**
+ * Builds kafkajs clients from a KafkaConnectionConfig and turns Kafka failures into errors that
+ * say what to fix. The password is read here, at the last moment, from env or file; it never
+ * leaves this module except inside the kafkajs client, and every error message that leaves is
+ * scrubbed of it (kafkajs messages do not contain it today; the scrub keeps it that way).
+ */
+import * as fs from 'node:fs';
+import { Kafka, logLevel, type KafkaConfig, type SASLOptions, type logCreator } from 'kafkajs';
+import type { KafkaConnectionConfig } from '../config';
+import { ConfigError } from '../config';
+
+/** A failure that retrying will not fix: bad credentials, unknown topic, bad TLS setup. */
+export class PermanentKafkaError extends Error {
+  override name = 'PermanentKafkaError';
+}
+
+function readPassword(source: { env: string } | { file: string }): string {
+  if ('env' in source) {
+    const value = process.env[source.env];
+    if (value === undefined) throw new ConfigError(`Kafka password variable ${source.env} is not set`);
+    return value;
+  }
+  try {
+    return fs.readFileSync(source.file, 'utf8').replace(/\r?\n$/, '');
+  } catch (e) {
+    throw new ConfigError(`cannot read the Kafka password file ${source.file}: ${(e as NodeJS.ErrnoException).code ?? e}`);
+  }
+}
+
+/** kafkajs logs go to our logger at WARN and above, with the password (if any) masked. */
+function scrubbingLogCreator(secret: string | undefined): logCreator {
+  return () => ({ level, log }) => {
+    if (level > logLevel.WARN) return;
+    const line = scrub(`[kafkajs] ${log.message} ${log.broker ? `broker=${log.broker}` : ''}`.trim(), secret);
+    (level === logLevel.ERROR ? console.error : console.warn)(line);
+  };
+}
+
+export function scrub(text: string, secret: string | undefined): string {
+  return secret ? text.split(secret).join('***') : text;
+}
+
+export interface KafkaHandle {
+  kafka: Kafka;
+  /** Rewrites an error into a clear one without the secret; permanent ones become PermanentKafkaError. */
+  explain(error: unknown, context: string): Error;
+}
+
+export function connectKafka(conn: KafkaConnectionConfig): KafkaHandle {
+  const password = conn.sasl ? readPassword(conn.sasl.passwordSource) : undefined;
+  const config: KafkaConfig = {
+    clientId: conn.clientId,
+    brokers: conn.brokers,
+    connectionTimeout: 5000,
+    requestTimeout: 30000,
+    retry: { retries: 3, initialRetryTime: 200, maxRetryTime: 2000 },
+    logLevel: logLevel.WARN,
+    logCreator: scrubbingLogCreator(password),
+  };
+  if (conn.securityProtocol === 'SASL_SSL') {
+    let ca: Buffer[] | undefined;
+    if (conn.caFile) {
+      try {
+        ca = [fs.readFileSync(conn.caFile)];
+      } catch (e) {
+        throw new ConfigError(`cannot read the Kafka CA file ${conn.caFile}: ${(e as NodeJS.ErrnoException).code ?? e}`);
+      }
+    }
+    // Certificates are always verified; a private CA is trusted only when configured.
+    config.ssl = { rejectUnauthorized: true, ...(ca ? { ca } : {}) };
+    const sasl = conn.sasl!;
+    config.sasl = {
+      mechanism: sasl.mechanism.toLowerCase(),
+      username: sasl.username,
+      password: password!,
+    } as SASLOptions;
+  }
+  const where = `${conn.securityProtocol} ${conn.brokers.join(',')}`;
+  return {
+    kafka: new Kafka(config),
+    explain(error: unknown, context: string): Error {
+      const e = error as { name?: string; message?: string; type?: string; cause?: unknown };
+      const name = e?.name ?? 'Error';
+      const raw = scrub(String(e?.message ?? error), password);
+      const causeName = (e?.cause as { name?: string } | undefined)?.name;
+      if (name === 'KafkaJSSASLAuthenticationError' || causeName === 'KafkaJSSASLAuthenticationError' || /SASL .*authentication failed/i.test(raw)) {
+        return new PermanentKafkaError(
+          `${context}: Kafka authentication failed for user "${conn.sasl?.username}" (SASL ${conn.sasl?.mechanism}) at ${where}; check the password in KAFKA_SASL_PASSWORD_FILE/KAFKA_SASL_PASSWORD`,
+        );
+      }
+      if (e?.type === 'UNKNOWN_TOPIC_OR_PARTITION' || /does not host this topic-partition|unknown topic/i.test(raw)) {
+        return new PermanentKafkaError(`${context}: ${raw}`);
+      }
+      if (/certificate|self[- ]signed|SSL|TLS/i.test(raw) && !/ECONNREFUSED/.test(raw)) {
+        return new PermanentKafkaError(`${context}: TLS failure talking to ${where}: ${raw} (set KAFKA_SSL_CA_FILE to the broker's CA)`);
+      }
+      if (name === 'KafkaJSNumberOfRetriesExceeded' || name === 'KafkaJSConnectionError' || /ECONNREFUSED|ETIMEDOUT|ENOTFOUND|Connection timeout/.test(raw)) {
+        return new Error(`${context}: cannot reach Kafka at ${where}: ${raw}`);
+      }
+      return new Error(`${context}: ${name}: ${raw}`);
+    },
+  };
+}

@@ -1,0 +1,148 @@
+/**
+ * Which offsets a raw-ingest run reads, per topic-partition: a pure function of the broker's
+ * watermarks, the checkpoint committed in the raw table, the checkpoint the workflow carries,
+ * and the user's startingOffsets / failOnDataLoss (the seed's Spark options, same meanings).
+ *
+ * All offsets are "next offset to read" (Kafka's convention), as plain numbers (JSON-safe in
+ * workflow history; Kafka offsets stay far below 2^53 in practice and inputs are checked).
+ */
+
+/** topic → partition (as a string key, JSON-friendly) → next offset to read. */
+export type TopicOffsets = Record<string, Record<string, number>>;
+
+/**
+ * Spark's startingOffsets: "latest", "earliest", or a JSON map topic → partition → offset where
+ * -2 means earliest and -1 latest, e.g. {"sensor_readings":{"0":23,"1":-2}}.
+ */
+export type StartingOffsets = 'latest' | 'earliest' | TopicOffsets;
+
+export interface PartitionWatermarks {
+  topic: string;
+  partition: number;
+  /** Earliest offset still in the log. */
+  low: number;
+  /** End offset captured when the run starts (read_committed: the last stable offset). */
+  high: number;
+}
+
+export interface PartitionRange {
+  topic: string;
+  partition: number;
+  from: number;
+  /** Exclusive. */
+  to: number;
+  /** Where `from` came from. */
+  origin: 'table' | 'workflow' | 'startingOffsets' | 'new partition' | 'data loss reset';
+}
+
+export interface LostRange {
+  topic: string;
+  partition: number;
+  from: number;
+  /** Exclusive; null when unknown (the partition is gone). */
+  to: number | null;
+  reason: string;
+}
+
+export interface CheckpointDisagreement {
+  topic: string;
+  partition: number;
+  workflow: number | null;
+  table: number;
+}
+
+export interface ReadPlan {
+  ranges: PartitionRange[];
+  lost: LostRange[];
+  disagreements: CheckpointDisagreement[];
+}
+
+export class DataLossError extends Error {
+  override name = 'DataLossError';
+  constructor(readonly lost: LostRange[]) {
+    super(
+      'data loss (failOnDataLoss=true): ' +
+        lost
+          .map((l) => `${l.topic}[${l.partition}] offsets ${l.from}..${l.to === null ? '?' : l.to - 1} ${l.reason}`)
+          .join('; '),
+    );
+  }
+}
+
+export class StartingOffsetsError extends Error {
+  override name = 'StartingOffsetsError';
+}
+
+export function offsetOf(offsets: TopicOffsets | undefined, topic: string, partition: number): number | undefined {
+  return offsets?.[topic]?.[String(partition)];
+}
+
+export function setOffset(offsets: TopicOffsets, topic: string, partition: number, next: number): void {
+  (offsets[topic] ??= {})[String(partition)] = next;
+}
+
+export function planRead(input: {
+  topics: string[];
+  watermarks: PartitionWatermarks[];
+  tableCheckpoint: TopicOffsets;
+  workflowCheckpoint?: TopicOffsets;
+  startingOffsets: StartingOffsets;
+  failOnDataLoss: boolean;
+}): ReadPlan {
+  const { watermarks, tableCheckpoint, workflowCheckpoint, startingOffsets } = input;
+  const ranges: PartitionRange[] = [];
+  const lost: LostRange[] = [];
+  const disagreements: CheckpointDisagreement[] = [];
+
+  for (const topic of input.topics) {
+    const parts = watermarks.filter((w) => w.topic === topic);
+    // The table is the truth; the workflow's copy only fills in what the table has never seen
+    // (e.g. a fresh table directory) so that an emptied lake does not silently jump to "latest".
+    const known = { ...(workflowCheckpoint?.[topic] ?? {}), ...(tableCheckpoint[topic] ?? {}) };
+    const firstRun = Object.keys(known).length === 0;
+
+    for (const w of parts) {
+      const fromTable = offsetOf(tableCheckpoint, topic, w.partition);
+      const fromWorkflow = offsetOf(workflowCheckpoint, topic, w.partition);
+      if (fromTable !== undefined && fromWorkflow !== undefined && fromTable !== fromWorkflow) {
+        disagreements.push({ topic, partition: w.partition, workflow: fromWorkflow, table: fromTable });
+      }
+      let from: number;
+      let origin: PartitionRange['origin'];
+      if (fromTable !== undefined) [from, origin] = [fromTable, 'table'];
+      else if (fromWorkflow !== undefined) [from, origin] = [fromWorkflow, 'workflow'];
+      else if (firstRun) [from, origin] = [startingOffset(startingOffsets, w), 'startingOffsets'];
+      else [from, origin] = [w.low, 'new partition'];
+
+      if (from < w.low) {
+        lost.push({ topic, partition: w.partition, from, to: w.low, reason: 'were deleted from Kafka (retention) before being read' });
+        [from, origin] = [w.low, 'data loss reset'];
+      } else if (from > w.high) {
+        lost.push({ topic, partition: w.partition, from: w.high, to: null, reason: `are unknown: the checkpoint ${from} is past the log end ${w.high} (topic recreated?)` });
+        [from, origin] = [w.low, 'data loss reset'];
+      }
+      ranges.push({ topic, partition: w.partition, from, to: Math.max(from, w.high), origin });
+    }
+
+    for (const [p, next] of Object.entries(known)) {
+      if (!parts.some((w) => String(w.partition) === p)) {
+        lost.push({ topic, partition: Number(p), from: next, to: null, reason: 'are gone: the partition no longer exists' });
+      }
+    }
+  }
+  if (input.failOnDataLoss && lost.length > 0) throw new DataLossError(lost);
+  return { ranges, lost, disagreements };
+}
+
+function startingOffset(starting: StartingOffsets, w: PartitionWatermarks): number {
+  if (starting === 'latest') return w.high;
+  if (starting === 'earliest') return w.low;
+  const explicit = offsetOf(starting, w.topic, w.partition);
+  if (explicit === undefined) {
+    // Spark refuses this too: a silent default would skip or re-read a whole partition.
+    throw new StartingOffsetsError(`startingOffsets gives no offset for ${w.topic}[${w.partition}]; list every partition (-2 = earliest, -1 = latest)`);
+  }
+  if (explicit === -1) return w.high;
+  if (explicit === -2) return w.low;
+  return explicit;
+}

@@ -1,0 +1,166 @@
+/**
+ * Reads fixed offset ranges from Kafka ("availableNow": up to end offsets captured before the
+ * read starts) and hands them over in bounded batches.
+ *
+ * Offsets are owned by the caller (they are committed in the Delta table with the rows), so the
+ * consumer group here is a throwaway: a fresh id per read, nothing committed to Kafka. Done-ness
+ * is decided by positions, never by counting messages: aborted transactions, control records and
+ * compaction all leave offset gaps.
+ */
+import { randomUUID } from 'node:crypto';
+import type { Consumer, EachBatchPayload } from 'kafkajs';
+import type { KafkaHandle } from './connection';
+import { setOffset, type PartitionRange, type TopicOffsets } from './offsets';
+
+export interface KafkaRecord {
+  topic: string;
+  partition: number;
+  offset: number;
+  /** Message timestamp, epoch milliseconds. */
+  timestampMs: number;
+  value: Buffer | null;
+}
+
+export interface RangeReadOptions {
+  maxRecordsPerFlush: number;
+  maxBytesPerFlush: number;
+  /** Fail when no partition advances for this long although data is still expected. */
+  idleTimeoutMs: number;
+  /**
+   * Persists a batch. `positions` holds the next offset of every partition that advanced since
+   * the previous flush (it may advance without records: aborted transactions, control records).
+   * Must store records and positions atomically; it is awaited before more is read.
+   */
+  flush(records: KafkaRecord[], positions: TopicOffsets): Promise<void>;
+  /** Called every few seconds while reading, e.g. to heartbeat. */
+  onTick?(): void;
+}
+
+/**
+ * kafkajs 2.2.4 (pinned) keeps aborted and control records in the batch but not in `messages`;
+ * `isEmptyIncludingFiltered` is public in its JS but missing from its typings. When it is false,
+ * `lastOffset()` is the last record actually fetched (otherwise it guesses highWatermark - 1).
+ */
+function hasRawRecords(batch: EachBatchPayload['batch']): boolean {
+  return !(batch as unknown as { isEmptyIncludingFiltered(): boolean }).isEmptyIncludingFiltered();
+}
+
+const key = (topic: string, partition: number) => `${topic}\u0000${partition}`;
+
+export async function readRanges(handle: KafkaHandle, ranges: PartitionRange[], opts: RangeReadOptions): Promise<void> {
+  const wanted = ranges.filter((r) => r.from < r.to);
+  if (wanted.length === 0) return;
+
+  const position = new Map(wanted.map((r) => [key(r.topic, r.partition), r.from]));
+  const end = new Map(wanted.map((r) => [key(r.topic, r.partition), r.to]));
+  const remaining = new Set(position.keys());
+  const unflushed = new Set<string>();
+  let buffer: KafkaRecord[] = [];
+  let bufferBytes = 0;
+  let lastProgressAt = Date.now();
+
+  // Once finished (done or failed) no batch is looked at again: after a failed flush, a later
+  // flush would commit positions past the records that were not written.
+  let stopped = false;
+  let resolveFinished!: (error?: unknown) => void;
+  const finished = new Promise<unknown>((resolve) => (resolveFinished = resolve));
+  const finish = (error?: unknown) => {
+    stopped = true;
+    resolveFinished(error);
+  };
+
+  const flush = async () => {
+    if (buffer.length === 0 && unflushed.size === 0) return;
+    const positions: TopicOffsets = {};
+    for (const r of wanted) {
+      const k = key(r.topic, r.partition);
+      if (unflushed.has(k)) setOffset(positions, r.topic, r.partition, position.get(k)!);
+    }
+    const records = buffer;
+    buffer = [];
+    bufferBytes = 0;
+    unflushed.clear();
+    await opts.flush(records, positions);
+  };
+
+  const onBatch = async ({ batch, heartbeat, isStale, pause }: EachBatchPayload) => {
+    if (stopped) return;
+    const k = key(batch.topic, batch.partition);
+    const stop = end.get(k);
+    if (stop === undefined || !remaining.has(k)) {
+      pause(); // not part of this read, or already complete
+      return;
+    }
+    if (isStale()) return;
+    let next = position.get(k)!;
+    for (const m of batch.messages) {
+      const offset = Number(m.offset);
+      if (offset < next) continue; // re-delivered after a seek, or before the planned start
+      if (offset >= stop) break;
+      buffer.push({ topic: batch.topic, partition: batch.partition, offset, timestampMs: Number(m.timestamp), value: m.value });
+      bufferBytes += (m.value?.length ?? 0) + 64;
+      next = offset + 1;
+    }
+    // Filtered records (aborted transactions, control markers) still move the position.
+    if (hasRawRecords(batch)) next = Math.max(next, Math.min(Number(batch.lastOffset()) + 1, stop));
+    if (next !== position.get(k)) {
+      position.set(k, next);
+      unflushed.add(k);
+      lastProgressAt = Date.now();
+    }
+    if (next >= stop) {
+      remaining.delete(k);
+      pause();
+    }
+    if (buffer.length >= opts.maxRecordsPerFlush || bufferBytes >= opts.maxBytesPerFlush || remaining.size === 0) {
+      await flush();
+    }
+    if (remaining.size === 0) finish();
+    else await heartbeat();
+  };
+
+  const consumer: Consumer = handle.kafka.consumer({
+    groupId: `tributary-reader-${randomUUID()}`,
+    readUncommitted: false,
+    allowAutoTopicCreation: false,
+    maxBytesPerPartition: 16 * 1024 * 1024,
+    maxBytes: 64 * 1024 * 1024,
+    maxWaitTimeInMs: 200,
+    sessionTimeout: 60000,
+    retry: { retries: 3, restartOnFailure: async () => false },
+  });
+  consumer.on(consumer.events.CRASH, (e) => finish(e.payload.error));
+  const ticker = setInterval(() => {
+    opts.onTick?.();
+    if (Date.now() - lastProgressAt > opts.idleTimeoutMs) {
+      const stuck = [...remaining].map((k) => k.replace('\u0000', '[') + ']').join(', ');
+      finish(new Error(`no progress for ${opts.idleTimeoutMs} ms while reading ${stuck}`));
+    }
+  }, 2000);
+
+  let error: unknown;
+  try {
+    await consumer.connect();
+    await consumer.subscribe({ topics: [...new Set(wanted.map((r) => r.topic))], fromBeginning: true });
+    await consumer.run({
+      autoCommit: false,
+      eachBatchAutoResolve: false,
+      partitionsConsumedConcurrently: 1,
+      eachBatch: async (payload) => {
+        try {
+          await onBatch(payload);
+        } catch (e) {
+          finish(e);
+        }
+      },
+    });
+    for (const r of wanted) consumer.seek({ topic: r.topic, partition: r.partition, offset: String(r.from) });
+    error = await finished;
+  } catch (e) {
+    error = e;
+  } finally {
+    clearInterval(ticker);
+    await consumer.disconnect().catch(() => undefined);
+  }
+  if (error) throw error;
+}

@@ -1,0 +1,27 @@
+import { PermanentKafkaError, type KafkaHandle } from './connection';
+import type { PartitionWatermarks } from './offsets';
+
+/**
+ * Low and high (last stable, read_committed) offsets of every partition of the topics, captured
+ * once: the "availableNow" end of a run. A topic that does not exist is a permanent error.
+ */
+export async function fetchWatermarks(handle: KafkaHandle, topics: string[]): Promise<PartitionWatermarks[]> {
+  const admin = handle.kafka.admin();
+  try {
+    await admin.connect();
+    const existing = new Set(await admin.listTopics());
+    const missing = topics.filter((t) => !existing.has(t));
+    if (missing.length > 0) throw new PermanentKafkaError(`Kafka topic(s) not found: ${missing.join(', ')}`);
+    const out: PartitionWatermarks[] = [];
+    for (const topic of topics) {
+      for (const p of await admin.fetchTopicOffsets(topic)) {
+        out.push({ topic, partition: p.partition, low: Number(p.low), high: Number(p.high) });
+      }
+    }
+    return out.sort((a, b) => a.topic.localeCompare(b.topic) || a.partition - b.partition);
+  } catch (e) {
+    throw e instanceof PermanentKafkaError ? e : handle.explain(e, 'reading topic offsets');
+  } finally {
+    await admin.disconnect().catch(() => undefined);
+  }
+}

@@ -1,0 +1,90 @@
+/**
+ * The four Delta tables of the pipeline: their place under the lake root and their schemas
+ * (the seed's columns and types; Delta `timestamp` = DuckDB TIMESTAMPTZ, UTC).
+ */
+import * as path from 'node:path';
+import { createDeltaTable, type DeltaField } from './delta-log';
+
+export interface TableDef {
+  /** Path under the lake root, e.g. `raw/sensor_readings`. */
+  name: string;
+  description: string;
+  fields: DeltaField[];
+}
+
+const f = (name: string, type: DeltaField['type'], nullable = true): DeltaField => ({ name, type, nullable });
+
+export const RAW: TableDef = {
+  name: 'raw/sensor_readings',
+  description: 'Kafka records as landed: payload as text plus Kafka metadata (stage 1)',
+  fields: [
+    f('topic', 'string', false),
+    f('partition', 'integer', false),
+    f('offset', 'long', false),
+    f('kafka_ts', 'timestamp'),
+    f('raw_payload', 'string'),
+    // Set only when the Kafka value is not valid UTF-8 (raw_payload is NULL then), so stage 2 can
+    // dead-letter the exact bytes. Both NULL = a null value (tombstone).
+    f('raw_payload_bytes', 'binary'),
+    f('arrived_at', 'timestamp', false),
+  ],
+};
+
+export const BRONZE: TableDef = {
+  name: 'bronze/sensor_readings',
+  description: 'Parsed and validated sensor readings (stage 2)',
+  fields: [
+    f('sensor_id', 'string', false),
+    f('value', 'double', false),
+    f('unit', 'string', false),
+    f('ts_ms', 'long', false),
+    f('arrived_at', 'timestamp', false),
+    f('topic', 'string', false),
+    f('partition', 'integer', false),
+    f('offset', 'long', false),
+  ],
+};
+
+export const DEAD_LETTER: TableDef = {
+  name: 'bronze/sensor_readings_dead_letter',
+  description: 'Raw records that failed parsing or validation, with the reason (stage 2)',
+  fields: [
+    f('raw_payload', 'string'),
+    f('topic', 'string', false),
+    f('partition', 'integer', false),
+    f('offset', 'long', false),
+    f('arrived_at', 'timestamp', false),
+    f('failed_at', 'timestamp', false),
+    f('batch_id', 'long', false),
+    f('error', 'string', false),
+  ],
+};
+
+export const GOLD: TableDef = {
+  name: 'gold/sensor_readings',
+  description: 'One row per (sensor_id, ts_ms), newest arrival wins (stage 3)',
+  fields: [
+    f('sensor_id', 'string', false),
+    f('value', 'double', false),
+    f('unit', 'string', false),
+    f('ts_ms', 'long', false),
+    f('arrived_at', 'timestamp', false),
+    f('updated_at', 'timestamp', false),
+  ],
+};
+
+export const ALL_TABLES = [RAW, BRONZE, DEAD_LETTER, GOLD] as const;
+
+export function tableDir(lakeRoot: string, table: TableDef): string {
+  return path.join(lakeRoot, ...table.name.split('/'));
+}
+
+/** Creates whichever of the tables is missing; refuses a table whose schema differs. */
+export async function ensureTables(lakeRoot: string, tables: readonly TableDef[] = ALL_TABLES): Promise<string[]> {
+  const created: string[] = [];
+  for (const t of tables) {
+    const r = await createDeltaTable(tableDir(lakeRoot, t), t.fields, { name: t.name.replace('/', '.'), description: t.description });
+    if (r.created) created.push(t.name);
+  }
+  return created;
+}

@@ -1,0 +1,71 @@
+/**
+ * Workflow inputs and results. Inputs come from outside (schedules, `temporal workflow start
+ * --input`, tctl), so each is validated with zod inside the workflow; a bad one fails the run at
+ * once, non-retryable, with every problem listed. This module is deterministic (no I/O) so the
+ * workflow bundle can import it; activities import only its types.
+ */
+import { z } from 'zod';
+import type { CheckpointDisagreement, LostRange, TopicOffsets } from '../kafka/offsets';
+
+/** Kafka's legal topic names. */
+const topicName = z.string().regex(/^[A-Za-z0-9._-]{1,249}$/, 'not a legal Kafka topic name');
+const offset = z.number().int().min(0).max(Number.MAX_SAFE_INTEGER);
+const topicOffsets = z.record(topicName, z.record(z.string().regex(/^\d+$/, 'partition must be a number'), offset));
+
+/** Accepts the map itself or its JSON text (Spark users pass startingOffsets as a JSON string). */
+const jsonOr = <T extends z.ZodTypeAny>(schema: T) =>
+  z.preprocess((v) => {
+    if (typeof v !== 'string' || !v.trim().startsWith('{')) return v;
+    try {
+      return JSON.parse(v);
+    } catch {
+      return v; // the schema then reports it
+    }
+  }, schema);
+
+export const IngestRawInput = z
+  .object({
+    topics: z.array(topicName).min(1).default(['sensor_readings']),
+    /** First run only (no checkpoint anywhere): "latest" (the seed's), "earliest", or topic → partition → offset (-2 earliest, -1 latest). */
+    startingOffsets: z
+      .union([
+        z.enum(['latest', 'earliest']),
+        jsonOr(z.record(topicName, z.record(z.string().regex(/^\d+$/), z.number().int().min(-2).max(Number.MAX_SAFE_INTEGER)))),
+      ])
+      .default('latest'),
+    /** The seed's Spark option: true fails the run when records were deleted before being read. */
+    failOnDataLoss: z.boolean().default(false),
+    maxRecordsPerCommit: z.number().int().min(1).max(5_000_000).default(250_000),
+    maxBytesPerCommit: z.number().int().min(1024).max(2 * 1024 ** 3).default(128 * 1024 ** 2),
+    /** Overrides the checkpoint carried from the previous run (the table's still wins). */
+    checkpoint: topicOffsets.optional(),
+  })
+  .strict();
+export type IngestRawInput = z.infer<typeof IngestRawInput>;
+
+export interface IngestRawResult {
+  stage: 'raw';
+  /** Next offset per topic-partition after this run: the next run starts here. */
+  checkpoint: TopicOffsets;
+  recordsIn: number;
+  /** Delta commits this run made (0 when there was nothing new). */
+  commits: number;
+  /** Raw table version after the run. */
+  tableVersion: number;
+  /** Records Kafka deleted before they were read (failOnDataLoss=false). */
+  lost: LostRange[];
+  /** Where the workflow's checkpoint and the table's differed; the table's was used. */
+  checkpointDisagreements: CheckpointDisagreement[];
+}
+
+/** Validates a workflow input; the message lists every problem. */
+export function parseInput<T extends z.ZodTypeAny>(schema: T, input: unknown, what: string): z.infer<T> {
+  const parsed = schema.safeParse(input ?? {});
+  if (parsed.success) return parsed.data;
+  const problems = parsed.error.issues.map((i) => `${i.path.join('.') || '(input)'}: ${i.message}`).join('; ');
+  throw new InvalidInputError(`invalid ${what} input: ${problems}`);
+}
+
+export class InvalidInputError extends Error {
+  override name = 'InvalidInputError';
+}

@@ -1,0 +1,56 @@
+import { DataLossError, planRead, StartingOffsetsError, type PartitionWatermarks } from '../../src/kafka/offsets';
+
+const wm = (partition: number, low: number, high: number, topic = 't'): PartitionWatermarks => ({ topic, partition, low, high });
+
+describe('planRead', () => {
+  const base = { topics: ['t'], tableCheckpoint: {}, failOnDataLoss: false };
+
+  it('first run honours startingOffsets latest, earliest and an explicit Spark-style map', () => {
+    const watermarks = [wm(0, 5, 10), wm(1, 0, 3)];
+    expect(planRead({ ...base, watermarks, startingOffsets: 'latest' }).ranges.map((r) => [r.from, r.to])).toEqual([[10, 10], [3, 3]]);
+    expect(planRead({ ...base, watermarks, startingOffsets: 'earliest' }).ranges.map((r) => [r.from, r.to])).toEqual([[5, 10], [0, 3]]);
+    const explicit = planRead({ ...base, watermarks, startingOffsets: { t: { '0': 7, '1': -2 } } });
+    expect(explicit.ranges.map((r) => [r.from, r.to])).toEqual([[7, 10], [0, 3]]);
+    expect(planRead({ ...base, watermarks, startingOffsets: { t: { '0': -1, '1': 1 } } }).ranges.map((r) => r.from)).toEqual([10, 1]);
+  });
+
+  it('refuses an explicit map that leaves a partition out', () => {
+    expect(() => planRead({ ...base, watermarks: [wm(0, 0, 1), wm(1, 0, 1)], startingOffsets: { t: { '0': 0 } } })).toThrow(StartingOffsetsError);
+  });
+
+  it('the table checkpoint wins over the workflow one and the disagreement is reported', () => {
+    const plan = planRead({
+      ...base,
+      watermarks: [wm(0, 0, 100), wm(1, 0, 100)],
+      tableCheckpoint: { t: { '0': 40 } },
+      workflowCheckpoint: { t: { '0': 30, '1': 20 } },
+      startingOffsets: 'latest',
+    });
+    expect(plan.ranges.map((r) => [r.from, r.origin])).toEqual([[40, 'table'], [20, 'workflow']]);
+    expect(plan.disagreements).toEqual([{ topic: 't', partition: 0, workflow: 30, table: 40 }]);
+  });
+
+  it('a partition added after the first run is read from its first offset, not from latest', () => {
+    const plan = planRead({ ...base, watermarks: [wm(0, 0, 50), wm(1, 2, 9)], tableCheckpoint: { t: { '0': 50 } }, startingOffsets: 'latest' });
+    expect(plan.ranges[1]).toMatchObject({ partition: 1, from: 2, to: 9, origin: 'new partition' });
+  });
+
+  it('failOnDataLoss=false continues from the earliest offset and reports the lost range', () => {
+    const plan = planRead({ ...base, watermarks: [wm(0, 60, 80)], tableCheckpoint: { t: { '0': 50 } }, startingOffsets: 'latest' });
+    expect(plan.ranges[0]).toMatchObject({ from: 60, to: 80, origin: 'data loss reset' });
+    expect(plan.lost).toEqual([expect.objectContaining({ topic: 't', partition: 0, from: 50, to: 60 })]);
+  });
+
+  it('failOnDataLoss=true fails naming topic, partition and range', () => {
+    const run = () =>
+      planRead({ ...base, failOnDataLoss: true, watermarks: [wm(0, 60, 80)], tableCheckpoint: { t: { '0': 50 } }, startingOffsets: 'latest' });
+    expect(run).toThrow(DataLossError);
+    expect(run).toThrow(/t\[0\] offsets 50\.\.59/);
+  });
+
+  it('a vanished partition and a checkpoint past the log end count as data loss', () => {
+    const plan = planRead({ ...base, watermarks: [wm(0, 0, 5)], tableCheckpoint: { t: { '0': 9, '1': 4 } }, startingOffsets: 'latest' });
+    expect(plan.ranges[0]).toMatchObject({ from: 0, to: 5, origin: 'data loss reset' });
+    expect(plan.lost.map((l) => [l.partition, l.from, l.to])).toEqual([[0, 5, null], [1, 4, null]]);
+  });
+});
