@@ -1,0 +1,132 @@
+/**
+ * Test helpers that read a Delta table two independent ways and return comparable results:
+ *  - readWithDeltalake: the Python `deltalake` package (delta-rs), via test/helpers/deltalake_read.py;
+ *  - readWithDeltaScan: DuckDB's delta extension `delta_scan`.
+ * Both normalise values the same way (see deltalake_read.py) and sort rows, so tests can compare
+ * them with toEqual. Missing tools fail loudly: a test that silently skipped would prove nothing.
+ */
+import { execFile } from 'node:child_process';
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import type { DuckDBConnection } from '@duckdb/node-api';
+import type { DeltaField, DeltaPrimitive } from '../../src/lake/delta-log';
+import { safeDuckPath, sqlIdent, sqlString } from '../../src/lake/delta-log';
+
+const REPO_ROOT = path.resolve(__dirname, '..', '..');
+const STACK_DIR = path.resolve(REPO_ROOT, process.env.STACK_DIR ?? '.stack');
+const FALLBACK_VENV_PYTHON = '/tmp/deltalake-venv/bin/python';
+const FALLBACK_DELTA_EXTENSION = '/tmp/probe/ext/duckdb_extension_delta/extensions/v1.5.5/delta.duckdb_extension';
+
+export type NormalizedValue = string | number | boolean | null;
+export type NormalizedRow = Record<string, NormalizedValue>;
+
+export interface DeltalakeReadResult {
+  version: number;
+  numRows: number;
+  rows: NormalizedRow[];
+  protocol: { minReaderVersion: number; minWriterVersion: number; readerFeatures: string[] | null; writerFeatures: string[] | null };
+  schema: { name: string; type: string; nullable: boolean }[];
+  metadata: { id: string; name: string | null; description: string | null; partitionColumns: string[]; configuration: Record<string, string> };
+  /** Live data files, relative to the table dir, sorted. */
+  files: string[];
+  /** appId → txn version (null if never set), for the app ids asked for. */
+  appTransactions: Record<string, number | null>;
+}
+
+/** DELTALAKE_PYTHON, else the stack's venv, else /tmp/deltalake-venv; throws if none exists. */
+export function deltalakePython(): string {
+  const fromEnv = process.env.DELTALAKE_PYTHON;
+  if (fromEnv) {
+    if (!fs.existsSync(fromEnv)) throw new Error(`DELTALAKE_PYTHON=${fromEnv} does not exist`);
+    return fromEnv;
+  }
+  const candidates = [path.join(STACK_DIR, 'venv', 'bin', 'python'), FALLBACK_VENV_PYTHON];
+  const found = candidates.find((p) => fs.existsSync(p));
+  if (!found) {
+    throw new Error(
+      `no Python with the 'deltalake' package: set DELTALAKE_PYTHON, run 'npm run stack -- up', or ` +
+        `'python3 -m venv /tmp/deltalake-venv && /tmp/deltalake-venv/bin/pip install deltalake pyarrow' (looked at ${candidates.join(', ')})`,
+    );
+  }
+  return found;
+}
+
+/** DELTA_EXTENSION_PATH, else the stack's copy, else the probe download; throws if none exists. */
+export function deltaExtensionPath(): string {
+  const fromEnv = process.env.DELTA_EXTENSION_PATH;
+  if (fromEnv) {
+    if (!fs.existsSync(fromEnv)) throw new Error(`DELTA_EXTENSION_PATH=${fromEnv} does not exist`);
+    return fromEnv;
+  }
+  const candidates = [path.join(STACK_DIR, 'duckdb', 'v1.5.5', 'delta.duckdb_extension'), FALLBACK_DELTA_EXTENSION];
+  const found = candidates.find((p) => fs.existsSync(p));
+  if (!found) throw new Error(`delta extension not found: set DELTA_EXTENSION_PATH (looked at ${candidates.join(', ')})`);
+  return found;
+}
+
+export async function loadDeltaExtension(conn: DuckDBConnection): Promise<void> {
+  await conn.run(`LOAD ${sqlString(safeDuckPath(deltaExtensionPath()))}`);
+}
+
+/** Sorts rows by their JSON text in schema column order (the same on both sides). */
+export function sortRows(rows: NormalizedRow[], columns?: string[]): NormalizedRow[] {
+  const keyed = rows.map((r) => {
+    const cols = columns ?? Object.keys(r);
+    const ordered: NormalizedRow = {};
+    for (const c of cols) ordered[c] = r[c] ?? null;
+    return { key: JSON.stringify(ordered), row: ordered };
+  });
+  keyed.sort((a, b) => (a.key < b.key ? -1 : a.key > b.key ? 1 : 0));
+  return keyed.map((k) => k.row);
+}
+
+export function readWithDeltalake(tableDir: string, opts: { version?: number; appIds?: string[] } = {}): Promise<DeltalakeReadResult> {
+  const python = deltalakePython();
+  const script = path.join(__dirname, 'deltalake_read.py');
+  const args = [script, tableDir];
+  if (opts.version !== undefined) args.push('--version', String(opts.version));
+  for (const a of opts.appIds ?? []) args.push('--app-id', a);
+  return new Promise((resolve, reject) => {
+    execFile(python, args, { maxBuffer: 256 * 1024 * 1024, timeout: 120_000 }, (err, stdout, stderr) => {
+      if (err) {
+        reject(new Error(`deltalake reader failed (${python}): ${stderr.trim() || err.message}`));
+        return;
+      }
+      try {
+        const out = JSON.parse(stdout) as DeltalakeReadResult;
+        out.rows = sortRows(out.rows, out.schema.map((f) => f.name));
+        resolve(out);
+      } catch (e) {
+        reject(new Error(`deltalake reader printed invalid JSON: ${(e as Error).message}: ${stdout.slice(0, 500)}`));
+      }
+    });
+  });
+}
+
+function normalizedExpr(name: string, type: DeltaPrimitive): string {
+  const c = sqlIdent(name);
+  switch (type) {
+    case 'long':
+      return `CAST(${c} AS VARCHAR)`;
+    case 'timestamp':
+      return `strftime(${c} AT TIME ZONE 'UTC', '%Y-%m-%dT%H:%M:%S.%fZ')`;
+    case 'binary':
+      return `lower(hex(${c}))`;
+    default:
+      return c;
+  }
+}
+
+/** Rows through DuckDB's `delta_scan` (extension must be loaded), normalised like the Python side. */
+export async function readWithDeltaScan(
+  conn: DuckDBConnection,
+  tableDir: string,
+  fields: DeltaField[],
+  version?: number,
+): Promise<{ numRows: number; rows: NormalizedRow[] }> {
+  const dir = sqlString(safeDuckPath(tableDir));
+  const from = version === undefined ? `delta_scan(${dir})` : `delta_scan(${dir}, version => ${Math.trunc(version)})`;
+  const cols = fields.map((f) => `${normalizedExpr(f.name, f.type)} AS ${sqlIdent(f.name)}`).join(', ');
+  const rows = (await conn.runAndReadAll(`SELECT ${cols} FROM ${from}`)).getRowObjectsJson() as NormalizedRow[];
+  return { numRows: rows.length, rows: sortRows(rows, fields.map((f) => f.name)) };
+}
