@@ -67,7 +67,6 @@ export function makeIngestRaw(deps: ActivityDeps) {
         }).catch((e) => {
           throw e instanceof Error && e.name.startsWith('KafkaJS') ? kafka.explain(e, 'reading Kafka') : e;
         });
-        await writer.close();
       } finally {
         lake.close();
       }

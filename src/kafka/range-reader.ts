@@ -92,29 +92,29 @@ export async function readRanges(handle: KafkaHandle, ranges: PartitionRange[], 
       return;
     }
     if (isStale()) return;
-    let next = position.get(k)!;
-    for (const m of batch.messages) {
-      const offset = Number(m.offset);
-      if (offset < next) continue; // re-delivered after a seek, or before the planned start
-      if (offset >= stop) break;
-      buffer.push({ topic: batch.topic, partition: batch.partition, offset, timestampMs: Number(m.timestamp), value: m.value });
-      bufferBytes += (m.value?.length ?? 0) + 64;
-      next = offset + 1;
-    }
-    // Filtered records (aborted transactions, control markers) still move the position.
-    if (hasRawRecords(batch)) next = Math.max(next, Math.min(Number(batch.lastOffset()) + 1, stop));
-    if (next !== position.get(k)) {
+    const advance = (next: number) => {
+      if (next === position.get(k)) return;
       position.set(k, next);
       unflushed.add(k);
       lastProgressAt = Date.now();
+    };
+    const full = () => buffer.length >= opts.maxRecordsPerFlush || bufferBytes >= opts.maxBytesPerFlush;
+    for (const m of batch.messages) {
+      const offset = Number(m.offset);
+      if (offset < position.get(k)!) continue; // re-delivered after a seek, or before the planned start
+      if (offset >= stop) break;
+      buffer.push({ topic: batch.topic, partition: batch.partition, offset, timestampMs: Number(m.timestamp), value: m.value });
+      bufferBytes += (m.value?.length ?? 0) + 64;
+      advance(offset + 1);
+      if (full()) await flush(); // commits never exceed the limits, even inside one fetched batch
     }
-    if (next >= stop) {
+    // Filtered records (aborted transactions, control markers) still move the position.
+    if (hasRawRecords(batch)) advance(Math.max(position.get(k)!, Math.min(Number(batch.lastOffset()) + 1, stop)));
+    if (position.get(k)! >= stop) {
       remaining.delete(k);
       pause();
     }
-    if (buffer.length >= opts.maxRecordsPerFlush || bufferBytes >= opts.maxBytesPerFlush || remaining.size === 0) {
-      await flush();
-    }
+    if (full() || remaining.size === 0) await flush();
     if (remaining.size === 0) finish();
     else await heartbeat();
   };

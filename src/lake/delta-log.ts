@@ -61,6 +61,7 @@ import * as fs from 'node:fs';
 import * as fsp from 'node:fs/promises';
 import * as path from 'node:path';
 import { DuckDBConnection, DuckDBInstance } from '@duckdb/node-api';
+import { safeDuckPath, sqlIdent, sqlString } from './sql';
 
 // ───────────────────────────────────────────── types ─────────────────────────────────────────────
 
@@ -168,32 +169,6 @@ export function commitFileName(version: number): string {
 
 function assertVersion(version: number): void {
   if (!Number.isSafeInteger(version) || version < 0) throw new Error(`invalid Delta version: ${version}`);
-}
-
-/** SQL string literal: single quotes doubled; NUL can't be represented, so it is refused. */
-export function sqlString(value: string): string {
-  if (value.includes('\0')) throw new Error('SQL string literal contains a NUL character');
-  return `'${value.replace(/'/g, "''")}'`;
-}
-
-/** SQL identifier: double quotes doubled. */
-export function sqlIdent(name: string): string {
-  if (name.includes('\0')) throw new Error('SQL identifier contains a NUL character');
-  return `"${name.replace(/"/g, '""')}"`;
-}
-
-/**
- * Paths go into DuckDB SQL (COPY TO / read_parquet). Quoting handles `'`, but read_parquet also
- * expands globs, so a path containing glob characters could read other files: refuse those, and
- * control characters, outright. Returns the absolute path.
- */
-export function safeDuckPath(p: string): string {
-  const abs = path.resolve(p);
-  // eslint-disable-next-line no-control-regex
-  if (/[\u0000-\u001f*?[\]{}]/.test(abs)) {
-    throw new Error(`path ${JSON.stringify(abs)} contains control or glob characters; refusing to use it in DuckDB SQL`);
-  }
-  return abs;
 }
 
 /** Delta primitive type → DuckDB type used for data files (timestamp = µs, UTC-adjusted). */

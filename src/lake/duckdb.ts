@@ -6,6 +6,7 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { DuckDBConnection, DuckDBInstance } from '@duckdb/node-api';
+import { safeDuckPath, sqlString } from './sql';
 
 /** The DuckDB build that `@duckdb/node-api` 1.5.5-r.N embeds and the delta extension must match. */
 export const EXPECTED_DUCKDB_VERSION = 'v1.5.5';
@@ -64,7 +65,6 @@ export async function openDuckDB(opts: OpenDuckDBOptions = {}): Promise<Lake> {
     // Never reach for the network: extensions come from the installed, version-checked file.
     autoinstall_known_extensions: 'false',
     autoload_known_extensions: 'false',
-    TimeZone: 'UTC',
     ...(opts.memoryLimit ? { memory_limit: opts.memoryLimit } : {}),
     ...(opts.threads ? { threads: String(opts.threads) } : {}),
   });
@@ -93,22 +93,10 @@ export async function openDuckDB(opts: OpenDuckDBOptions = {}): Promise<Lake> {
           `but this is DuckDB ${info.version} on ${info.platform}; install duckdb-extension-delta==${info.version.slice(1)}`,
       );
     }
-    await connection.run(`LOAD ${sqlString(extensionPath)}`);
+    await connection.run(`LOAD ${sqlString(safeDuckPath(extensionPath))}`);
     return { instance, connection, close };
   } catch (e) {
     close();
     throw e;
   }
-}
-
-/** A SQL string literal. Used for paths and ids; never for values that could be parameters. */
-export function sqlString(value: string): string {
-  if (value.includes('\0')) throw new LakeSetupError('NUL byte in a SQL string literal');
-  return `'${value.replace(/'/g, "''")}'`;
-}
-
-/** A quoted SQL identifier. */
-export function sqlIdent(name: string): string {
-  if (name.includes('\0')) throw new LakeSetupError('NUL byte in a SQL identifier');
-  return `"${name.replace(/"/g, '""')}"`;
 }

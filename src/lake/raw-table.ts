@@ -1,19 +1,45 @@
 /**
- * Appends Kafka records to raw/sensor_readings through the DuckDB delta extension, with the
- * per-partition "next offset" stored in the same Delta commit as Delta `txn` actions
- * (appId `tributary.raw/<topic>/<partition>`, version = next offset). Rows and offsets become
- * visible together or not at all, so a run that dies anywhere can be retried from the table.
+ * Appends Kafka records to raw/sensor_readings with the per-partition "next offset" stored in
+ * the same Delta commit as Delta `txn` actions (appId `tributary.raw/<topic>/<partition>`,
+ * version = next offset). Rows and offsets become visible together or not at all, so a run that
+ * dies anywhere can be retried from the table.
+ *
+ * Why our own commit and not the extension's INSERT + delta_set_transaction_version: the
+ * extension checks the expected txn version against a snapshot bound before its INSERT starts
+ * appending, leaving a window where two writers both commit the same offsets; and it drops the
+ * txn when the transaction appended no file (a batch of only aborted-transaction records).
+ * Here the check and the put-if-absent commit use one snapshot version (see delta-log.ts).
  */
+import * as fs from 'node:fs';
 import { isUtf8 } from 'node:buffer';
 import type { KafkaRecord } from '../kafka/range-reader';
 import { setOffset, type TopicOffsets } from '../kafka/offsets';
-import { readSnapshot } from './delta-log';
-import { sqlIdent, sqlString, type Lake } from './duckdb';
+import {
+  addAction,
+  checkpointWithExtension,
+  commitWithRetry,
+  dataFilePath,
+  DeltaCommitConflictError,
+  readSnapshot,
+  txnAction,
+  writeParquetDataFile,
+  type AddAction,
+} from './delta-log';
+import type { Lake } from './duckdb';
+import { sqlString } from './sql';
+import { RAW } from './tables';
 
 const RAW_TXN_PREFIX = 'tributary.raw/';
+/** A Delta checkpoint every N versions keeps snapshot reads (done per commit) short. */
+const CHECKPOINT_INTERVAL = 50;
 
 export function rawTxnAppId(topic: string, partition: number): string {
   return `${RAW_TXN_PREFIX}${topic}/${partition}`;
+}
+
+/** Another writer moved a partition's committed offset since this one read it. */
+export class ConcurrentWriterError extends Error {
+  override name = 'ConcurrentWriterError';
 }
 
 /** The committed checkpoint: next offset per topic-partition, from the table's txn actions. */
@@ -32,74 +58,79 @@ export async function readRawCheckpoint(tableDir: string): Promise<{ checkpoint:
 export class RawTableWriter {
   private constructor(
     private readonly lake: Lake,
-    private readonly alias: string,
+    private readonly tableDir: string,
   ) {}
 
-  /** Attaches the raw table and prepares a staging table for the appender. */
   static async open(lake: Lake, tableDir: string): Promise<RawTableWriter> {
-    const alias = 'raw_sensor_readings';
-    const c = lake.connection;
-    await c.run(`ATTACH ${sqlString(tableDir)} AS ${sqlIdent(alias)} (TYPE delta)`);
-    await c.run(`CREATE OR REPLACE TEMP TABLE raw_staging (
+    await lake.connection.run(`CREATE OR REPLACE TEMP TABLE raw_staging (
       topic VARCHAR, "partition" INTEGER, "offset" BIGINT, kafka_ts_ms BIGINT, raw_payload VARCHAR, raw_payload_bytes BLOB)`);
-    return new RawTableWriter(lake, alias);
+    return new RawTableWriter(lake, tableDir);
   }
 
   /**
    * One Delta commit: the records plus the new positions. `expected` is the checkpoint this writer
-   * started from; the extension's compare-and-swap on each txn version makes a concurrent writer
-   * of the same partitions (e.g. a backfill) fail this commit instead of duplicating rows.
+   * started from; if another writer (e.g. an overlapping backfill) moved any of these partitions
+   * meanwhile, nothing is committed and ConcurrentWriterError is thrown: the retry re-plans.
    */
-  async append(records: KafkaRecord[], positions: TopicOffsets, expected: TopicOffsets, arrivedAt: Date): Promise<void> {
-    const c = this.lake.connection;
-    await c.run('DELETE FROM raw_staging');
-    if (records.length > 0) {
-      const appender = await c.createAppender('raw_staging');
-      for (const r of records) {
-        appender.appendVarchar(r.topic);
-        appender.appendInteger(r.partition);
-        appender.appendBigInt(BigInt(r.offset));
-        appender.appendBigInt(BigInt(r.timestampMs));
-        if (r.value === null) {
-          appender.appendNull();
-          appender.appendNull();
-        } else if (isUtf8(r.value)) {
-          appender.appendVarchar(r.value.toString('utf8'));
-          appender.appendNull();
-        } else {
-          appender.appendNull();
-          appender.appendBlob(r.value);
-        }
-        appender.endRow();
-      }
-      appender.closeSync();
-    }
-    const table = sqlIdent(this.alias);
-    await c.run('BEGIN TRANSACTION');
+  async append(records: KafkaRecord[], positions: TopicOffsets, expected: TopicOffsets, arrivedAt: Date): Promise<number> {
+    const add = records.length > 0 ? await this.writeDataFile(records, arrivedAt) : null;
+    const txns = Object.entries(positions).flatMap(([topic, parts]) =>
+      Object.entries(parts).map(([p, next]) => ({ appId: rawTxnAppId(topic, Number(p)), next, expected: expected[topic]?.[p] })),
+    );
     try {
-      if (records.length > 0) {
-        await c.run(
-          `INSERT INTO ${table} SELECT topic, "partition", "offset", make_timestamptz(kafka_ts_ms * 1000), raw_payload, raw_payload_bytes, $arrived::TIMESTAMPTZ FROM raw_staging`,
-          { arrived: arrivedAt.toISOString() },
-        );
-      }
-      for (const [topic, parts] of Object.entries(positions)) {
-        for (const [partition, next] of Object.entries(parts)) {
-          const before = expected[topic]?.[partition];
-          await c.run(
-            `SELECT * FROM delta_set_transaction_version(${sqlString(this.alias)}, $app, $next::UBIGINT, $expected::UBIGINT)`,
-            { app: rawTxnAppId(topic, Number(partition)), next, expected: before ?? null },
-          );
+      const committed = await commitWithRetry(this.tableDir, async (snap) => {
+        const moved = txns.filter((t) => snap.appTransactions.get(t.appId) !== t.expected);
+        if (moved.length > 0) {
+          const what = moved.map((t) => `${t.appId}: expected ${t.expected ?? 'none'}, found ${snap.appTransactions.get(t.appId) ?? 'none'}`);
+          throw new ConcurrentWriterError(`raw table offsets were moved by another writer (${what.join('; ')})`);
         }
-      }
-      await c.run('COMMIT');
+        return {
+          actions: [...(add ? [addAction(add)] : []), ...txns.map((t) => txnAction(t.appId, t.next))],
+          commitInfo: { operation: 'WRITE', operationParameters: { mode: 'Append' }, engineInfo: 'tributary raw ingest' },
+        };
+      });
+      const version = committed!.version;
+      if (version % CHECKPOINT_INTERVAL === 0) await checkpointWithExtension(this.lake.connection, this.tableDir);
+      return version;
     } catch (e) {
-      await c.run('ROLLBACK').catch(() => undefined);
+      // Certainly not committed: drop the data file instead of leaving an orphan for vacuum.
+      if (add && (e instanceof ConcurrentWriterError || e instanceof DeltaCommitConflictError)) {
+        fs.rmSync(dataFilePath(this.tableDir, add.path), { force: true });
+      }
       throw e;
     }
   }
 
-  async close(): Promise<void> {
-    await this.lake.connection.run(`DETACH ${sqlIdent(this.alias)}`).catch(() => undefined);
+  /** Appender → staging table → one Parquet file with stats (DuckDB does the typing and encoding). */
+  private async writeDataFile(records: KafkaRecord[], arrivedAt: Date): Promise<AddAction | null> {
+    const c = this.lake.connection;
+    await c.run('DELETE FROM raw_staging');
+    const appender = await c.createAppender('raw_staging');
+    for (const r of records) {
+      appender.appendVarchar(r.topic);
+      appender.appendInteger(r.partition);
+      appender.appendBigInt(BigInt(r.offset));
+      appender.appendBigInt(BigInt(r.timestampMs));
+      if (r.value === null) {
+        appender.appendNull();
+        appender.appendNull();
+      } else if (isUtf8(r.value)) {
+        appender.appendVarchar(r.value.toString('utf8'));
+        appender.appendNull();
+      } else {
+        appender.appendNull();
+        appender.appendBlob(r.value);
+      }
+      appender.endRow();
+    }
+    appender.closeSync();
+    return writeParquetDataFile(
+      c,
+      this.tableDir,
+      `SELECT topic, "partition", "offset", make_timestamptz(kafka_ts_ms * 1000) AS kafka_ts, raw_payload, raw_payload_bytes,
+              ${sqlString(arrivedAt.toISOString())}::TIMESTAMPTZ AS arrived_at
+       FROM raw_staging ORDER BY topic, "partition", "offset"`,
+      RAW.fields,
+    );
   }
 }

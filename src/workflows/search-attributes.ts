@@ -9,4 +9,5 @@ export const PipelineStage = defineSearchAttributeKey('PipelineStage', SearchAtt
 export const RecordsIn = defineSearchAttributeKey('RecordsIn', SearchAttributeType.INT);
 export const RecordsOut = defineSearchAttributeKey('RecordsOut', SearchAttributeType.INT);
 export const DeadLetters = defineSearchAttributeKey('DeadLetters', SearchAttributeType.INT);
-export const TableVersion = defineSearchAttributeKey('TableVersion', SearchAttributeType.INT);
+// DOUBLE, not INT: the dev server's SQLite visibility store allows only three custom Int attributes.
+export const TableVersion = defineSearchAttributeKey('TableVersion', SearchAttributeType.DOUBLE);

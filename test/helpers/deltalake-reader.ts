@@ -10,7 +10,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import type { DuckDBConnection } from '@duckdb/node-api';
 import type { DeltaField, DeltaPrimitive } from '../../src/lake/delta-log';
-import { safeDuckPath, sqlIdent, sqlString } from '../../src/lake/delta-log';
+import { safeDuckPath, sqlIdent, sqlString } from '../../src/lake/sql';
 
 const REPO_ROOT = path.resolve(__dirname, '..', '..');
 const STACK_DIR = path.resolve(REPO_ROOT, process.env.STACK_DIR ?? '.stack');

@@ -21,11 +21,10 @@ import {
   dataFilePath,
   readSnapshot,
   removeAction,
-  sqlIdent,
-  sqlString,
   txnAction,
   writeParquetDataFile,
 } from '../../src/lake/delta-log';
+import { sqlIdent, sqlString } from '../../src/lake/sql';
 import { loadDeltaExtension, readWithDeltaScan, readWithDeltalake, NormalizedRow } from '../helpers/deltalake-reader';
 
 const FIELDS: DeltaField[] = [

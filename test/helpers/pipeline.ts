@@ -1,0 +1,142 @@
+/**
+ * Integration-test plumbing against the real local stack (`npm run stack -- up`): a fresh topic
+ * and lake directory per test, a worker on its own task queue, and a Temporal client.
+ */
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { randomUUID } from 'node:crypto';
+import { Client, Connection } from '@temporalio/client';
+import { bundleWorkflowCode, NativeConnection, Runtime, Worker, DefaultLogger, type WorkflowBundleWithSourceMap } from '@temporalio/worker';
+import { Kafka, logLevel, type Message } from 'kafkajs';
+import { loadEnv, loadWorkerConfig, type KafkaConnectionConfig, type WorkerConfig } from '../../src/config';
+import { createActivities, type FaultHooks } from '../../src/activities';
+import { openDuckDB } from '../../src/lake/duckdb';
+import { sqlString } from '../../src/lake/sql';
+
+export const env = loadEnv();
+
+// Worker logs below WARN are noise in test output.
+let runtimeInstalled = false;
+function installRuntime(): void {
+  if (runtimeInstalled) return;
+  runtimeInstalled = true;
+  Runtime.install({ logger: new DefaultLogger('WARN') });
+}
+
+export function uniqueName(prefix: string): string {
+  return `${prefix}-${randomUUID().slice(0, 8)}`;
+}
+
+export function tempLakeRoot(): string {
+  const dir = path.join(os.tmpdir(), 'tributary-test', uniqueName('lake'));
+  fs.mkdirSync(dir, { recursive: true });
+  return dir;
+}
+
+export function plaintextKafka(): KafkaConnectionConfig {
+  return { brokers: env.KAFKA_BROKERS, clientId: 'tributary-test', securityProtocol: 'PLAINTEXT' };
+}
+
+export function testConfig(lakeRoot: string, kafka: KafkaConnectionConfig = plaintextKafka()): WorkerConfig {
+  const base = loadWorkerConfig(env);
+  return { ...base, lakeRoot, kafka, temporal: { ...base.temporal, taskQueue: uniqueName('tq') } };
+}
+
+export function adminKafka(): Kafka {
+  return new Kafka({ clientId: 'tributary-test-admin', brokers: env.KAFKA_BROKERS, logLevel: logLevel.NOTHING });
+}
+
+export async function createTopic(topic: string, partitions: number, configEntries: { name: string; value: string }[] = []): Promise<void> {
+  const admin = adminKafka().admin();
+  await admin.connect();
+  try {
+    await admin.createTopics({ waitForLeaders: true, topics: [{ topic, numPartitions: partitions, replicationFactor: 1, configEntries }] });
+  } finally {
+    await admin.disconnect();
+  }
+}
+
+/** Sends messages (in chunks) and waits for the acks. */
+export async function produce(topic: string, messages: Message[]): Promise<void> {
+  const producer = adminKafka().producer({ allowAutoTopicCreation: false });
+  await producer.connect();
+  try {
+    for (let i = 0; i < messages.length; i += 2000) {
+      await producer.send({ topic, acks: -1, messages: messages.slice(i, i + 2000) });
+    }
+  } finally {
+    await producer.disconnect();
+  }
+}
+
+let bundle: Promise<WorkflowBundleWithSourceMap> | undefined;
+function workflowBundle(): Promise<WorkflowBundleWithSourceMap> {
+  bundle ??= bundleWorkflowCode({ workflowsPath: require.resolve('../../src/workflows'), logger: new DefaultLogger('WARN') });
+  return bundle;
+}
+
+export interface TestWorker {
+  config: WorkerConfig;
+  client: Client;
+  taskQueue: string;
+  /** Runs fn while the worker polls; the worker shuts down afterwards. */
+  run<T>(fn: () => Promise<T>): Promise<T>;
+}
+
+let clientConnection: Connection | undefined;
+let workerConnection: NativeConnection | undefined;
+
+export async function testWorker(config: WorkerConfig, faults?: FaultHooks): Promise<TestWorker> {
+  installRuntime();
+  workerConnection ??= await NativeConnection.connect({ address: config.temporal.address });
+  clientConnection ??= await Connection.connect({ address: config.temporal.address });
+  const client = new Client({ connection: clientConnection, namespace: config.temporal.namespace });
+  const workflowBundleCode = await workflowBundle();
+  return {
+    config,
+    client,
+    taskQueue: config.temporal.taskQueue,
+    async run<T>(fn: () => Promise<T>): Promise<T> {
+      const worker = await Worker.create({
+        connection: workerConnection!,
+        namespace: config.temporal.namespace,
+        taskQueue: config.temporal.taskQueue,
+        workflowBundle: workflowBundleCode,
+        activities: createActivities({ config, faults }),
+        maxConcurrentActivityTaskExecutions: 2,
+      });
+      return worker.runUntil(fn());
+    },
+  };
+}
+
+export async function closeConnections(): Promise<void> {
+  await clientConnection?.close();
+  await workerConnection?.close();
+  clientConnection = undefined;
+  workerConnection = undefined;
+  if (runtimeInstalled) await Runtime.instance().shutdown();
+  runtimeInstalled = false;
+}
+
+/** Runs a read-only query on the lake with the delta extension (e.g. over delta_scan). */
+export async function queryLake<T = Record<string, unknown>>(sql: string): Promise<T[]> {
+  const lake = await openDuckDB();
+  try {
+    return (await lake.connection.runAndReadAll(sql)).getRowObjectsJson() as T[];
+  } finally {
+    lake.close();
+  }
+}
+
+export const deltaScan = (dir: string) => `delta_scan(${sqlString(dir)})`;
+
+export function deltaVersions(dir: string): number[] {
+  const log = path.join(dir, '_delta_log');
+  return fs
+    .readdirSync(log)
+    .filter((f) => /^\d{20}\.json$/.test(f))
+    .map((f) => Number(f.slice(0, 20)))
+    .sort((a, b) => a - b);
+}

@@ -1,0 +1,234 @@
+/**
+ * Stage 1 against the real stack: Kafka (KRaft) → ingestRawWorkflow on Temporal → raw Delta table.
+ */
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { WorkflowFailedError } from '@temporalio/client';
+import { ActivityFailure, ApplicationFailure } from '@temporalio/common';
+import { Kafka, logLevel } from 'kafkajs';
+import { ingestRawWorkflow } from '../../src/workflows';
+import type { IngestRawInput } from '../../src/workflows/inputs';
+import { RAW, tableDir } from '../../src/lake/tables';
+import {
+  adminKafka,
+  closeConnections,
+  createTopic,
+  deltaScan,
+  deltaVersions,
+  env,
+  produce,
+  queryLake,
+  tempLakeRoot,
+  testConfig,
+  testWorker,
+  uniqueName,
+  type TestWorker,
+} from '../helpers/pipeline';
+
+afterAll(closeConnections);
+
+const BASE_TS = Date.UTC(2026, 0, 1);
+const payload = (i: number) => JSON.stringify({ sensor_id: `s-${i % 50}`, value: i / 10, unit: 'C', ts_ms: BASE_TS + i, i });
+
+async function ingest(w: TestWorker, input: Partial<IngestRawInput>) {
+  return w.client.workflow.execute(ingestRawWorkflow, {
+    taskQueue: w.taskQueue,
+    workflowId: uniqueName('ingest-raw'),
+    args: [input],
+  });
+}
+
+/** The failure at the bottom of a failed workflow (workflow → activity → application). */
+function rootFailure(e: unknown): ApplicationFailure {
+  expect(e).toBeInstanceOf(WorkflowFailedError);
+  let cause = (e as WorkflowFailedError).cause;
+  if (cause instanceof ActivityFailure) cause = cause.cause;
+  expect(cause).toBeInstanceOf(ApplicationFailure);
+  return cause as ApplicationFailure;
+}
+
+async function rawStats(dir: string) {
+  const [row] = await queryLake<{ n: number; keys: number; payloads: number; bad_ts: number }>(
+    `SELECT count(*)::INT AS n,
+            count(DISTINCT (topic, "partition", "offset"))::INT AS keys,
+            count(DISTINCT raw_payload)::INT AS payloads,
+            count(*) FILTER (WHERE kafka_ts <> make_timestamptz((${BASE_TS} + (raw_payload::JSON->>'i')::BIGINT) * 1000))::INT AS bad_ts
+     FROM ${deltaScan(dir)}`,
+  );
+  return row;
+}
+
+describe('ingestRawWorkflow', () => {
+  it('lands 10,000 messages from 3 partitions exactly once, in bounded commits, and a run with nothing new adds no version', async () => {
+    const topic = uniqueName('raw-10k');
+    await createTopic(topic, 3);
+    await produce(topic, Array.from({ length: 10_000 }, (_, i) => ({ key: `k${i}`, value: payload(i), timestamp: String(BASE_TS + i) })));
+    const lakeRoot = tempLakeRoot();
+    const dir = tableDir(lakeRoot, RAW);
+    const w = await testWorker(testConfig(lakeRoot));
+
+    const first = await w.run(() => ingest(w, { topics: [topic], startingOffsets: 'earliest', maxRecordsPerCommit: 3000 }));
+    expect(first.recordsIn).toBe(10_000);
+    expect(first.commits).toBeGreaterThanOrEqual(4); // bounded: 10,000 / 3,000 per commit
+    const perPartition = await queryLake<{ partition: number; n: number; max_offset: number }>(
+      `SELECT "partition", count(*)::INT AS n, max("offset")::INT AS max_offset FROM ${deltaScan(dir)} GROUP BY ALL ORDER BY 1`,
+    );
+    expect(perPartition.map((p) => p.partition)).toEqual([0, 1, 2]);
+    for (const p of perPartition) {
+      expect(p.max_offset).toBe(p.n - 1); // contiguous offsets 0..n-1
+      expect(first.checkpoint[topic][String(p.partition)]).toBe(p.n);
+    }
+    expect(await rawStats(dir)).toEqual({ n: 10_000, keys: 10_000, payloads: 10_000, bad_ts: 0 });
+
+    const versionsBefore = deltaVersions(dir);
+    const second = await w.run(() => ingest(w, { topics: [topic], checkpoint: first.checkpoint }));
+    expect(second.recordsIn).toBe(0);
+    expect(second.commits).toBe(0);
+    expect(deltaVersions(dir)).toEqual(versionsBefore);
+    expect(second.checkpoint).toEqual(first.checkpoint);
+  });
+
+  it.each([
+    ['before', 'beforeCommit' as const],
+    ['after', 'afterCommit' as const],
+  ])('survives the activity dying %s a commit: no record lost or duplicated', async (_when, hook) => {
+    const topic = uniqueName(`raw-crash`);
+    await createTopic(topic, 3);
+    await produce(topic, Array.from({ length: 10_000 }, (_, i) => ({ key: `k${i}`, value: payload(i), timestamp: String(BASE_TS + i) })));
+    const lakeRoot = tempLakeRoot();
+    let crashes = 0;
+    const die = (stage: string, n: number) => {
+      if (stage === 'raw' && n === 2 && crashes < 2) {
+        crashes += 1;
+        throw new Error(`injected crash ${hook} commit ${n}`);
+      }
+    };
+    const w = await testWorker(testConfig(lakeRoot), { [hook]: die });
+    const result = await w.run(() => ingest(w, { topics: [topic], startingOffsets: 'earliest', maxRecordsPerCommit: 2500 }));
+    expect(crashes).toBe(2);
+    expect(await rawStats(tableDir(lakeRoot, RAW))).toEqual({ n: 10_000, keys: 10_000, payloads: 10_000, bad_ts: 0 });
+    // The result covers only the last attempt; the table holds everything exactly once.
+    expect(Object.values(result.checkpoint[topic]).reduce((a, b) => a + b, 0)).toBe(10_000);
+  });
+
+  it('keeps tombstones, non-UTF-8 bytes, skips aborted transactions, and picks up new partitions from their start', async () => {
+    const topic = uniqueName('raw-edge');
+    await createTopic(topic, 1);
+    const lakeRoot = tempLakeRoot();
+    const dir = tableDir(lakeRoot, RAW);
+    const w = await testWorker(testConfig(lakeRoot));
+
+    const kafka = new Kafka({ clientId: 'tx-test', brokers: env.KAFKA_BROKERS, logLevel: logLevel.NOTHING });
+    const tx = kafka.producer({ transactionalId: uniqueName('tx'), idempotent: true, maxInFlightRequests: 1 });
+    await tx.connect();
+    const aborted = await tx.transaction();
+    await aborted.send({ topic, messages: [{ value: 'aborted-1' }, { value: 'aborted-2' }] });
+    await aborted.abort();
+    await produce(topic, [{ value: null }, { value: Buffer.from([0x7b, 0xff, 0xfe, 0x7d]) }, { value: 'ok-1' }]);
+    const committed = await tx.transaction();
+    await committed.send({ topic, messages: [{ value: 'tx-1' }, { value: 'tx-2' }] });
+    await committed.commit();
+    await tx.disconnect();
+
+    const first = await w.run(() => ingest(w, { topics: [topic], startingOffsets: 'earliest' }));
+    const rows = await queryLake<{ offset: number; raw_payload: string | null; bytes_hex: string | null }>(
+      `SELECT "offset"::INT AS "offset", raw_payload, hex(raw_payload_bytes) AS bytes_hex FROM ${deltaScan(dir)} ORDER BY "offset"`,
+    );
+    expect(rows.map((r) => r.raw_payload)).toEqual([null, null, 'ok-1', 'tx-1', 'tx-2']);
+    expect(rows.map((r) => r.bytes_hex)).toEqual([null, '7BFFFE7D', null, null, null]);
+    // Offsets: 2 aborted + abort marker = 0..2, then 3..5, tx 6..7, commit marker 8 → next is 9.
+    expect(first.checkpoint[topic]['0']).toBe(9);
+
+    const admin = adminKafka().admin();
+    await admin.connect();
+    await admin.createPartitions({ topicPartitions: [{ topic, count: 2 }] });
+    await admin.disconnect();
+    await produce(topic, [{ partition: 1, value: 'new-partition-1' }, { partition: 0, value: 'p0-after' }]);
+    const second = await w.run(() => ingest(w, { topics: [topic], checkpoint: first.checkpoint }));
+    expect(second.recordsIn).toBe(2);
+    expect(second.checkpoint[topic]).toEqual({ '0': 10, '1': 1 });
+  });
+
+  it('failOnDataLoss: true fails naming the lost range; false continues from the earliest offset and reports it', async () => {
+    const topic = uniqueName('raw-loss');
+    await createTopic(topic, 1);
+    const lakeRoot = tempLakeRoot();
+    const w = await testWorker(testConfig(lakeRoot));
+    await produce(topic, Array.from({ length: 100 }, (_, i) => ({ value: `m${i}` })));
+    const first = await w.run(() => ingest(w, { topics: [topic], startingOffsets: 'earliest' }));
+    expect(first.checkpoint[topic]['0']).toBe(100);
+
+    await produce(topic, Array.from({ length: 100 }, (_, i) => ({ value: `m${100 + i}` })));
+    const admin = adminKafka().admin();
+    await admin.connect();
+    await admin.fetchTopicMetadata({ topics: [topic] }); // kafkajs needs the metadata cached first
+    await admin.deleteTopicRecords({ topic, partitions: [{ partition: 0, offset: '150' }] }); // retention, simulated
+    await admin.disconnect();
+
+    const failed = await w.run(() => ingest(w, { topics: [topic], failOnDataLoss: true }).then(() => null, (e) => e));
+    const failure = rootFailure(failed);
+    expect(failure.type).toBe('DataLossError');
+    expect(failure.nonRetryable || failure.type === 'DataLossError').toBe(true);
+    expect(failure.message).toContain(`${topic}[0] offsets 100..149`);
+
+    const lenient = await w.run(() => ingest(w, { topics: [topic], failOnDataLoss: false }));
+    expect(lenient.lost).toEqual([expect.objectContaining({ topic, partition: 0, from: 100, to: 150 })]);
+    expect(lenient.recordsIn).toBe(50);
+    const [range] = await queryLake<{ n: number; lo: number; hi: number }>(
+      `SELECT count(*)::INT AS n, min("offset")::INT AS lo, max("offset")::INT AS hi FROM ${deltaScan(tableDir(lakeRoot, RAW))} WHERE "offset" >= 100`,
+    );
+    expect(range).toEqual({ n: 50, lo: 150, hi: 199 });
+  });
+
+  it('SASL_SSL end to end; a wrong password fails at once, non-retryable, and the password is nowhere in history or logs', async () => {
+    expect(env.KAFKA_SASL_SSL_BROKERS).toBeDefined();
+    const topic = uniqueName('raw-sasl');
+    await createTopic(topic, 2);
+    await produce(topic, Array.from({ length: 500 }, (_, i) => ({ value: payload(i) })));
+    const secure = {
+      brokers: env.KAFKA_SASL_SSL_BROKERS!,
+      clientId: 'tributary-test',
+      securityProtocol: 'SASL_SSL' as const,
+      caFile: env.KAFKA_SSL_CA_FILE,
+      sasl: { mechanism: 'PLAIN' as const, username: env.KAFKA_SASL_USERNAME!, passwordSource: { file: env.KAFKA_SASL_PASSWORD_FILE! } },
+    };
+    const realPassword = fs.readFileSync(env.KAFKA_SASL_PASSWORD_FILE!, 'utf8').trim();
+    const lakeRoot = tempLakeRoot();
+    const ok = await testWorker(testConfig(lakeRoot, secure));
+    const good = await ok.run(() => ingest(ok, { topics: [topic], startingOffsets: 'earliest' }));
+    expect(good.recordsIn).toBe(500);
+
+    const wrongPassword = `wrong-${uniqueName('pw')}`;
+    const wrongFile = path.join(lakeRoot, 'wrong-password');
+    fs.writeFileSync(wrongFile, wrongPassword, { mode: 0o600 });
+    const bad = await testWorker(testConfig(lakeRoot, { ...secure, sasl: { ...secure.sasl, passwordSource: { file: wrongFile } } }));
+
+    const captured: string[] = [];
+    const spies = (['log', 'warn', 'error', 'info'] as const).map((m) =>
+      jest.spyOn(console, m).mockImplementation((...args: unknown[]) => void captured.push(args.map(String).join(' '))),
+    );
+    const workflowId = uniqueName('ingest-raw-badpw');
+    let failed: unknown;
+    try {
+      failed = await bad.run(() =>
+        bad.client.workflow
+          .execute(ingestRawWorkflow, { taskQueue: bad.taskQueue, workflowId, args: [{ topics: [topic] }] })
+          .then(() => null, (e) => e),
+      );
+    } finally {
+      spies.forEach((s) => s.mockRestore());
+    }
+    const failure = rootFailure(failed);
+    expect(failure.type).toBe('PermanentKafkaError');
+    expect(failure.message).toMatch(/authentication failed/i);
+    const events = (await bad.client.workflow.getHandle(workflowId).fetchHistory()).events ?? [];
+    const history = JSON.stringify(events);
+    for (const secret of [wrongPassword, realPassword]) {
+      expect(history).not.toContain(secret);
+      expect(captured.join('\n')).not.toContain(secret);
+    }
+    // Failed at the first attempt: permanent errors are not retried.
+    const started = events.filter((ev) => ev.activityTaskStartedEventAttributes);
+    expect(started.map((ev) => ev.activityTaskStartedEventAttributes!.attempt)).toEqual([1]);
+  });
+});
