@@ -986,3 +986,50 @@ export async function checkpointWithExtension(conn: DuckDBConnection, tableDir: 
   if (!last) throw new Error(`${dir}: CHECKPOINT wrote no _last_checkpoint`);
   return last.version;
 }
+
+// ─────────────────────────────────────────── change feed ───────────────────────────────────────────
+
+export interface AddedFiles {
+  version: number;
+  /** Files the commit added with dataChange=true (new rows; rewrites with dataChange=false are skipped). */
+  adds: AddAction[];
+}
+
+/**
+ * What each commit in (afterVersion, toVersion] appended — the incremental read of a downstream
+ * stage, like Spark's Delta streaming source. Works for append-only tables; a commit that removes
+ * data files with dataChange=true (an update or delete) is refused, since its rows cannot be
+ * expressed as appends. Needs the commit JSON files of those versions (never vacuumed here).
+ */
+export async function addedFilesSince(tableDir: string, afterVersion: number, toVersion: number): Promise<AddedFiles[]> {
+  const out: AddedFiles[] = [];
+  for (let v = afterVersion + 1; v <= toVersion; v++) {
+    let actions: Record<string, unknown>[];
+    try {
+      actions = await readCommit(tableDir, v);
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code === 'ENOENT') {
+        throw new DeltaLogCorruptError(`${tableDir}: commit ${v} is missing; cannot read changes after version ${afterVersion}`);
+      }
+      throw e;
+    }
+    const adds: AddAction[] = [];
+    for (const a of actions) {
+      const rm = a.remove as RemoveAction | undefined;
+      if (rm && rm.dataChange !== false) {
+        throw new UnsupportedDeltaFeatureError(`${tableDir}: version ${v} removes data (${rm.path}); an incremental reader needs an append-only table`);
+      }
+      const add = a.add as AddAction | undefined;
+      if (add && add.dataChange !== false) adds.push({ ...add, partitionValues: add.partitionValues ?? {}, size: Number(add.size) });
+    }
+    out.push({ version: v, adds });
+  }
+  return out;
+}
+
+/** numRecords from an add's stats (null when the writer wrote no stats). */
+export function recordCountOf(add: AddAction): number | null {
+  if (!add.stats) return null;
+  const n = (JSON.parse(add.stats) as { numRecords?: number }).numRecords;
+  return typeof n === 'number' ? n : null;
+}
