@@ -1,7 +1,7 @@
 import { Context } from '@temporalio/activity';
 import { connectKafka } from '../kafka/connection';
-import { planRead, setOffset, type TopicOffsets } from '../kafka/offsets';
-import { readRanges } from '../kafka/range-reader';
+import { offsetOf, planRead, setOffset, type TopicOffsets } from '../kafka/offsets';
+import { readRanges, type KafkaRecord } from '../kafka/range-reader';
 import { fetchWatermarks } from '../kafka/watermarks';
 import { openDuckDB } from '../lake/duckdb';
 import { RawTableWriter, readRawCheckpoint } from '../lake/raw-table';
@@ -44,42 +44,46 @@ export function makeIngestRaw(deps: ActivityDeps) {
     let recordsIn = 0;
     let commits = 0;
     const toRead = plan.ranges.filter((r) => r.from < r.to);
-    if (toRead.length > 0) {
+    // Positions the table does not hold yet even though nothing is to be read (a first run at
+    // "latest", an empty new partition, a reset after data loss) are committed too, so that the
+    // table alone can always restart the chain — whatever happens to the workflow's lastResult.
+    const unrecorded = () => plan.ranges.filter((r) => offsetOf(committed, r.topic, r.partition) !== r.to);
+    if (unrecorded().length > 0) {
       const lake = await openDuckDB({ extensionPath: deps.config.deltaExtensionPath });
       try {
         const writer = await RawTableWriter.open(lake, dir);
+        const commit = async (records: KafkaRecord[], positions: TopicOffsets) => {
+          deps.faults?.beforeCommit?.('raw', commits + 1);
+          await writer.append(records, positions, committed, new Date());
+          commits += 1;
+          recordsIn += records.length;
+          for (const [topic, parts] of Object.entries(positions)) {
+            for (const [p, next] of Object.entries(parts)) setOffset(committed, topic, Number(p), next);
+          }
+          ctx.heartbeat({ committed, recordsIn });
+          deps.faults?.afterCommit?.('raw', commits);
+        };
         await readRanges(kafka, toRead, {
           maxRecordsPerFlush: input.maxRecordsPerCommit,
           maxBytesPerFlush: input.maxBytesPerCommit,
           idleTimeoutMs: 120_000,
           onTick: () => ctx.heartbeat({ committed, recordsIn }),
-          flush: async (records, positions) => {
-            deps.faults?.beforeCommit?.('raw', commits + 1);
-            await writer.append(records, positions, committed, new Date());
-            commits += 1;
-            recordsIn += records.length;
-            for (const [topic, parts] of Object.entries(positions)) {
-              for (const [p, next] of Object.entries(parts)) setOffset(committed, topic, Number(p), next);
-            }
-            ctx.heartbeat({ committed, recordsIn });
-            deps.faults?.afterCommit?.('raw', commits);
-          },
+          flush: commit,
         }).catch((e) => {
           throw e instanceof Error && e.name.startsWith('KafkaJS') ? kafka.explain(e, 'reading Kafka') : e;
         });
+        const rest: TopicOffsets = {};
+        for (const r of unrecorded()) setOffset(rest, r.topic, r.partition, r.to);
+        if (Object.keys(rest).length > 0) await commit([], rest);
       } finally {
         lake.close();
       }
     }
 
-    // Every planned partition is now at its end; partitions with nothing new never got a commit,
-    // so their position lives only in the workflow's checkpoint.
-    const checkpoint: TopicOffsets = structuredClone(committed);
-    for (const r of plan.ranges) setOffset(checkpoint, r.topic, r.partition, r.to);
     const after = await readRawCheckpoint(dir);
     return {
       stage: 'raw',
-      checkpoint,
+      checkpoint: committed,
       recordsIn,
       commits,
       tableVersion: after.version,
