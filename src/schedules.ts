@@ -1,0 +1,76 @@
+/**
+ * The three Temporal Schedules that run the pipeline — Temporal's supported form of the cron
+ * jobs the seed describes (every 5/15/30 min). Overlap SKIP: a stage never runs twice at once
+ * from its schedule. Creating them is idempotent: an existing schedule is updated in place, which
+ * keeps its identity and the last completion result its runs chain their checkpoint through.
+ */
+import { Client, ScheduleAlreadyRunning, ScheduleOverlapPolicy, type ScheduleOptionsAction } from '@temporalio/client';
+import { z } from 'zod';
+
+export interface ScheduleDef {
+  id: string;
+  stage: 'raw' | 'bronze' | 'gold';
+  workflowType: string;
+  defaultCron: string;
+  /** Env variable that overrides the cron expression. */
+  cronEnv: string;
+  summary: string;
+}
+
+export const SCHEDULES: readonly ScheduleDef[] = [
+  { id: 'sensor-raw-ingest', stage: 'raw', workflowType: 'ingestRawWorkflow', defaultCron: '*/5 * * * *', cronEnv: 'SCHEDULE_RAW_CRON', summary: 'Kafka → raw/sensor_readings' },
+  { id: 'sensor-deserialize', stage: 'bronze', workflowType: 'deserializeWorkflow', defaultCron: '*/15 * * * *', cronEnv: 'SCHEDULE_BRONZE_CRON', summary: 'raw → bronze/sensor_readings + dead letter' },
+  { id: 'sensor-merge-gold', stage: 'gold', workflowType: 'mergeGoldWorkflow', defaultCron: '*/30 * * * *', cronEnv: 'SCHEDULE_GOLD_CRON', summary: 'bronze → gold/sensor_readings (MERGE)' },
+];
+
+/** Five-field cron (minute hour day month weekday) made of the usual characters. */
+const cron = z.string().trim().regex(/^(\S+\s+){4}\S+$/, 'expected a 5-field cron expression').regex(/^[0-9*/,\-\sA-Za-z?LW#]+$/, 'unexpected characters in cron expression');
+
+export function cronFor(def: ScheduleDef, env: NodeJS.ProcessEnv = process.env): string {
+  const value = env[def.cronEnv];
+  if (value === undefined || value === '') return def.defaultCron;
+  const parsed = cron.safeParse(value);
+  if (!parsed.success) throw new Error(`${def.cronEnv}=${JSON.stringify(value)}: ${parsed.error.issues[0].message}`);
+  return parsed.data;
+}
+
+export interface EnsureSchedulesOptions {
+  taskQueue: string;
+  /** Input for each stage's workflow (default: {} = the workflow's defaults). */
+  inputs?: Partial<Record<ScheduleDef['stage'], unknown>>;
+  /** Prefix for ids (tests); default none. */
+  idPrefix?: string;
+  env?: NodeJS.ProcessEnv;
+}
+
+export async function ensureSchedules(client: Client, opts: EnsureSchedulesOptions): Promise<{ id: string; cron: string; created: boolean }[]> {
+  const out: { id: string; cron: string; created: boolean }[] = [];
+  for (const def of SCHEDULES) {
+    const id = `${opts.idPrefix ?? ''}${def.id}`;
+    const cronExpression = cronFor(def, opts.env);
+    const action: ScheduleOptionsAction = {
+      type: 'startWorkflow',
+      workflowType: def.workflowType,
+      taskQueue: opts.taskQueue,
+      workflowId: id,
+      args: [opts.inputs?.[def.stage] ?? {}],
+      staticSummary: `${def.stage}: ${def.summary} (schedule ${id}, ${cronExpression})`,
+    };
+    const spec = { cronExpressions: [cronExpression] };
+    const policies = { overlap: ScheduleOverlapPolicy.SKIP, catchupWindow: '1 hour' as const, pauseOnFailure: false };
+    try {
+      await client.schedule.create({ scheduleId: id, spec, action, policies, memo: { stage: def.stage } });
+      out.push({ id, cron: cronExpression, created: true });
+    } catch (e) {
+      if (!(e instanceof ScheduleAlreadyRunning)) throw e;
+      await client.schedule.getHandle(id).update((prev) => ({ ...prev, spec, action, policies }));
+      out.push({ id, cron: cronExpression, created: false });
+    }
+  }
+  return out;
+}
+
+/** Runs each schedule's action once now (overlap SKIP, so the run joins its checkpoint chain). */
+export async function triggerSchedules(client: Client, idPrefix = ''): Promise<void> {
+  for (const def of SCHEDULES) await client.schedule.getHandle(`${idPrefix}${def.id}`).trigger(ScheduleOverlapPolicy.SKIP);
+}
