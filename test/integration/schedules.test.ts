@@ -1,0 +1,37 @@
+/** The three pipeline schedules on the real Temporal server. */
+import { ScheduleOverlapPolicy } from '@temporalio/client';
+import { ensureSchedules, SCHEDULES } from '../../src/schedules';
+import { closeConnections, tempLakeRoot, testConfig, testWorker, uniqueName } from '../helpers/pipeline';
+
+afterAll(closeConnections);
+
+describe('schedules', () => {
+  it('creating them twice leaves three, with the configured crons and overlap SKIP; an edit keeps the schedule', async () => {
+    const w = await testWorker(testConfig(tempLakeRoot()));
+    const prefix = `${uniqueName('t')}-`;
+    try {
+      const first = await ensureSchedules(w.client, { taskQueue: w.taskQueue, idPrefix: prefix });
+      const second = await ensureSchedules(w.client, { taskQueue: w.taskQueue, idPrefix: prefix, env: { SCHEDULE_GOLD_CRON: '*/10 * * * *' } });
+      expect(first.map((s) => s.created)).toEqual([true, true, true]);
+      expect(second.map((s) => s.created)).toEqual([false, false, false]);
+
+      for (const def of SCHEDULES) {
+        const d = await w.client.schedule.getHandle(`${prefix}${def.id}`).describe();
+        expect(d.policies.overlap).toBe(ScheduleOverlapPolicy.SKIP);
+        expect(d.spec.calendars?.length).toBe(1); // the server stores each cron expression as a calendar
+        expect(d.action).toMatchObject({ type: 'startWorkflow', workflowType: def.workflowType, taskQueue: w.taskQueue });
+      }
+      const gold = await w.client.schedule.getHandle(`${prefix}sensor-merge-gold`).describe();
+      expect(gold.spec.calendars?.[0].minute).toEqual([{ start: 0, end: 59, step: 10 }]);
+    } finally {
+      for (const def of SCHEDULES) await w.client.schedule.getHandle(`${prefix}${def.id}`).delete().catch(() => undefined);
+    }
+  });
+
+  it('refuses a malformed cron expression from config', async () => {
+    const w = await testWorker(testConfig(tempLakeRoot()));
+    await expect(ensureSchedules(w.client, { taskQueue: w.taskQueue, idPrefix: `${uniqueName('t')}-`, env: { SCHEDULE_RAW_CRON: 'every five minutes' } })).rejects.toThrow(
+      /SCHEDULE_RAW_CRON.*5-field cron/,
+    );
+  });
+});
