@@ -82,8 +82,8 @@ export function readStackEnv(): Record<string, string> {
 }
 
 /** The effective environment: process env first, `.stack/stack.env` for anything unset. */
-export function loadEnv(env: NodeJS.ProcessEnv = process.env): Env {
-  const merged: Record<string, string | undefined> = { ...readStackEnv() };
+export function loadEnv(env: NodeJS.ProcessEnv = process.env, stackEnv: Record<string, string> = readStackEnv()): Env {
+  const merged: Record<string, string | undefined> = { ...stackEnv };
   for (const [k, v] of Object.entries(env)) if (v !== undefined && v !== '') merged[k] = v;
   const parsed = EnvSchema.safeParse(merged);
   if (!parsed.success) {
@@ -97,11 +97,13 @@ export function kafkaConnectionFromEnv(env: Env): KafkaConnectionConfig {
   const base = { brokers: env.KAFKA_BROKERS, clientId: env.KAFKA_CLIENT_ID, caFile: env.KAFKA_SSL_CA_FILE };
   if (env.KAFKA_SECURITY_PROTOCOL === 'PLAINTEXT') return { ...base, securityProtocol: 'PLAINTEXT' };
   if (!env.KAFKA_SASL_USERNAME) throw new ConfigError('KAFKA_SECURITY_PROTOCOL=SASL_SSL needs KAFKA_SASL_USERNAME');
-  const passwordSource = env.KAFKA_SASL_PASSWORD_FILE
-    ? { file: path.resolve(env.KAFKA_SASL_PASSWORD_FILE) }
-    : env.KAFKA_SASL_PASSWORD !== undefined
+  // An explicitly set password variable wins over a file (the stack's default is a file).
+  const passwordSource =
+    env.KAFKA_SASL_PASSWORD !== undefined
       ? { env: 'KAFKA_SASL_PASSWORD' }
-      : undefined;
+      : env.KAFKA_SASL_PASSWORD_FILE
+        ? { file: path.resolve(env.KAFKA_SASL_PASSWORD_FILE) }
+        : undefined;
   if (!passwordSource) {
     throw new ConfigError('KAFKA_SECURITY_PROTOCOL=SASL_SSL needs KAFKA_SASL_PASSWORD_FILE or KAFKA_SASL_PASSWORD');
   }

@@ -68,6 +68,8 @@ export function makeIngestRaw(deps: ActivityDeps) {
           maxBytesPerFlush: input.maxBytesPerCommit,
           idleTimeoutMs: 120_000,
           onTick: () => ctx.heartbeat({ committed, recordsIn }),
+          // Cancellation (or worker shutdown) stops between commits: what is committed stays, exactly once.
+          signal: ctx.cancellationSignal,
           flush: commit,
         }).catch((e) => {
           throw e instanceof Error && e.name.startsWith('KafkaJS') ? kafka.explain(e, 'reading Kafka') : e;

@@ -34,6 +34,8 @@ export interface RangeReadOptions {
   flush(records: KafkaRecord[], positions: TopicOffsets): Promise<void>;
   /** Called every few seconds while reading, e.g. to heartbeat. */
   onTick?(): void;
+  /** Stops the read between two flushes (worker shutdown, activity cancelled); rejects with its reason. */
+  signal?: AbortSignal;
 }
 
 /**
@@ -50,6 +52,7 @@ const key = (topic: string, partition: number) => `${topic}\u0000${partition}`;
 export async function readRanges(handle: KafkaHandle, ranges: PartitionRange[], opts: RangeReadOptions): Promise<void> {
   const wanted = ranges.filter((r) => r.from < r.to);
   if (wanted.length === 0) return;
+  opts.signal?.throwIfAborted();
 
   const position = new Map(wanted.map((r) => [key(r.topic, r.partition), r.from]));
   const end = new Map(wanted.map((r) => [key(r.topic, r.partition), r.to]));
@@ -130,6 +133,8 @@ export async function readRanges(handle: KafkaHandle, ranges: PartitionRange[], 
     retry: { retries: 3, restartOnFailure: async () => false },
   });
   consumer.on(consumer.events.CRASH, (e) => finish(e.payload.error));
+  const onAbort = () => finish(opts.signal?.reason ?? new Error('read aborted'));
+  opts.signal?.addEventListener('abort', onAbort, { once: true });
   const ticker = setInterval(() => {
     opts.onTick?.();
     if (Date.now() - lastProgressAt > opts.idleTimeoutMs) {
@@ -160,6 +165,7 @@ export async function readRanges(handle: KafkaHandle, ranges: PartitionRange[], 
     error = e;
   } finally {
     clearInterval(ticker);
+    opts.signal?.removeEventListener('abort', onAbort);
     await consumer.disconnect().catch(() => undefined);
   }
   if (error) throw error;
