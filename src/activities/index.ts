@@ -4,12 +4,16 @@
  */
 import type { ActivityDeps } from './deps';
 import { makeIngestRaw } from './ingest-raw';
+import { makeDeserialize } from './deserialize';
+import { makeReplayDeadLetters } from './replay-dead-letters';
 
 export type { ActivityDeps, FaultHooks } from './deps';
 
 export function createActivities(deps: ActivityDeps) {
   return {
     ingestRaw: makeIngestRaw(deps),
+    deserialize: makeDeserialize(deps),
+    replayDeadLettersToBronze: makeReplayDeadLetters(deps),
   };
 }
 

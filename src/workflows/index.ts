@@ -1,2 +1,4 @@
 // The workflows the worker registers (its `workflowsPath` points here).
 export { ingestRawWorkflow } from './ingest-raw';
+export { deserializeWorkflow } from './deserialize';
+export { replayDeadLettersWorkflow } from './replay-dead-letters';

@@ -1,0 +1,64 @@
+import { Context } from '@temporalio/activity';
+import { ApplicationFailure } from '@temporalio/common';
+import { CheckpointAheadOfRawError, runBronze } from '../lake/bronze';
+import { openDuckDB } from '../lake/duckdb';
+import { BRONZE, DEAD_LETTER, ensureTables } from '../lake/tables';
+import { isBackfill, type DeserializeInput, type DeserializeResult } from '../workflows/deserialize-input';
+import type { ActivityDeps } from './deps';
+
+export interface DeserializeActivityInput extends DeserializeInput {
+  /** The checkpoint the workflow carries (its previous run's result); the tables' txn wins. */
+  workflowCheckpoint?: number;
+}
+
+/** Stage 2: raw → bronze + dead letter (src/lake/bronze.ts). Reads raw, never writes it. */
+export function makeDeserialize(deps: ActivityDeps) {
+  return async function deserialize(input: DeserializeActivityInput): Promise<DeserializeResult> {
+    const ctx = Context.current();
+    await ensureTables(deps.config.lakeRoot, [BRONZE, DEAD_LETTER]);
+    const backfill = isBackfill(input)
+      ? { fromExclusive: (input.fromRawVersion ?? 0) - 1, toInclusive: input.toRawVersion ?? Number.MAX_SAFE_INTEGER }
+      : undefined;
+    const lake = await openDuckDB({ extensionPath: deps.config.deltaExtensionPath, memoryLimit: input.duckdbMemoryLimit });
+    try {
+      ctx.heartbeat({ phase: 'planning' });
+      const s = await runBronze(lake, deps.config.lakeRoot, {
+        maxRowsPerBatch: input.maxRowsPerBatch,
+        backfill,
+        hooks: deps.faults,
+        onBatch: (b, totals) => ctx.heartbeat({ rawVersion: b.to, totals }),
+      });
+      const wf = input.workflowCheckpoint;
+      const checkpointDisagreement = !backfill && wf !== undefined && wf !== s.checkpointBefore ? { workflow: wf, table: s.checkpointBefore } : null;
+      if (checkpointDisagreement) ctx.log.warn('workflow checkpoint differs from the bronze tables; using the tables', checkpointDisagreement);
+      if (s.repaired) ctx.log.warn(`completed a batch an earlier attempt had committed to one table only (${s.repaired} caught up)`);
+      return {
+        stage: 'bronze',
+        mode: s.mode,
+        checkpoint: s.checkpointAfter,
+        checkpointBefore: s.checkpointBefore,
+        rawTargetVersion: s.rawTargetVersion,
+        backfillRange: s.backfillRange,
+        batches: s.batches,
+        repairBatches: s.repairBatches,
+        repaired: s.repaired,
+        recordsIn: s.recordsIn,
+        recordsOut: s.recordsOut,
+        deadLetters: s.deadLetters,
+        deadLettersByError: s.deadLettersByError,
+        alreadyPresent: s.alreadyPresent,
+        bronzeTableVersion: s.bronzeTableVersion,
+        deadLetterTableVersion: s.deadLetterTableVersion,
+        lagVersions: s.lagVersions,
+        lagRecords: s.lagRecords,
+        checkpointDisagreement,
+      };
+    } catch (e) {
+      // The raw table was recreated (or the lake root is wrong): no retry can fix that.
+      if (e instanceof CheckpointAheadOfRawError) throw ApplicationFailure.nonRetryable(e.message, e.name);
+      throw e;
+    } finally {
+      lake.close();
+    }
+  };
+}

@@ -1,0 +1,32 @@
+import { Context } from '@temporalio/activity';
+import { replayDeadLetters, REPLAY_LOG } from '../lake/dead-letter-replay';
+import { openDuckDB } from '../lake/duckdb';
+import { BRONZE, DEAD_LETTER, ensureTables } from '../lake/tables';
+import type { ReplayDeadLettersInput, ReplayDeadLettersResult } from '../workflows/replay-dead-letters-input';
+import type { ActivityDeps } from './deps';
+
+export interface ReplayDeadLettersActivityInput extends ReplayDeadLettersInput {
+  replayId: string;
+}
+
+/** Dead-letter replay (src/lake/dead-letter-replay.ts): re-parse, move what passes to bronze once. */
+export function makeReplayDeadLetters(deps: ActivityDeps) {
+  return async function replayDeadLettersToBronze(input: ReplayDeadLettersActivityInput): Promise<ReplayDeadLettersResult> {
+    const ctx = Context.current();
+    await ensureTables(deps.config.lakeRoot, [BRONZE, DEAD_LETTER, REPLAY_LOG]);
+    const lake = await openDuckDB({ extensionPath: deps.config.deltaExtensionPath, memoryLimit: input.duckdbMemoryLimit });
+    try {
+      ctx.heartbeat({ replayId: input.replayId });
+      const s = await replayDeadLetters(
+        lake,
+        deps.config.lakeRoot,
+        input.replayId,
+        { batchIdFrom: input.batchIdFrom, batchIdTo: input.batchIdTo, failedAtFrom: input.failedAtFrom, failedAtTo: input.failedAtTo, errors: input.errors },
+        { hooks: deps.faults },
+      );
+      return { stage: 'bronze-replay', ...s };
+    } finally {
+      lake.close();
+    }
+  };
+}

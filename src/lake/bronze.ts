@@ -1,0 +1,588 @@
+/**
+ * Stage 2 — the seed's Job 2 (`02_deserialize`): raw/sensor_readings → bronze/sensor_readings
+ * (good rows) + bronze/sensor_readings_dead_letter (bad rows, with the reason).
+ *
+ * Incremental read: the raw table is append-only, so "what is new" is exactly the data files that
+ * the raw commits after our checkpoint added (`addedFilesSince`, the change feed — like Spark's
+ * Delta streaming source). Nothing else of raw is read and raw is never written.
+ *
+ * Checkpoint = the raw Delta version processed through, kept as a Delta `txn` action
+ * (appId `tributary.bronze/raw-version`) in EACH of the two output tables, inside the same commit
+ * that appends that batch's rows. A run starts from min(bronze txn, dead-letter txn) and stops at
+ * the raw version that existed when it started.
+ *
+ * Exactly-once per table: a batch (lo, hi] commits to bronze, then to the dead letter; each commit
+ * holds its rows + `txn = hi` and is a compare-and-swap on `txn = lo` (checked against the very
+ * snapshot the put-if-absent commit goes on top of, see commitWithRetry). A crash between the two
+ * commits leaves bronze at hi and the dead letter at lo: the next attempt first re-derives exactly
+ * (lo, hi] for the lagging table only (a "repair" batch), whatever batch size it was given. A
+ * concurrent writer that moved a txn makes the commit fail with ConcurrentWriterError (retryable:
+ * the retry re-plans from the tables).
+ *
+ * batch_id (dead letter) = hi, the raw version the batch was derived through: strictly increasing
+ * with every scheduled batch like Spark's foreachBatch id, and the same on every retry of a batch.
+ *
+ * Backfill (re-derive raw versions (from, to] that were already processed, e.g. after rows were
+ * lost from bronze): never moves the scheduled txn; `to` is clamped to the scheduled checkpoint
+ * (later versions belong to scheduled runs, so the two never touch the same raw rows). It writes
+ * only rows whose (topic, partition, offset) is in neither bronze nor the dead letter (anti-join
+ * against both, at the snapshot the commit goes on top of), so re-deriving rows already there adds
+ * nothing. Concurrent backfills are serialised by a second txn, `tributary.bronze/backfill`, a
+ * counter each backfill commit compare-and-swaps.
+ *
+ * Dead letters of non-UTF-8 values: `raw_payload` holds the base64 of the exact bytes (lossless;
+ * `error = 'not UTF-8'` tells the reader to decode it), so a dead letter can be replayed without
+ * going back to raw. Null payloads (tombstones) keep `raw_payload` NULL.
+ *
+ * Memory: one batch at a time (bounded by raw row count from the add stats), parsed once into a
+ * temp table that is dropped after the batch; DuckDB's memory_limit bounds the rest (it spills).
+ */
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import {
+  addAction,
+  addedFilesSince,
+  checkpointWithExtension,
+  commitWithRetry,
+  dataFilePath,
+  DeltaCommitConflictError,
+  DeltaTableNotFoundError,
+  readSnapshot,
+  recordCountOf,
+  txnAction,
+  writeParquetDataFile,
+  type AddAction,
+  type Snapshot,
+} from './delta-log';
+import type { Lake } from './duckdb';
+import { ConcurrentWriterError } from './raw-table';
+import { parsedSensorSql, PAYLOAD_ERRORS } from './sensor-rules';
+import { safeDuckPath, sqlString } from './sql';
+import { BRONZE, DEAD_LETTER, RAW, tableDir, type TableDef } from './tables';
+
+export const BRONZE_TXN_APP_ID = 'tributary.bronze/raw-version';
+export const BACKFILL_TXN_APP_ID = 'tributary.bronze/backfill';
+/** "Nothing processed yet": the raw table's first version is 0. */
+export const NOTHING_PROCESSED = -1;
+export const DEFAULT_MAX_ROWS_PER_BATCH = 1_000_000;
+/** A Delta checkpoint every N versions keeps the snapshot read (done per commit) short. */
+const CHECKPOINT_INTERVAL = 50;
+
+export type OutputTable = 'bronze' | 'dead-letter';
+
+/** Test hooks around each table commit (the activity passes its FaultHooks). */
+export interface CommitHooks {
+  beforeCommit?(stage: string, commitNumber: number): void;
+  afterCommit?(stage: string, commitNumber: number): void;
+}
+
+/** The raw table's version is below our checkpoint: it was recreated, or this is the wrong lake. */
+export class CheckpointAheadOfRawError extends Error {
+  override name = 'CheckpointAheadOfRawError';
+}
+
+// ───────────────────────────────────────────── planning ─────────────────────────────────────────────
+
+export interface RawVersionChange {
+  version: number;
+  files: AddAction[];
+  /** Rows in those files (add stats numRecords; parquet metadata when a file has no stats). */
+  rows: number;
+}
+
+export interface RawBatch {
+  /** Exclusive lower bound (raw version already processed). */
+  from: number;
+  /** Inclusive upper bound; also the dead letter's batch_id. */
+  to: number;
+  files: AddAction[];
+  rows: number;
+  /** Which tables this batch writes (a repair batch writes only the lagging one). */
+  tables: OutputTable[];
+}
+
+/**
+ * Groups consecutive raw versions into batches of at most maxRows rows. A version is never split
+ * (its rows share one txn version); one bigger than maxRows forms a batch of its own.
+ */
+export function planBatches(changes: RawVersionChange[], after: number, maxRows: number, tables: OutputTable[] = ['bronze', 'dead-letter']): RawBatch[] {
+  if (!Number.isSafeInteger(maxRows) || maxRows < 1) throw new Error(`maxRows must be a positive integer, got ${maxRows}`);
+  const out: RawBatch[] = [];
+  let cur: RawBatch | null = null;
+  let prev = after;
+  for (const c of changes) {
+    if (c.version !== prev + 1) throw new Error(`raw change feed has a gap: version ${c.version} after ${prev}`);
+    prev = c.version;
+    if (cur && cur.rows > 0 && cur.rows + c.rows > maxRows) {
+      out.push(cur);
+      cur = null;
+    }
+    cur ??= { from: c.version - 1, to: c.version, files: [], rows: 0, tables: [...tables] };
+    cur.to = c.version;
+    cur.files.push(...c.files);
+    cur.rows += c.rows;
+  }
+  if (cur) out.push(cur);
+  return out;
+}
+
+export interface BronzeCheckpoint {
+  /** Raw version processed through, per table (NOTHING_PROCESSED when never set). */
+  bronze: number;
+  deadLetter: number;
+  bronzeTableVersion: number;
+  deadLetterTableVersion: number;
+}
+
+function txnOf(snap: Snapshot, appId: string): number {
+  return snap.appTransactions.get(appId) ?? NOTHING_PROCESSED;
+}
+
+export async function readBronzeCheckpoint(lakeRoot: string): Promise<BronzeCheckpoint> {
+  const b = await readSnapshot(tableDir(lakeRoot, BRONZE));
+  const d = await readSnapshot(tableDir(lakeRoot, DEAD_LETTER));
+  return { bronze: txnOf(b, BRONZE_TXN_APP_ID), deadLetter: txnOf(d, BRONZE_TXN_APP_ID), bronzeTableVersion: b.version, deadLetterTableVersion: d.version };
+}
+
+/** The scheduled checkpoint: the raw version BOTH tables hold everything through. */
+export const processedThrough = (c: BronzeCheckpoint): number => Math.min(c.bronze, c.deadLetter);
+
+/** Latest raw version, or null when stage 1 has not created the raw table yet. */
+export async function rawLatestVersion(lakeRoot: string): Promise<number | null> {
+  try {
+    return (await readSnapshot(tableDir(lakeRoot, RAW))).version;
+  } catch (e) {
+    if (e instanceof DeltaTableNotFoundError) return null;
+    throw e;
+  }
+}
+
+/** What the raw commits in (after, to] appended, with row counts. */
+export async function rawChanges(lake: Lake, lakeRoot: string, after: number, to: number): Promise<RawVersionChange[]> {
+  const dir = tableDir(lakeRoot, RAW);
+  const feed = await addedFilesSince(dir, after, to);
+  const out: RawVersionChange[] = [];
+  for (const f of feed) {
+    let rows = 0;
+    for (const a of f.adds) rows += recordCountOf(a) ?? (await parquetRowCount(lake, dataFilePath(dir, a.path)));
+    out.push({ version: f.version, files: f.adds, rows });
+  }
+  return out;
+}
+
+async function parquetRowCount(lake: Lake, file: string): Promise<number> {
+  const r = await lake.connection.runAndReadAll(`SELECT num_rows::BIGINT AS n FROM parquet_file_metadata(${sqlString(safeDuckPath(file))})`);
+  return Number(r.getRowObjects()[0]?.n ?? 0);
+}
+
+// ───────────────────────────────────────────── running ──────────────────────────────────────────────
+
+export interface BronzeRunOptions {
+  maxRowsPerBatch?: number;
+  /** Re-derive raw versions (fromExclusive, toInclusive]; absent = the scheduled run. */
+  backfill?: { fromExclusive: number; toInclusive: number };
+  hooks?: CommitHooks;
+  /** Called after every batch (the activity heartbeats here). */
+  onBatch?: (b: BatchResult, totals: BronzeRunTotals) => void | Promise<void>;
+  now?: () => Date;
+}
+
+export interface BatchResult {
+  from: number;
+  to: number;
+  batchId: number;
+  rawRows: number;
+  tables: OutputTable[];
+  good: number;
+  bad: number;
+  /** Rows already in bronze or the dead letter (backfill only) and therefore not written again. */
+  alreadyPresent: number;
+  deadLettersByError: Record<string, number>;
+  bronzeVersion: number | null;
+  deadLetterVersion: number | null;
+  /** Wall time of the batch's phases: read + parse into the temp table, each table's file + commit. */
+  timingsMs: { parse: number; bronze: number; deadLetter: number };
+}
+
+export interface BronzeRunTotals {
+  batches: number;
+  repairBatches: number;
+  recordsIn: number;
+  recordsOut: number;
+  deadLetters: number;
+  alreadyPresent: number;
+  deadLettersByError: Record<string, number>;
+}
+
+export interface BronzeRunSummary extends BronzeRunTotals {
+  mode: 'scheduled' | 'backfill';
+  /** null: there is no raw table yet. */
+  rawTargetVersion: number | null;
+  /** The scheduled checkpoint (raw version processed through, both tables) before and after. */
+  checkpointBefore: number;
+  checkpointAfter: number;
+  /** The table that had to catch up on a batch the other already had (crash between commits). */
+  repaired: OutputTable | null;
+  /** Backfill: the range actually re-derived, (fromExclusive, toInclusive]; null when clamped away. */
+  backfillRange: { fromExclusive: number; toInclusive: number } | null;
+  bronzeTableVersion: number;
+  deadLetterTableVersion: number;
+  /** Raw versions / rows committed after the checkpoint (arrived while running, or left by a backfill). */
+  lagVersions: number;
+  lagRecords: number;
+}
+
+const emptyTotals = (): BronzeRunTotals => ({
+  batches: 0,
+  repairBatches: 0,
+  recordsIn: 0,
+  recordsOut: 0,
+  deadLetters: 0,
+  alreadyPresent: 0,
+  deadLettersByError: {},
+});
+
+/**
+ * One stage-2 run: the scheduled catch-up (or a backfill) in bounded batches. Needs bronze and the
+ * dead letter to exist (ensureTables); a missing raw table means nothing to do.
+ */
+export async function runBronze(lake: Lake, lakeRoot: string, opts: BronzeRunOptions = {}): Promise<BronzeRunSummary> {
+  const maxRows = opts.maxRowsPerBatch ?? DEFAULT_MAX_ROWS_PER_BATCH;
+  const writer = new BronzeBatchWriter(lake, lakeRoot, opts.hooks, opts.now);
+  await writer.prepare();
+  const start = await readBronzeCheckpoint(lakeRoot);
+  const checkpointBefore = processedThrough(start);
+  const target = await rawLatestVersion(lakeRoot);
+  const totals = emptyTotals();
+  let repaired: OutputTable | null = null;
+  let backfillRange: BronzeRunSummary['backfillRange'] = null;
+
+  const account = async (b: BatchResult) => {
+    totals.batches += 1;
+    totals.recordsIn += b.rawRows;
+    totals.recordsOut += b.good;
+    totals.deadLetters += b.bad;
+    totals.alreadyPresent += b.alreadyPresent;
+    for (const [e, n] of Object.entries(b.deadLettersByError)) totals.deadLettersByError[e] = (totals.deadLettersByError[e] ?? 0) + n;
+    await opts.onBatch?.(b, totals);
+  };
+
+  if (target !== null) {
+    if (Math.max(start.bronze, start.deadLetter) > target) {
+      throw new CheckpointAheadOfRawError(
+        `bronze has processed raw through version ${Math.max(start.bronze, start.deadLetter)}, but the raw table's latest version is ${target}: ` +
+          `the raw table was recreated or LAKE_ROOT points elsewhere; refusing to guess`,
+      );
+    }
+    if (opts.backfill) {
+      const from = Math.max(opts.backfill.fromExclusive, NOTHING_PROCESSED);
+      const to = Math.min(opts.backfill.toInclusive, checkpointBefore, target);
+      if (to > from) {
+        backfillRange = { fromExclusive: from, toInclusive: to };
+        const changes = await rawChanges(lake, lakeRoot, from, to);
+        for (const batch of planBatches(changes, from, maxRows)) {
+          if (batch.rows === 0) continue;
+          await account(await writer.writeBackfillBatch(batch));
+        }
+      }
+    } else {
+      let after = checkpointBefore;
+      // A crash between the two commits of a batch: the lagging table re-derives exactly that range.
+      if (start.bronze !== start.deadLetter) {
+        repaired = start.bronze < start.deadLetter ? 'bronze' : 'dead-letter';
+        const to = Math.max(start.bronze, start.deadLetter);
+        const changes = await rawChanges(lake, lakeRoot, after, to);
+        const [batch] = planBatches(changes, after, Number.MAX_SAFE_INTEGER, [repaired]);
+        totals.repairBatches += 1;
+        await account(await writer.writeScheduledBatch(batch!));
+        after = to;
+      }
+      if (target > after) {
+        const changes = await rawChanges(lake, lakeRoot, after, target);
+        for (const batch of planBatches(changes, after, maxRows)) {
+          // Versions that appended no rows (e.g. only aborted Kafka transactions) need no commit:
+          // trailing ones are simply looked at again (cheaply) by the next run.
+          if (batch.rows === 0) continue;
+          await account(await writer.writeScheduledBatch(batch));
+        }
+      }
+    }
+  }
+
+  const end = await readBronzeCheckpoint(lakeRoot);
+  const checkpointAfter = processedThrough(end);
+  const latest = await rawLatestVersion(lakeRoot);
+  let lagVersions = 0;
+  let lagRecords = 0;
+  if (latest !== null && latest > checkpointAfter) {
+    lagVersions = latest - checkpointAfter;
+    lagRecords = (await rawChanges(lake, lakeRoot, checkpointAfter, latest)).reduce((s, c) => s + c.rows, 0);
+  }
+  return {
+    mode: opts.backfill ? 'backfill' : 'scheduled',
+    rawTargetVersion: target,
+    checkpointBefore,
+    checkpointAfter,
+    repaired,
+    backfillRange,
+    ...totals,
+    bronzeTableVersion: end.bronzeTableVersion,
+    deadLetterTableVersion: end.deadLetterTableVersion,
+    lagVersions,
+    lagRecords,
+  };
+}
+
+/** Temp tables of one batch; dropped after it. */
+const PARSED = '__bronze_parsed';
+const EXISTING = '__bronze_existing';
+
+/** The (topic, partition, offset) key of both output tables. */
+const KEY_COLS = ['topic', '"partition"', '"offset"'] as const;
+
+/**
+ * Writes raw batches to bronze + dead letter. Exposed for tests and the benchmark; runBronze is
+ * the entry point.
+ */
+export class BronzeBatchWriter {
+  private readonly rawDir: string;
+  private readonly bronzeDir: string;
+  private readonly deadLetterDir: string;
+  private readonly commits: Record<OutputTable, number> = { bronze: 0, 'dead-letter': 0 };
+
+  constructor(
+    private readonly lake: Lake,
+    lakeRoot: string,
+    private readonly hooks: CommitHooks = {},
+    private readonly now: () => Date = () => new Date(),
+  ) {
+    this.rawDir = tableDir(lakeRoot, RAW);
+    this.bronzeDir = tableDir(lakeRoot, BRONZE);
+    this.deadLetterDir = tableDir(lakeRoot, DEAD_LETTER);
+  }
+
+  /** Spill to a private temp dir instead of DuckDB's default (`.tmp` in the cwd). */
+  async prepare(): Promise<void> {
+    const tmp = path.join(os.tmpdir(), 'tributary-duckdb');
+    fs.mkdirSync(tmp, { recursive: true });
+    await this.lake.connection.run(`SET temp_directory = ${sqlString(safeDuckPath(tmp))}`);
+  }
+
+  /** Scheduled batch: CAS on the stage txn (expected = batch.from), txn := batch.to. */
+  async writeScheduledBatch(batch: RawBatch): Promise<BatchResult> {
+    const t0 = performance.now();
+    const parsed = await this.parse(batch);
+    try {
+      const result = this.emptyResult(batch, parsed);
+      result.timingsMs.parse = performance.now() - t0;
+      const txn = (snap: Snapshot) => {
+        const found = txnOf(snap, BRONZE_TXN_APP_ID);
+        if (found !== batch.from) {
+          throw new ConcurrentWriterError(
+            `${snap.tableDir}: ${BRONZE_TXN_APP_ID} is ${found}, expected ${batch.from} for raw batch (${batch.from}, ${batch.to}]: another stage-2 run is writing`,
+          );
+        }
+        return [txnAction(BRONZE_TXN_APP_ID, batch.to)];
+      };
+      await this.writeTables(batch, result, txn, 'scheduled');
+      return result;
+    } finally {
+      await this.dropTemps();
+    }
+  }
+
+  /**
+   * Backfill batch: anti-join against bronze ∪ dead letter at the snapshots read here, then commit
+   * with CAS on the backfill counter of each table, so that a concurrent backfill (which could have
+   * added the same keys after our read) makes this commit fail and the retry re-reads.
+   */
+  async writeBackfillBatch(batch: RawBatch): Promise<BatchResult> {
+    const t0 = performance.now();
+    await this.parse(batch);
+    try {
+      const bronzeSnap = await readSnapshot(this.bronzeDir);
+      const deadLetterSnap = await readSnapshot(this.deadLetterDir);
+      const present = await this.removeExistingKeys([bronzeSnap, deadLetterSnap]);
+      const after = await this.counts();
+      const result = this.emptyResult(batch, after);
+      result.alreadyPresent = present;
+      result.timingsMs.parse = performance.now() - t0;
+      const expected = new Map([
+        [path.resolve(this.bronzeDir), txnOf(bronzeSnap, BACKFILL_TXN_APP_ID)],
+        [path.resolve(this.deadLetterDir), txnOf(deadLetterSnap, BACKFILL_TXN_APP_ID)],
+      ]);
+      const txn = (snap: Snapshot) => {
+        const want = expected.get(path.resolve(snap.tableDir));
+        const found = txnOf(snap, BACKFILL_TXN_APP_ID);
+        if (found !== want) throw new ConcurrentWriterError(`${snap.tableDir}: another backfill committed meanwhile (${BACKFILL_TXN_APP_ID} ${want} → ${found})`);
+        return [txnAction(BACKFILL_TXN_APP_ID, found === NOTHING_PROCESSED ? 1 : found + 1)];
+      };
+      await this.writeTables(batch, result, txn, 'backfill');
+      return result;
+    } finally {
+      await this.dropTemps();
+    }
+  }
+
+  private emptyResult(batch: RawBatch, c: { good: number; bad: number; byError: Record<string, number> }): BatchResult {
+    return {
+      from: batch.from,
+      to: batch.to,
+      batchId: batch.to,
+      rawRows: batch.rows,
+      tables: batch.tables,
+      good: batch.tables.includes('bronze') ? c.good : 0,
+      bad: batch.tables.includes('dead-letter') ? c.bad : 0,
+      alreadyPresent: 0,
+      deadLettersByError: batch.tables.includes('dead-letter') ? c.byError : {},
+      bronzeVersion: null,
+      deadLetterVersion: null,
+      timingsMs: { parse: 0, bronze: 0, deadLetter: 0 },
+    };
+  }
+
+  /** Commits bronze, then the dead letter (each only if the batch writes it). */
+  private async writeTables(batch: RawBatch, result: BatchResult, txn: (snap: Snapshot) => object[], mode: 'scheduled' | 'backfill'): Promise<void> {
+    const backfill = mode === 'backfill';
+    let t = performance.now();
+    if (batch.tables.includes('bronze') && (!backfill || result.good > 0)) {
+      result.bronzeVersion = await this.commitTable('bronze', BRONZE, this.bronzeDir, this.bronzeSelect(), txn, {
+        operation: 'WRITE',
+        operationParameters: { mode: 'Append' },
+        engineInfo: `tributary stage 2 (${mode})`,
+        tributary: { stage: 'bronze', mode, rawVersions: [batch.from + 1, batch.to], rows: result.good },
+      });
+    }
+    result.timingsMs.bronze = performance.now() - t;
+    t = performance.now();
+    if (batch.tables.includes('dead-letter') && (!backfill || result.bad > 0)) {
+      result.deadLetterVersion = await this.commitTable('dead-letter', DEAD_LETTER, this.deadLetterDir, this.deadLetterSelect(batch.to), txn, {
+        operation: 'WRITE',
+        operationParameters: { mode: 'Append' },
+        engineInfo: `tributary stage 2 (${mode})`,
+        tributary: { stage: 'dead-letter', mode, rawVersions: [batch.from + 1, batch.to], batchId: batch.to, rows: result.bad },
+      });
+    }
+    result.timingsMs.deadLetter = performance.now() - t;
+  }
+
+  /**
+   * Raw files of the batch → parsedSensorSql → one temp table (parsed once; both outputs are cut
+   * from it). Keeps the payload only for bad rows (base64 for non-UTF-8 bytes).
+   */
+  private async parse(batch: RawBatch): Promise<{ good: number; bad: number; byError: Record<string, number> }> {
+    const c = this.lake.connection;
+    await this.dropTemps();
+    if (batch.files.length === 0) {
+      await c.run(`CREATE TEMP TABLE ${PARSED} (topic VARCHAR, "partition" INTEGER, "offset" BIGINT, arrived_at TIMESTAMPTZ,
+        sensor_id VARCHAR, value DOUBLE, unit VARCHAR, ts_ms BIGINT, error VARCHAR, dl_payload VARCHAR)`);
+      return this.counts();
+    }
+    const files = batch.files.map((f) => sqlString(safeDuckPath(dataFilePath(this.rawDir, f.path)))).join(', ');
+    const source = `(SELECT topic, "partition", "offset", arrived_at, raw_payload, raw_payload_bytes FROM read_parquet([${files}]))`;
+    await c.run(`CREATE TEMP TABLE ${PARSED} AS
+      SELECT topic, "partition", "offset", arrived_at, sensor_id, value, unit, ts_ms, error,
+             CASE WHEN error IS NULL THEN NULL
+                  WHEN error = ${sqlString(PAYLOAD_ERRORS.notUtf8)} THEN to_base64(raw_payload_bytes)
+                  ELSE raw_payload END AS dl_payload
+      FROM (${parsedSensorSql(source)})`);
+    return this.counts();
+  }
+
+  private async counts(): Promise<{ good: number; bad: number; byError: Record<string, number> }> {
+    const rows = (await this.lake.connection.runAndReadAll(`SELECT error, count(*)::BIGINT AS n FROM ${PARSED} GROUP BY error`)).getRowObjects();
+    let good = 0;
+    let bad = 0;
+    const byError: Record<string, number> = {};
+    for (const r of rows) {
+      const n = Number(r.n);
+      if (r.error === null) good += n;
+      else {
+        bad += n;
+        byError[String(r.error)] = n;
+      }
+    }
+    return { good, bad, byError };
+  }
+
+  /**
+   * Deletes from the parsed batch every key already in one of the tables (live files of the given
+   * snapshots whose offset stats overlap the batch). Returns how many were deleted.
+   */
+  private async removeExistingKeys(snaps: Snapshot[]): Promise<number> {
+    const c = this.lake.connection;
+    const bounds = (await c.runAndReadAll(`SELECT min("offset")::BIGINT AS lo, max("offset")::BIGINT AS hi, count(*)::BIGINT AS n FROM ${PARSED}`)).getRowObjects()[0];
+    if (!bounds || Number(bounds.n) === 0) return 0;
+    const lo = BigInt(String(bounds.lo));
+    const hi = BigInt(String(bounds.hi));
+    const files: string[] = [];
+    for (const snap of snaps) {
+      for (const add of snap.files.values()) {
+        const s = add.stats ? (JSON.parse(add.stats) as { minValues?: Record<string, unknown>; maxValues?: Record<string, unknown> }) : {};
+        const mn = s.minValues?.offset;
+        const mx = s.maxValues?.offset;
+        if (mn !== undefined && mx !== undefined && (BigInt(String(mx)) < lo || BigInt(String(mn)) > hi)) continue;
+        files.push(sqlString(safeDuckPath(dataFilePath(snap.tableDir, add.path))));
+      }
+    }
+    if (files.length === 0) return 0;
+    await c.run(`CREATE TEMP TABLE ${EXISTING} AS
+      SELECT DISTINCT ${KEY_COLS.join(', ')} FROM read_parquet([${files.join(', ')}], union_by_name = true)
+      WHERE "offset" BETWEEN ${lo} AND ${hi}`);
+    const deleted = await c.runAndReadAll(
+      `DELETE FROM ${PARSED} AS p USING ${EXISTING} AS e WHERE p.topic = e.topic AND p."partition" = e."partition" AND p."offset" = e."offset"`,
+    );
+    return Number(deleted.getRows()[0]?.[0] ?? 0);
+  }
+
+  private bronzeSelect(): string {
+    return `SELECT sensor_id, value, unit, ts_ms, arrived_at, topic, "partition", "offset" FROM ${PARSED} WHERE error IS NULL`;
+  }
+
+  private deadLetterSelect(batchId: number): string {
+    const failedAt = sqlString(this.now().toISOString());
+    return `SELECT dl_payload AS raw_payload, topic, "partition", "offset", arrived_at, ${failedAt}::TIMESTAMPTZ AS failed_at,
+                   CAST(${Math.trunc(batchId)} AS BIGINT) AS batch_id, error
+            FROM ${PARSED} WHERE error IS NOT NULL`;
+  }
+
+  /**
+   * Data file (none for 0 rows) + txn in one commit. The file is written before the commit and
+   * deleted again when the commit certainly did not happen.
+   */
+  private async commitTable(
+    stage: OutputTable,
+    table: TableDef,
+    dir: string,
+    selectSql: string,
+    txn: (snap: Snapshot) => object[],
+    commitInfo: object,
+  ): Promise<number> {
+    const add = await writeParquetDataFile(this.lake.connection, dir, selectSql, table.fields);
+    const n = this.commits[stage] + 1;
+    this.hooks.beforeCommit?.(stage, n); // a "crash" here leaves an orphan data file, as a real one would
+    let committed: { version: number } | null;
+    try {
+      committed = await commitWithRetry(dir, async (snap) => ({
+        actions: [...(add ? [addAction(add)] : []), ...txn(snap)],
+        commitInfo,
+      }));
+    } catch (e) {
+      // Certainly not committed: drop the data file instead of leaving an orphan for vacuum.
+      const lost = e instanceof ConcurrentWriterError || e instanceof DeltaCommitConflictError;
+      if (add && lost) fs.rmSync(dataFilePath(dir, add.path), { force: true });
+      if (e instanceof DeltaCommitConflictError) throw new ConcurrentWriterError(e.message);
+      throw e;
+    }
+    const version = committed!.version;
+    this.commits[stage] = n;
+    if (version % CHECKPOINT_INTERVAL === 0) await checkpointWithExtension(this.lake.connection, dir);
+    this.hooks.afterCommit?.(stage, n);
+    return version;
+  }
+
+  private async dropTemps(): Promise<void> {
+    await this.lake.connection.run(`DROP TABLE IF EXISTS ${PARSED}; DROP TABLE IF EXISTS ${EXISTING}`);
+  }
+}

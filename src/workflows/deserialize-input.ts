@@ -1,0 +1,68 @@
+/**
+ * Stage 2 (deserializeWorkflow) input and result. Deterministic (no I/O): the workflow bundle
+ * imports it; the activity imports only its types. See src/lake/bronze.ts for the design.
+ */
+import { z } from 'zod';
+
+const rawVersion = z.number().int().min(0).max(Number.MAX_SAFE_INTEGER);
+/** DuckDB memory_limit syntax, e.g. '1GB', '512MiB'. */
+export const memoryLimit = z.string().regex(/^\d+(\.\d+)?\s*(KB|MB|GB|TB|KiB|MiB|GiB|TiB)$/i, "a size like '1GB' or '512MiB'");
+
+export const DeserializeInput = z
+  .object({
+    /** Upper bound on raw rows per batch (sum of the raw files' numRecords); a raw version is never split. */
+    maxRowsPerBatch: z.number().int().min(1).max(50_000_000).default(1_000_000),
+    /**
+     * Backfill: re-derive raw versions fromRawVersion..toRawVersion (inclusive; either may be left
+     * out: from = 0, to = the scheduled checkpoint). Writes only rows that are in neither bronze nor
+     * the dead letter, never moves the scheduled checkpoint, and stops at that checkpoint.
+     */
+    fromRawVersion: rawVersion.optional(),
+    toRawVersion: rawVersion.optional(),
+    /** DuckDB memory_limit for the run (it spills to a temp dir above it). */
+    duckdbMemoryLimit: memoryLimit.default('1GB'),
+  })
+  .strict()
+  .refine((i) => i.fromRawVersion === undefined || i.toRawVersion === undefined || i.fromRawVersion <= i.toRawVersion, {
+    message: 'fromRawVersion must be <= toRawVersion',
+    path: ['fromRawVersion'],
+  });
+export type DeserializeInput = z.infer<typeof DeserializeInput>;
+
+export const isBackfill = (i: DeserializeInput): boolean => i.fromRawVersion !== undefined || i.toRawVersion !== undefined;
+
+export interface DeserializeResult {
+  stage: 'bronze';
+  mode: 'scheduled' | 'backfill';
+  /**
+   * The scheduled checkpoint after the run: raw Delta version that bronze AND the dead letter hold
+   * everything through (-1 = nothing yet). The next scheduled run starts after it. A backfill
+   * reports it unchanged.
+   */
+  checkpoint: number;
+  checkpointBefore: number;
+  /** Latest raw version when the run started (the run stops there); null = no raw table yet. */
+  rawTargetVersion: number | null;
+  /** Backfill: the raw versions actually re-derived, (fromExclusive, toInclusive]. */
+  backfillRange: { fromExclusive: number; toInclusive: number } | null;
+  batches: number;
+  /** Batches that completed a batch an earlier attempt had committed to one table only. */
+  repairBatches: number;
+  repaired: 'bronze' | 'dead-letter' | null;
+  /** Raw rows parsed by this run (this attempt). */
+  recordsIn: number;
+  /** Rows appended to bronze. */
+  recordsOut: number;
+  /** Rows appended to the dead letter, and by error reason. */
+  deadLetters: number;
+  deadLettersByError: Record<string, number>;
+  /** Backfill: rows found already in bronze or the dead letter, not written again. */
+  alreadyPresent: number;
+  bronzeTableVersion: number;
+  deadLetterTableVersion: number;
+  /** Raw versions / rows after the checkpoint when the run ended. */
+  lagVersions: number;
+  lagRecords: number;
+  /** The workflow's carried checkpoint differed from the tables' (the tables won). */
+  checkpointDisagreement: { workflow: number; table: number } | null;
+}

@@ -1,0 +1,62 @@
+/**
+ * Stage 2 — the seed's `02_deserialize`: raw/sensor_readings → bronze/sensor_readings +
+ * bronze/sensor_readings_dead_letter, "availableNow" style (up to the raw version that exists when
+ * the run starts, in bounded batches).
+ *
+ * The workflow only decides: it validates the input, hands the activity the checkpoint carried
+ * from the previous run (`workflowInfo().lastResult`; the tables' txn wins, a difference is
+ * reported), and returns counts. Rows never pass through here. Exactly-once lives in the tables:
+ * every batch commit carries the raw version it processed through as a Delta txn (see
+ * src/lake/bronze.ts). With `fromRawVersion`/`toRawVersion` the run is a backfill instead.
+ */
+import { proxyActivities, setCurrentDetails, upsertSearchAttributes, workflowInfo } from '@temporalio/workflow';
+import type { Activities } from '../activities';
+import { NON_RETRYABLE_ERROR_TYPES, validated } from './common';
+import { DeserializeInput, isBackfill, type DeserializeResult } from './deserialize-input';
+import { parseInput } from './inputs';
+import { DeadLetters, PipelineStage, RecordsIn, RecordsOut, TableVersion } from './search-attributes';
+
+const { deserialize } = proxyActivities<Activities>({
+  // A backlog is worked off in bounded batches; the heartbeat after each batch says it is alive.
+  startToCloseTimeout: '2 hours',
+  heartbeatTimeout: '2 minutes',
+  retry: { maximumAttempts: 5, initialInterval: '2s', backoffCoefficient: 2, nonRetryableErrorTypes: NON_RETRYABLE_ERROR_TYPES },
+});
+
+export async function deserializeWorkflow(rawInput?: unknown): Promise<DeserializeResult> {
+  const input = validated(() => parseInput(DeserializeInput, rawInput, 'deserializeWorkflow'));
+  const previous = workflowInfo().lastResult as Partial<DeserializeResult> | undefined;
+  const workflowCheckpoint = typeof previous?.checkpoint === 'number' ? previous.checkpoint : undefined;
+  upsertSearchAttributes([{ key: PipelineStage, value: 'bronze' }]);
+  setCurrentDetails(
+    isBackfill(input)
+      ? `Backfill: re-deriving raw versions ${input.fromRawVersion ?? 0}..${input.toRawVersion ?? 'checkpoint'} (rows already in bronze or the dead letter are skipped)`
+      : `Parsing raw versions after ${workflowCheckpoint ?? 'the tables’ checkpoint'} up to the latest at start, ≤ ${input.maxRowsPerBatch} rows per batch`,
+  );
+
+  const result = await deserialize({ ...input, workflowCheckpoint });
+
+  upsertSearchAttributes([
+    { key: RecordsIn, value: result.recordsIn },
+    { key: RecordsOut, value: result.recordsOut },
+    { key: DeadLetters, value: result.deadLetters },
+    { key: TableVersion, value: result.bronzeTableVersion },
+  ]);
+  setCurrentDetails(describeBronze(result));
+  return result;
+}
+
+function describeBronze(r: DeserializeResult): string {
+  const errors = Object.entries(r.deadLettersByError)
+    .sort((a, b) => b[1] - a[1])
+    .map(([e, n]) => `${e}: ${n}`)
+    .join(', ');
+  const lines = [
+    `**bronze** (${r.mode}) — ${r.recordsIn} raw rows in ${r.batches} batch(es) → ${r.recordsOut} bronze, ${r.deadLetters} dead letters${errors ? ` (${errors})` : ''}`,
+    `raw processed through version ${r.checkpoint} (was ${r.checkpointBefore}); bronze v${r.bronzeTableVersion}, dead letter v${r.deadLetterTableVersion}; lag ${r.lagVersions} raw version(s) / ${r.lagRecords} rows`,
+  ];
+  if (r.backfillRange) lines.push(`backfill re-derived raw versions ${r.backfillRange.fromExclusive + 1}..${r.backfillRange.toInclusive}; ${r.alreadyPresent} rows were already there`);
+  if (r.repaired) lines.push(`completed a half-committed batch: ${r.repaired} caught up`);
+  if (r.checkpointDisagreement) lines.push(`table checkpoint won over workflow's: ${JSON.stringify(r.checkpointDisagreement)}`);
+  return lines.join('\n\n');
+}

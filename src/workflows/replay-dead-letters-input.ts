@@ -1,0 +1,53 @@
+/**
+ * replayDeadLettersWorkflow input and result (deterministic; see src/lake/dead-letter-replay.ts).
+ */
+import { z } from 'zod';
+import { memoryLimit } from './deserialize-input';
+
+const iso = z.string().datetime({ offset: true });
+
+export const ReplayDeadLettersInput = z
+  .object({
+    /**
+     * Idempotency key of the replay (default: the workflow id). A replay id that was already used is
+     * a no-op, whatever the selection.
+     */
+    replayId: z
+      .string()
+      .regex(/^[A-Za-z0-9._:@-]{1,200}$/, 'letters, digits and . _ : @ - only, at most 200')
+      .optional(),
+    /** Dead letters with batch_id in [batchIdFrom, batchIdTo] (batch_id = raw version of the batch). */
+    batchIdFrom: z.number().int().min(0).optional(),
+    batchIdTo: z.number().int().min(0).optional(),
+    /** Dead letters with failed_at in [failedAtFrom, failedAtTo). */
+    failedAtFrom: iso.optional(),
+    failedAtTo: iso.optional(),
+    /** Only these error reasons (e.g. the one a rule fix addressed). */
+    errors: z.array(z.string().min(1).max(200)).min(1).optional(),
+    duckdbMemoryLimit: memoryLimit.default('1GB'),
+  })
+  .strict()
+  .refine((i) => i.batchIdFrom === undefined || i.batchIdTo === undefined || i.batchIdFrom <= i.batchIdTo, {
+    message: 'batchIdFrom must be <= batchIdTo',
+    path: ['batchIdFrom'],
+  })
+  .refine((i) => i.failedAtFrom === undefined || i.failedAtTo === undefined || Date.parse(i.failedAtFrom) < Date.parse(i.failedAtTo), {
+    message: 'failedAtFrom must be before failedAtTo',
+    path: ['failedAtFrom'],
+  });
+export type ReplayDeadLettersInput = z.infer<typeof ReplayDeadLettersInput>;
+
+export interface ReplayDeadLettersResult {
+  stage: 'bronze-replay';
+  replayId: string;
+  /** The id had been used before (a retry or a rerun): nothing was re-examined. */
+  alreadyLogged: boolean;
+  examined: number | null;
+  alreadyReplayed: number | null;
+  /** Dead letters moved into bronze under this replay id. */
+  moved: number;
+  stillFailing: Record<string, number> | null;
+  replayLogVersion: number | null;
+  bronzeVersion: number | null;
+  replayedAt: string;
+}
