@@ -12,6 +12,7 @@ export type { ActivityDeps, FaultHooks } from './deps';
 export function createActivities(deps: ActivityDeps) {
   return {
     ingestRaw: makeIngestRaw(deps),
+    mergeGold: (require('./merge-gold') as typeof import('./merge-gold')).makeMergeGold(deps),
     deserialize: makeDeserialize(deps),
     replayDeadLettersToBronze: makeReplayDeadLetters(deps),
   };

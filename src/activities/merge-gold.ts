@@ -1,0 +1,82 @@
+import { Context } from '@temporalio/activity';
+import { openDuckDB } from '../lake/duckdb';
+import { mergeBronzeIntoGold, readGoldCheckpoint } from '../lake/gold-merge';
+import { BRONZE, ensureTables, GOLD, tableDir } from '../lake/tables';
+import type { MergeGoldInput, MergeGoldResult } from '../workflows/merge-gold-input';
+import type { ActivityDeps } from './deps';
+
+export interface MergeGoldActivityInput extends MergeGoldInput {
+  /** The bronze version the workflow carries from its previous run (the table's txn wins). */
+  workflowCheckpoint?: number;
+}
+
+const HEARTBEAT_EVERY_MS = 10_000;
+
+export function makeMergeGold(deps: ActivityDeps) {
+  return async function mergeGold(input: MergeGoldActivityInput): Promise<MergeGoldResult> {
+    const ctx = Context.current();
+    const root = deps.config.lakeRoot;
+    await ensureTables(root, [BRONZE, GOLD]);
+    const bronzeDir = tableDir(root, BRONZE);
+    const goldDir = tableDir(root, GOLD);
+
+    // A backfill resumes after the last batch an earlier attempt finished (heartbeat details);
+    // re-merging would be harmless, just slower.
+    const resumed = input.backfill ? (ctx.info.heartbeatDetails as { backfillDone?: number } | undefined)?.backfillDone : undefined;
+    const progress = { batch: 0, bronzeVersion: undefined as number | undefined, backfillDone: resumed };
+    const beat = setInterval(() => ctx.heartbeat(progress), HEARTBEAT_EVERY_MS);
+    let commits = 0;
+    const lake = await openDuckDB({ extensionPath: deps.config.deltaExtensionPath });
+    try {
+      const summary = await mergeBronzeIntoGold(lake.connection, {
+        bronzeDir,
+        goldDir,
+        mode: input.backfill
+          ? { kind: 'backfill', afterVersion: Math.max(input.backfill.fromVersion - 1, resumed ?? -1), toVersion: input.backfill.toVersion }
+          : { kind: 'incremental', workflowCheckpoint: input.workflowCheckpoint },
+        maxRowsPerBatch: input.maxRowsPerBatch,
+        layout: { targetRowsPerFile: input.targetRowsPerFile },
+        beforeBatch: (n, batch) => {
+          progress.batch = n;
+          ctx.heartbeat(progress);
+          if (batch.files.length > 0) deps.faults?.beforeCommit?.('gold', commits + 1);
+        },
+        afterBatch: (_n, r) => {
+          progress.bronzeVersion = r.toVersion;
+          if (input.backfill) progress.backfillDone = r.toVersion;
+          ctx.heartbeat(progress);
+          if (r.goldVersion !== null) {
+            commits += 1;
+            deps.faults?.afterCommit?.('gold', commits);
+          }
+        },
+      });
+      if (summary.checkpointDisagreement) {
+        ctx.log.warn('workflow checkpoint differs from the gold table; using the table', { ...summary.checkpointDisagreement });
+      }
+      // A backfill leaves the scheduled checkpoint where it was: the table's, else the workflow's.
+      const checkpoint = summary.mode === 'backfill' ? (await readGoldCheckpoint(goldDir)).bronzeVersion ?? input.workflowCheckpoint ?? null : summary.checkpoint;
+      return {
+        stage: 'gold',
+        mode: summary.mode,
+        bronzeAfterVersion: summary.afterVersion,
+        bronzeToVersion: summary.toVersion,
+        checkpoint,
+        checkpointDisagreement: summary.checkpointDisagreement,
+        rowsIn: summary.rowsIn,
+        inserted: summary.inserted,
+        updated: summary.updated,
+        skippedOlder: summary.skippedOlder,
+        arrivalBackdated: summary.arrivalBackdated,
+        filesRewritten: summary.filesRewritten,
+        filesAdded: summary.filesAdded,
+        commits: summary.commits,
+        batches: summary.batches.length,
+        goldVersion: summary.goldVersion,
+      };
+    } finally {
+      clearInterval(beat);
+      lake.close();
+    }
+  };
+}

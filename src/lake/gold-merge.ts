@@ -1,0 +1,577 @@
+/**
+ * Stage 3 table logic — the seed's `03_merge_gold`: bronze rows appended since the checkpoint are
+ * deduplicated and MERGEd into gold/sensor_readings on (sensor_id, ts_ms), with a copy-on-write
+ * Delta commit written by delta-log.ts (the DuckDB delta extension cannot MERGE).
+ *
+ * Semantics (per key (sensor_id, ts_ms)):
+ *  - Within a batch the winner is the latest row by arrived_at, then topic, partition, offset
+ *    (all descending; value, unit as a last resort so that exact replays are deterministic too).
+ *  - matched    → value, unit, updated_at = winner.arrived_at; arrived_at keeps the first arrival.
+ *    not matched → insert with arrived_at = the key's first arrival in the batch and
+ *                  updated_at = the winner's arrival (= arrived_at when the key came once, as in
+ *                  the seed; with duplicates inside one batch the result is the same as merging
+ *                  them one batch at a time, so batch sizes never change the outcome).
+ *  - **Newer arrival wins** (deliberate improvement over the seed, whose MERGE updates
+ *    unconditionally): a gold row is only updated by a winner that arrived strictly later than
+ *    its updated_at. Replays, backfills and out-of-order batches therefore cannot move a key back
+ *    to an older value, and re-merging anything already merged changes nothing. On an arrival-time
+ *    tie across batches the row already in gold is kept (gold does not store Kafka offsets); ties
+ *    inside a batch are broken by topic/partition/offset as above.
+ *  - arrived_at is the earliest arrival ever merged: a replay that carries an earlier arrival than
+ *    the gold row's (a backfill run after newer data) moves arrived_at back but not the value.
+ *    Together: gold = a pure function of the set of bronze rows merged, whatever their order.
+ *
+ * Copy-on-write: candidate gold files are the live files whose per-file stats (min/max of ts_ms
+ * and sensor_id from the log; files without stats are always candidates) can hold a batch key.
+ * Only candidates are read; only candidates where a row actually changes are rewritten (whole
+ * file, same rows, new values) and removed; keys found in no candidate are provably new and go to
+ * new files. One commit per batch: removes + adds + (for scheduled runs) `txn` appId
+ * `tributary.gold/bronze-version` = the last bronze version merged. commitWithRetry puts it at
+ * snapshot+1 with put-if-absent; a loser rebuilds from the new snapshot (re-pruning, re-reading),
+ * and a retried run whose range the txn already covers commits nothing.
+ *
+ * Layout: every file written is sorted by (ts_ms, sensor_id); new rows are split into clusters of
+ * `clusterMs` of ts_ms and files of at most `targetRowsPerFile` rows. Sensor streams append at
+ * increasing ts_ms, so new keys fall past every existing file's ts range, and corrections to
+ * recent keys hit the one or two newest files: MERGE cost grows with the batch and the files it
+ * touches, not with the table. Inserts are never folded into existing files (no write
+ * amplification); compacting small files is left to maintenance (see delta-log.ts).
+ *
+ * One merge at a time per DuckDB connection (it uses connection-local temp tables `__gm_*`).
+ */
+import * as fs from 'node:fs';
+import type { DuckDBConnection } from '@duckdb/node-api';
+import {
+  addAction,
+  addedFilesSince,
+  checkpointWithExtension,
+  commitWithRetry,
+  dataFilePath,
+  DeltaLogCorruptError,
+  describeSchemaDifference,
+  readSnapshot,
+  recordCountOf,
+  removeAction,
+  txnAction,
+  UnsupportedDeltaFeatureError,
+  writeParquetDataFile,
+  type AddAction,
+  type Snapshot,
+} from './delta-log';
+import { safeDuckPath, sqlIdent, sqlString } from './sql';
+import { BRONZE, GOLD } from './tables';
+
+/** Gold's scheduled checkpoint: the last bronze version merged (Delta `txn` action). */
+export const GOLD_CHECKPOINT_APP_ID = 'tributary.gold/bronze-version';
+
+export interface GoldLayout {
+  /** Upper bound of rows per file written (rewrites and inserts). */
+  targetRowsPerFile: number;
+  /** New rows are clustered in ts_ms windows of this size; no new file spans two windows. */
+  clusterMs: number;
+}
+
+export const DEFAULT_GOLD_LAYOUT: GoldLayout = { targetRowsPerFile: 500_000, clusterMs: 3_600_000 };
+
+/** A gold checkpoint that no longer fits the bronze table (bronze recreated, or a bad override). */
+export class GoldCheckpointError extends Error {
+  override name = 'GoldCheckpointError';
+}
+
+// ─────────────────────────────────────────── planning ───────────────────────────────────────────
+
+export interface BronzeBatch {
+  /** Bronze versions (afterVersion, toVersion]. */
+  afterVersion: number;
+  toVersion: number;
+  /** Data files those versions appended. */
+  files: AddAction[];
+  rows: number;
+}
+
+/**
+ * Splits bronze versions (afterVersion, toVersion] into batches of whole versions holding at most
+ * maxRowsPerBatch rows (a single bigger version is its own batch). Reads only the commit JSONs
+ * (the change feed), never the data. Always returns at least one batch, possibly without files.
+ */
+export async function planBronzeBatches(
+  conn: DuckDBConnection,
+  bronzeDir: string,
+  afterVersion: number,
+  toVersion: number,
+  maxRowsPerBatch: number,
+): Promise<BronzeBatch[]> {
+  if (!(maxRowsPerBatch >= 1)) throw new Error(`maxRowsPerBatch must be >= 1, got ${maxRowsPerBatch}`);
+  const feed = await addedFilesSince(bronzeDir, afterVersion, toVersion);
+  const batches: BronzeBatch[] = [];
+  let cur: BronzeBatch = { afterVersion, toVersion: afterVersion, files: [], rows: 0 };
+  for (const { version, adds } of feed) {
+    let rows = 0;
+    for (const a of adds) rows += recordCountOf(a) ?? (await countParquetRows(conn, dataFilePath(bronzeDir, a.path)));
+    if (cur.rows > 0 && rows > 0 && cur.rows + rows > maxRowsPerBatch) {
+      batches.push(cur);
+      cur = { afterVersion: cur.toVersion, toVersion: cur.toVersion, files: [], rows: 0 };
+    }
+    cur.toVersion = version;
+    cur.files.push(...adds);
+    cur.rows += rows;
+  }
+  batches.push(cur);
+  return batches;
+}
+
+async function countParquetRows(conn: DuckDBConnection, file: string): Promise<number> {
+  const r = await conn.runAndReadAll(`SELECT count(*)::BIGINT AS n FROM read_parquet(${sqlString(safeDuckPath(file))})`);
+  return Number(r.getRowObjects()[0].n);
+}
+
+// ───────────────────────────────────────── one batch ────────────────────────────────────────────
+
+export interface MergeBatchOptions {
+  /**
+   * txn app id advanced to batch.toVersion in the same commit (compare-and-swap; a range the txn
+   * already covers is skipped). null for backfills, which must not move the scheduled checkpoint.
+   */
+  checkpointAppId: string | null;
+  layout?: Partial<GoldLayout>;
+  /** Write a Delta checkpoint (through the extension; conn must have it loaded) every N versions; 0 = never. */
+  checkpointInterval?: number;
+  /** Test hook: an attempt has written its files and is about to commit on `snapshotVersion`. */
+  beforeCommitAttempt?: (attempt: number, snapshotVersion: number) => Promise<void>;
+}
+
+export interface BatchMergeResult {
+  afterVersion: number;
+  toVersion: number;
+  /** Bronze rows read. */
+  rowsIn: number;
+  /** Distinct (sensor_id, ts_ms) among them (rowsIn - keys duplicates were dropped in the batch). */
+  keys: number;
+  inserted: number;
+  /** Keys whose value/unit/updated_at were replaced by a newer arrival. */
+  updated: number;
+  /** Keys already in gold with an arrival at least as new: value kept. */
+  skippedOlder: number;
+  /** Rows whose arrived_at moved back to an earlier first arrival (replays of older data). */
+  arrivalBackdated: number;
+  /** Gold files whose stats could hold a batch key (read). */
+  candidateFiles: number;
+  /** Paths removed (rewritten) / added by the commit. */
+  removedFiles: string[];
+  addedFiles: string[];
+  /** Version this batch committed, or null when it committed nothing. */
+  goldVersion: number | null;
+  /** The txn showed this range merged already (a retry, or a concurrent run): nothing done. */
+  alreadyMerged: boolean;
+  /** Builds of the commit (> 1 after losing a version race). */
+  attempts: number;
+}
+
+const T = {
+  src: '__gm_src',
+  files: '__gm_files',
+  hits: '__gm_hits',
+  out: '__gm_out',
+} as const;
+
+const GOLD_COLS = GOLD.fields.map((f) => sqlIdent(f.name)).join(', ');
+
+/**
+ * Merges one bronze batch into gold: one Delta commit (or none when the txn shows it is done,
+ * or nothing changes and no checkpoint is to be recorded).
+ */
+export async function mergeBatchIntoGold(
+  conn: DuckDBConnection,
+  bronzeDir: string,
+  goldDir: string,
+  batch: BronzeBatch,
+  opts: MergeBatchOptions,
+): Promise<BatchMergeResult> {
+  const layout = { ...DEFAULT_GOLD_LAYOUT, ...opts.layout };
+  if (!Number.isSafeInteger(layout.targetRowsPerFile) || layout.targetRowsPerFile < 1) throw new Error(`targetRowsPerFile must be a positive integer`);
+  if (!Number.isSafeInteger(layout.clusterMs) || layout.clusterMs < 1) throw new Error(`clusterMs must be a positive integer`);
+
+  const result: BatchMergeResult = {
+    afterVersion: batch.afterVersion,
+    toVersion: batch.toVersion,
+    rowsIn: 0,
+    keys: 0,
+    inserted: 0,
+    updated: 0,
+    skippedOlder: 0,
+    arrivalBackdated: 0,
+    candidateFiles: 0,
+    removedFiles: [],
+    addedFiles: [],
+    goldVersion: null,
+    alreadyMerged: false,
+    attempts: 0,
+  };
+  try {
+    const loaded = await loadBronzeBatch(conn, bronzeDir, batch);
+    result.rowsIn = loaded.rowsIn;
+    result.keys = loaded.keys;
+
+    let written: AddAction[] = [];
+    const discard = async (files: AddAction[]) => {
+      for (const a of files) await fs.promises.rm(dataFilePath(goldDir, a.path), { force: true });
+    };
+    let committed: { version: number } | null;
+    try {
+      committed = await commitWithRetry(goldDir, async (snap) => {
+        result.attempts += 1;
+        // commitWithRetry only calls us again after the previous attempt lost the version race:
+        // its files are referenced by no commit.
+        await discard(written);
+        written = [];
+        assertGoldSchema(snap);
+        if (opts.checkpointAppId !== null) {
+          const done = snap.appTransactions.get(opts.checkpointAppId);
+          if (done !== undefined && done >= batch.toVersion) {
+            result.alreadyMerged = true;
+            return null;
+          }
+        }
+        if (loaded.keys === 0) return null; // nothing to merge; the caller carries the checkpoint
+        const plan = await computeMerge(conn, goldDir, snap, layout);
+        written = plan.adds;
+        Object.assign(result, plan.counts, {
+          removedFiles: plan.removes.map((a) => a.path),
+          addedFiles: plan.adds.map((a) => a.path),
+        });
+        const txn = opts.checkpointAppId !== null ? [txnAction(opts.checkpointAppId, batch.toVersion)] : [];
+        if (plan.adds.length === 0 && plan.removes.length === 0 && txn.length === 0) return null;
+        await opts.beforeCommitAttempt?.(result.attempts, snap.version);
+        return {
+          actions: [...plan.removes.map((a) => removeAction(a)), ...plan.adds.map((a) => addAction(a)), ...txn],
+          commitInfo: mergeCommitInfo(snap.version, batch, opts.checkpointAppId !== null, result),
+        };
+      });
+    } catch (e) {
+      // Delete this attempt's files unless a commit references them (commitActions can fail
+      // after the put-if-absent link succeeded, e.g. on the directory fsync).
+      const live = await readSnapshot(goldDir).then((s) => s.files, () => null);
+      if (live) await discard(written.filter((a) => !live.has(a.path)));
+      throw e;
+    }
+    if (committed === null) {
+      // Nothing changed (counts stand: e.g. all skipped as older), or the range was merged already
+      // (counts of an attempt that lost the race describe nothing that happened).
+      if (result.alreadyMerged) {
+        Object.assign(result, { inserted: 0, updated: 0, skippedOlder: 0, arrivalBackdated: 0, candidateFiles: 0, removedFiles: [], addedFiles: [] });
+      }
+      return result;
+    }
+    result.goldVersion = committed.version;
+    const interval = opts.checkpointInterval ?? 50;
+    if (interval > 0 && committed.version % interval === 0) await checkpointWithExtension(conn, goldDir);
+    return result;
+  } finally {
+    for (const t of Object.values(T)) await conn.run(`DROP TABLE IF EXISTS ${t}`);
+  }
+}
+
+function assertGoldSchema(snap: Snapshot): void {
+  const diff = describeSchemaDifference(snap.metadata.fields, GOLD.fields);
+  if (diff) throw new UnsupportedDeltaFeatureError(`${snap.tableDir}: not the gold schema tributary writes: ${diff}`);
+}
+
+/** Column expression that yields a TIMESTAMPTZ, reading naive parquet timestamps (e.g. Spark INT96) as UTC. */
+function utcTimestamp(col: string, type: string): string {
+  const t = type.toUpperCase();
+  if (t === 'TIMESTAMP WITH TIME ZONE') return col;
+  if (t.startsWith('TIMESTAMP')) return `timezone('UTC', CAST(${col} AS TIMESTAMP))`;
+  throw new UnsupportedDeltaFeatureError(`column ${col} is ${type} in a data file, expected a timestamp`);
+}
+
+async function describe(conn: DuckDBConnection, from: string): Promise<Map<string, string>> {
+  const rows = (await conn.runAndReadAll(`DESCRIBE SELECT * FROM ${from}`)).getRowObjects();
+  return new Map(rows.map((r) => [String(r.column_name), String(r.column_type)]));
+}
+
+function parquetList(paths: string[]): string {
+  return `[${paths.map((p) => sqlString(safeDuckPath(p))).join(', ')}]`;
+}
+
+/** Reads only the batch's bronze files and keeps one row per key (see the header for the order). */
+async function loadBronzeBatch(conn: DuckDBConnection, bronzeDir: string, batch: BronzeBatch): Promise<{ rowsIn: number; keys: number }> {
+  if (batch.files.length === 0) {
+    await conn.run(
+      `CREATE OR REPLACE TEMP TABLE ${T.src} (sensor_id VARCHAR, ts_ms BIGINT, value DOUBLE, unit VARCHAR, new_at TIMESTAMPTZ, first_at TIMESTAMPTZ)`,
+    );
+    return { rowsIn: 0, keys: 0 };
+  }
+  const from = `read_parquet(${parquetList(batch.files.map((a) => dataFilePath(bronzeDir, a.path)))}, union_by_name = true)`;
+  const types = await describe(conn, from);
+  const missing = BRONZE.fields.map((f) => f.name).filter((n) => !types.has(n));
+  if (missing.length > 0) throw new DeltaLogCorruptError(`${bronzeDir}: bronze data files lack column(s) ${missing.join(', ')}`);
+  const arrived = utcTimestamp('arrived_at', types.get('arrived_at')!);
+  await conn.run(`CREATE OR REPLACE TEMP TABLE ${T.src} AS
+    SELECT sensor_id, ts_ms, value, unit, arrived_at AS new_at, first_at FROM (
+      SELECT CAST(sensor_id AS VARCHAR) AS sensor_id, CAST(ts_ms AS BIGINT) AS ts_ms, CAST(value AS DOUBLE) AS value,
+             CAST(unit AS VARCHAR) AS unit, ${arrived} AS arrived_at,
+             min(${arrived}) OVER (PARTITION BY sensor_id, ts_ms) AS first_at,
+             row_number() OVER (PARTITION BY sensor_id, ts_ms
+               ORDER BY ${arrived} DESC, topic DESC, "partition" DESC, "offset" DESC, value DESC, unit DESC) AS rn
+      FROM ${from}
+    ) WHERE rn = 1`);
+  const r = (await conn.runAndReadAll(`SELECT count(*)::BIGINT AS k FROM ${T.src}`)).getRowObjects()[0];
+  return { rowsIn: batch.rows, keys: Number(r.k) };
+}
+
+interface MergePlan {
+  removes: AddAction[];
+  adds: AddAction[];
+  counts: Pick<BatchMergeResult, 'inserted' | 'updated' | 'skippedOlder' | 'arrivalBackdated' | 'candidateFiles'>;
+}
+
+/** New contents of the touched gold files + the new rows, as written parquet files. */
+async function computeMerge(conn: DuckDBConnection, goldDir: string, snap: Snapshot, layout: GoldLayout): Promise<MergePlan> {
+  // 1. Candidate files from the log's per-file stats (unknown bound = unbounded).
+  await conn.run(`CREATE OR REPLACE TEMP TABLE ${T.files} (path VARCHAR, stats VARCHAR)`);
+  const app = await conn.createAppender(T.files);
+  for (const a of snap.files.values()) {
+    app.appendVarchar(a.path);
+    if (a.stats == null) app.appendNull();
+    else app.appendVarchar(a.stats);
+    app.endRow();
+  }
+  app.closeSync();
+  const candidates = (
+    await conn.runAndReadAll(`
+      WITH f AS (
+        SELECT path,
+               coalesce(TRY_CAST(json_extract_string(stats, '$.minValues.ts_ms') AS BIGINT), -9223372036854775808) AS min_ts,
+               coalesce(TRY_CAST(json_extract_string(stats, '$.maxValues.ts_ms') AS BIGINT), 9223372036854775807) AS max_ts,
+               json_extract_string(stats, '$.minValues.sensor_id') AS min_sid,
+               json_extract_string(stats, '$.maxValues.sensor_id') AS max_sid
+        FROM ${T.files})
+      SELECT DISTINCT f.path FROM f JOIN ${T.src} b ON b.ts_ms >= f.min_ts AND b.ts_ms <= f.max_ts
+      WHERE (f.min_sid IS NULL OR b.sensor_id >= f.min_sid) AND (f.max_sid IS NULL OR b.sensor_id <= f.max_sid)
+      ORDER BY 1`)
+  ).getRowObjects().map((r) => String(r.path));
+
+  const byAbs = new Map<string, AddAction>();
+  for (const p of candidates) byAbs.set(safeDuckPath(dataFilePath(goldDir, p)), snap.files.get(p)!);
+
+  // 2. Pass 1 — which batch keys the candidates hold, and whether each would change. A streaming
+  //    join with the batch as build side: memory stays bounded by the batch even when a backfill
+  //    makes most of the table a candidate.
+  const goldFrom = async (abs: string[]) => {
+    const from = `read_parquet(${parquetList(abs)}, union_by_name = true, filename = true)`;
+    const types = await describe(conn, from);
+    const missing = GOLD.fields.map((f) => f.name).filter((n) => !types.has(n));
+    if (missing.length > 0) throw new DeltaLogCorruptError(`${goldDir}: gold data files lack column(s) ${missing.join(', ')}`);
+    return `(SELECT filename AS __file, CAST(sensor_id AS VARCHAR) AS sensor_id, CAST(value AS DOUBLE) AS value, CAST(unit AS VARCHAR) AS unit,
+                    CAST(ts_ms AS BIGINT) AS ts_ms, ${utcTimestamp('arrived_at', types.get('arrived_at')!)} AS arrived_at,
+                    ${utcTimestamp('updated_at', types.get('updated_at')!)} AS updated_at
+             FROM ${from})`;
+  };
+  if (candidates.length > 0) {
+    await conn.run(`CREATE OR REPLACE TEMP TABLE ${T.hits} AS
+      SELECT c.__file, b.sensor_id, b.ts_ms, b.new_at > c.updated_at AS newer, b.first_at < c.arrived_at AS backdated
+      FROM ${await goldFrom([...byAbs.keys()])} c JOIN ${T.src} b ON b.sensor_id = c.sensor_id AND b.ts_ms = c.ts_ms`);
+  } else {
+    await conn.run(`CREATE OR REPLACE TEMP TABLE ${T.hits} (__file VARCHAR, sensor_id VARCHAR, ts_ms BIGINT, newer BOOLEAN, backdated BOOLEAN)`);
+  }
+  const counts = (
+    await conn.runAndReadAll(`SELECT
+        count(*) FILTER (WHERE newer)::BIGINT AS updated,
+        count(*) FILTER (WHERE NOT newer)::BIGINT AS skipped,
+        count(*) FILTER (WHERE backdated)::BIGINT AS backdated,
+        (SELECT count(*) FROM ${T.src} b ANTI JOIN ${T.hits} h ON h.sensor_id = b.sensor_id AND h.ts_ms = b.ts_ms)::BIGINT AS inserted
+      FROM ${T.hits}`)
+  ).getRowObjects()[0];
+  const changed = (await conn.runAndReadAll(`SELECT DISTINCT __file FROM ${T.hits} WHERE newer OR backdated ORDER BY 1`))
+    .getRowObjects()
+    .map((r) => String(r.__file));
+  const removes = changed.map((f) => {
+    const add = byAbs.get(f);
+    if (!add) throw new Error(`${goldDir}: DuckDB reported rows from ${f}, which is not one of the candidate files read`);
+    return add;
+  });
+
+  // 3. Pass 2 — output rows: the whole new contents of the changed files + the new keys, grouped
+  //    and cut into files.
+  const rewritten =
+    changed.length === 0
+      ? ''
+      : `SELECT 'r:' || c.__file AS grp, c.sensor_id,
+                CASE WHEN b.new_at > c.updated_at THEN b.value ELSE c.value END AS value,
+                CASE WHEN b.new_at > c.updated_at THEN b.unit ELSE c.unit END AS unit,
+                c.ts_ms,
+                CASE WHEN b.first_at < c.arrived_at THEN b.first_at ELSE c.arrived_at END AS arrived_at,
+                CASE WHEN b.new_at > c.updated_at THEN b.new_at ELSE c.updated_at END AS updated_at
+         FROM ${await goldFrom(changed)} c LEFT JOIN ${T.src} b ON b.sensor_id = c.sensor_id AND b.ts_ms = c.ts_ms
+         UNION ALL`;
+  const k = layout.targetRowsPerFile;
+  const c = layout.clusterMs;
+  await conn.run(`CREATE OR REPLACE TEMP TABLE ${T.out} AS
+    WITH rows AS (
+      ${rewritten}
+      SELECT 'i:' || (b.ts_ms // ${c})::VARCHAR AS grp, b.sensor_id, b.value, b.unit, b.ts_ms, b.first_at AS arrived_at, b.new_at AS updated_at
+      FROM ${T.src} b ANTI JOIN ${T.hits} h ON h.sensor_id = b.sensor_id AND h.ts_ms = b.ts_ms
+    ), numbered AS (
+      SELECT *, row_number() OVER (PARTITION BY grp ORDER BY ts_ms, sensor_id) - 1 AS rn, count(*) OVER (PARTITION BY grp) AS n FROM rows
+    )
+    -- balanced cut: ceil(n / k) files of about equal size
+    SELECT grp, (rn * ((n + ${k} - 1) // ${k})) // n AS chunk, ${GOLD_COLS} FROM numbered`);
+  const chunks = (await conn.runAndReadAll(`SELECT DISTINCT grp, chunk FROM ${T.out} ORDER BY grp, chunk`)).getRowObjects();
+  const adds: AddAction[] = [];
+  try {
+    for (const ch of chunks) {
+      const add = await writeParquetDataFile(
+        conn,
+        goldDir,
+        `SELECT ${GOLD_COLS} FROM ${T.out} WHERE grp = ${sqlString(String(ch.grp))} AND chunk = ${Number(ch.chunk)} ORDER BY ts_ms, sensor_id`,
+        GOLD.fields,
+      );
+      if (add) adds.push(add);
+    }
+  } catch (e) {
+    for (const a of adds) await fs.promises.rm(dataFilePath(goldDir, a.path), { force: true });
+    throw e;
+  }
+  return {
+    removes,
+    adds,
+    counts: {
+      inserted: Number(counts.inserted),
+      updated: Number(counts.updated),
+      skippedOlder: Number(counts.skipped),
+      arrivalBackdated: Number(counts.backdated),
+      candidateFiles: candidates.length,
+    },
+  };
+}
+
+function mergeCommitInfo(readVersion: number, batch: BronzeBatch, scheduled: boolean, r: BatchMergeResult): object {
+  return {
+    operation: 'MERGE',
+    operationParameters: {
+      predicate: 'gold.sensor_id = new.sensor_id AND gold.ts_ms = new.ts_ms',
+      matchedPredicates: JSON.stringify([{ actionType: 'update', predicate: 'new.arrived_at > gold.updated_at' }]),
+      notMatchedPredicates: JSON.stringify([{ actionType: 'insert' }]),
+      source: `bronze versions (${batch.afterVersion}, ${batch.toVersion}]`,
+      mode: scheduled ? 'incremental' : 'backfill',
+    },
+    readVersion,
+    isBlindAppend: false,
+    operationMetrics: {
+      numSourceRows: String(r.rowsIn),
+      numTargetRowsInserted: String(r.inserted),
+      numTargetRowsUpdated: String(r.updated),
+      numTargetFilesRemoved: String(r.removedFiles.length),
+      numTargetFilesAdded: String(r.addedFiles.length),
+    },
+    engineInfo: 'tributary gold merge',
+  };
+}
+
+// ─────────────────────────────────────────── a run ──────────────────────────────────────────────
+
+export type GoldMergeMode =
+  /** From the checkpoint (table txn, else the workflow's, else the start of bronze) to bronze's version at start. */
+  | { kind: 'incremental'; workflowCheckpoint?: number }
+  /** Re-merge bronze versions (afterVersion, toVersion ?? latest]; the checkpoint is neither read nor moved. */
+  | { kind: 'backfill'; afterVersion: number; toVersion?: number };
+
+export interface GoldMergeRequest {
+  bronzeDir: string;
+  goldDir: string;
+  mode: GoldMergeMode;
+  maxRowsPerBatch?: number;
+  layout?: Partial<GoldLayout>;
+  checkpointInterval?: number;
+  /** Called before each batch's merge (fault injection in tests) and after it (progress, heartbeats). */
+  beforeBatch?: (n: number, batch: BronzeBatch) => void | Promise<void>;
+  afterBatch?: (n: number, r: BatchMergeResult) => void | Promise<void>;
+  beforeCommitAttempt?: MergeBatchOptions['beforeCommitAttempt'];
+}
+
+export interface GoldMergeSummary {
+  mode: GoldMergeMode['kind'];
+  /** Bronze versions read: (afterVersion, toVersion]. */
+  afterVersion: number;
+  toVersion: number;
+  /** Scheduled checkpoint after the run (bronze version merged through); for a range run, the table's, unchanged. */
+  checkpoint: number | null;
+  /** The gold table's txn before the run and the workflow's copy, when they differed (the table's was used). */
+  checkpointDisagreement: { table: number; workflow: number } | null;
+  batches: BatchMergeResult[];
+  rowsIn: number;
+  inserted: number;
+  updated: number;
+  skippedOlder: number;
+  arrivalBackdated: number;
+  filesRewritten: number;
+  filesAdded: number;
+  commits: number;
+  goldVersion: number;
+}
+
+export async function readGoldCheckpoint(goldDir: string): Promise<{ bronzeVersion: number | null; goldVersion: number }> {
+  const snap = await readSnapshot(goldDir);
+  return { bronzeVersion: snap.appTransactions.get(GOLD_CHECKPOINT_APP_ID) ?? null, goldVersion: snap.version };
+}
+
+/** A whole run: plan the bronze range, merge it batch by batch (one gold commit per batch). */
+export async function mergeBronzeIntoGold(conn: DuckDBConnection, req: GoldMergeRequest): Promise<GoldMergeSummary> {
+  const bronze = await readSnapshot(req.bronzeDir);
+  const gold = await readGoldCheckpoint(req.goldDir);
+  let after: number;
+  let to = bronze.version;
+  let disagreement: GoldMergeSummary['checkpointDisagreement'] = null;
+  const scheduled = req.mode.kind === 'incremental';
+  if (req.mode.kind === 'incremental') {
+    const wf = req.mode.workflowCheckpoint;
+    if (gold.bronzeVersion !== null && wf !== undefined && wf !== gold.bronzeVersion) disagreement = { table: gold.bronzeVersion, workflow: wf };
+    after = gold.bronzeVersion ?? wf ?? -1;
+    if (after > to) {
+      throw new GoldCheckpointError(
+        `gold checkpoint says bronze version ${after} was merged, but ${req.bronzeDir} is at version ${to} (bronze recreated?); run a backfill or reset the checkpoint`,
+      );
+    }
+  } else {
+    after = req.mode.afterVersion;
+    if (req.mode.toVersion !== undefined) {
+      if (req.mode.toVersion > to) throw new GoldCheckpointError(`backfill to bronze version ${req.mode.toVersion}, but ${req.bronzeDir} is at version ${to}`);
+      to = req.mode.toVersion;
+    }
+    if (after < -1 || after > to) throw new GoldCheckpointError(`invalid backfill range: bronze versions (${after}, ${to}]`);
+  }
+
+  const batches = await planBronzeBatches(conn, req.bronzeDir, after, to, req.maxRowsPerBatch ?? 1_000_000);
+  const results: BatchMergeResult[] = [];
+  for (const [i, batch] of batches.entries()) {
+    await req.beforeBatch?.(i + 1, batch);
+    const r = await mergeBatchIntoGold(conn, req.bronzeDir, req.goldDir, batch, {
+      checkpointAppId: scheduled ? GOLD_CHECKPOINT_APP_ID : null,
+      layout: req.layout,
+      checkpointInterval: req.checkpointInterval,
+      beforeCommitAttempt: req.beforeCommitAttempt,
+    });
+    results.push(r);
+    await req.afterBatch?.(i + 1, r);
+  }
+  const end = await readGoldCheckpoint(req.goldDir);
+  const sum = (f: (r: BatchMergeResult) => number) => results.reduce((n, r) => n + f(r), 0);
+  return {
+    mode: req.mode.kind,
+    afterVersion: after,
+    toVersion: to,
+    // Versions without rows get no commit: the run's result carries the checkpoint past them.
+    checkpoint: scheduled ? Math.max(to, end.bronzeVersion ?? -1) : end.bronzeVersion,
+    checkpointDisagreement: disagreement,
+    batches: results,
+    rowsIn: sum((r) => (r.alreadyMerged ? 0 : r.rowsIn)),
+    inserted: sum((r) => r.inserted),
+    updated: sum((r) => r.updated),
+    skippedOlder: sum((r) => r.skippedOlder),
+    arrivalBackdated: sum((r) => r.arrivalBackdated),
+    filesRewritten: sum((r) => r.removedFiles.length),
+    filesAdded: sum((r) => r.addedFiles.length),
+    commits: sum((r) => (r.goldVersion === null ? 0 : 1)),
+    goldVersion: end.goldVersion,
+  };
+}
