@@ -21,8 +21,9 @@ const brokerList = nonEmpty
 const EnvSchema = z.object({
   TEMPORAL_ADDRESS: nonEmpty.default('127.0.0.1:7233'),
   TEMPORAL_NAMESPACE: nonEmpty.default('default'),
-  TEMPORAL_TASK_QUEUE: nonEmpty.default(TASK_QUEUE),
+  TEMPORAL_TASK_QUEUE: z.string().regex(/^[A-Za-z0-9._-]{1,200}$/, 'letters, digits, . _ - only').default(TASK_QUEUE),
   TEMPORAL_CLI: nonEmpty.optional(),
+  TEMPORAL_UI_URL: nonEmpty.default('http://127.0.0.1:8233'),
   LAKE_ROOT: nonEmpty.default('./lake'),
   DELTA_EXTENSION_PATH: nonEmpty.optional(),
   KAFKA_BROKERS: brokerList.default('127.0.0.1:9092'),

@@ -6,15 +6,16 @@ import type { ActivityDeps } from './deps';
 import { makeIngestRaw } from './ingest-raw';
 import { makeDeserialize } from './deserialize';
 import { makeReplayDeadLetters } from './replay-dead-letters';
+import { makeMergeGold } from './merge-gold';
 
 export type { ActivityDeps, FaultHooks } from './deps';
 
 export function createActivities(deps: ActivityDeps) {
   return {
     ingestRaw: makeIngestRaw(deps),
-    mergeGold: (require('./merge-gold') as typeof import('./merge-gold')).makeMergeGold(deps),
     deserialize: makeDeserialize(deps),
     replayDeadLettersToBronze: makeReplayDeadLetters(deps),
+    mergeGold: makeMergeGold(deps),
   };
 }
 
