@@ -1,12 +1,12 @@
 import { Context } from '@temporalio/activity';
-import { connectKafka } from '../kafka/connection';
-import { offsetOf, planRead, setOffset, type TopicOffsets } from '../kafka/offsets';
+import { connectKafka, PermanentKafkaError, type KafkaHandle } from '../kafka/connection';
+import { offsetOf, planRead, setOffset, type LostRange, type PartitionRange, type TopicOffsets } from '../kafka/offsets';
 import { readRanges, type KafkaRecord } from '../kafka/range-reader';
-import { fetchWatermarks } from '../kafka/watermarks';
+import { fetchWatermarks, offsetsForTimestamp } from '../kafka/watermarks';
 import { openDuckDB } from '../lake/duckdb';
 import { RawTableWriter, readRawCheckpoint } from '../lake/raw-table';
 import { ensureTables, RAW, tableDir } from '../lake/tables';
-import type { IngestRawInput, IngestRawResult } from '../workflows/inputs';
+import type { IngestRawInput, IngestRawResult, RawBackfill } from '../workflows/inputs';
 import type { ActivityDeps } from './deps';
 
 export interface IngestRawActivityInput extends IngestRawInput {
@@ -20,6 +20,7 @@ export function makeIngestRaw(deps: ActivityDeps) {
     const dir = tableDir(deps.config.lakeRoot, RAW);
     await ensureTables(deps.config.lakeRoot, [RAW]);
     const kafka = connectKafka(deps.config.kafka);
+    if (input.backfill) return backfillRaw(deps, kafka, dir, input, input.backfill);
 
     const watermarks = await fetchWatermarks(kafka, input.topics);
     // Read after the watermarks: a commit by a concurrent writer in between makes our
@@ -85,6 +86,7 @@ export function makeIngestRaw(deps: ActivityDeps) {
     const after = await readRawCheckpoint(dir);
     return {
       stage: 'raw',
+      mode: 'scheduled',
       checkpoint: committed,
       recordsIn,
       commits,
@@ -93,4 +95,72 @@ export function makeIngestRaw(deps: ActivityDeps) {
       checkpointDisagreements: plan.disagreements,
     };
   };
+}
+
+/**
+ * Re-lands the requested offsets: only records raw does not hold yet are written, only below the
+ * scheduled checkpoint (at and past it the scheduled runs read), and no checkpoint moves. Safe to
+ * run while the scheduled run is in flight and to retry: every write re-checks what raw holds.
+ */
+async function backfillRaw(deps: ActivityDeps, kafka: KafkaHandle, dir: string, input: IngestRawActivityInput, backfill: RawBackfill): Promise<IngestRawResult> {
+  const ctx = Context.current();
+  const topics = 'offsets' in backfill ? Object.keys(backfill.offsets) : input.topics;
+  const watermarks = await fetchWatermarks(kafka, topics);
+  const table = await readRawCheckpoint(dir);
+  const requested: PartitionRange[] = [];
+  if ('offsets' in backfill) {
+    for (const [topic, parts] of Object.entries(backfill.offsets)) {
+      for (const [p, [from, to]] of Object.entries(parts)) {
+        if (!watermarks.some((w) => w.topic === topic && w.partition === Number(p))) {
+          throw new PermanentKafkaError(`backfill: ${topic} has no partition ${p}`);
+        }
+        requested.push({ topic, partition: Number(p), from, to, origin: 'backfill' });
+      }
+    }
+  } else {
+    for (const topic of topics) {
+      const starts = await offsetsForTimestamp(kafka, topic, Date.parse(backfill.fromTimestamp));
+      const ends = backfill.toTimestamp ? await offsetsForTimestamp(kafka, topic, Date.parse(backfill.toTimestamp)) : undefined;
+      for (const w of watermarks.filter((x) => x.topic === topic)) {
+        requested.push({ topic, partition: w.partition, from: starts.get(w.partition) ?? w.high, to: ends?.get(w.partition) ?? w.high, origin: 'backfill' });
+      }
+    }
+  }
+  const lost: LostRange[] = [];
+  const ranges = requested.map((r) => {
+    const w = watermarks.find((x) => x.topic === r.topic && x.partition === r.partition)!;
+    const owned = offsetOf(table.checkpoint, r.topic, r.partition) ?? w.high;
+    const to = Math.min(r.to, w.high, owned);
+    if (r.from < w.low) lost.push({ topic: r.topic, partition: r.partition, from: r.from, to: Math.min(w.low, to), reason: 'were deleted from Kafka (retention); cannot be backfilled' });
+    return { ...r, from: Math.max(r.from, w.low), to };
+  });
+
+  let written = 0;
+  let alreadyPresent = 0;
+  let commits = 0;
+  const lake = await openDuckDB({ extensionPath: deps.config.deltaExtensionPath });
+  try {
+    const writer = await RawTableWriter.open(lake, dir);
+    await readRanges(kafka, ranges, {
+      maxRecordsPerFlush: input.maxRecordsPerCommit,
+      maxBytesPerFlush: input.maxBytesPerCommit,
+      idleTimeoutMs: 120_000,
+      signal: ctx.cancellationSignal,
+      onTick: () => ctx.heartbeat({ written, alreadyPresent }),
+      flush: async (records) => {
+        deps.faults?.beforeCommit?.('raw-backfill', commits + 1);
+        const r = await writer.appendMissing(records, new Date());
+        written += r.written;
+        alreadyPresent += r.alreadyPresent;
+        if (r.written > 0) commits += 1;
+        ctx.heartbeat({ written, alreadyPresent });
+      },
+    }).catch((e) => {
+      throw e instanceof Error && e.name.startsWith('KafkaJS') ? kafka.explain(e, 'reading Kafka') : e;
+    });
+  } finally {
+    lake.close();
+  }
+  const after = await readRawCheckpoint(dir);
+  return { stage: 'raw', mode: 'backfill', checkpoint: after.checkpoint, recordsIn: written, commits, tableVersion: after.version, lost, checkpointDisagreements: [], alreadyPresent };
 }

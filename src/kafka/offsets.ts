@@ -32,7 +32,7 @@ export interface PartitionRange {
   /** Exclusive. */
   to: number;
   /** Where `from` came from. */
-  origin: 'table' | 'workflow' | 'startingOffsets' | 'new partition' | 'data loss reset';
+  origin: 'table' | 'workflow' | 'startingOffsets' | 'new partition' | 'data loss reset' | 'backfill';
 }
 
 export interface LostRange {

@@ -25,3 +25,18 @@ export async function fetchWatermarks(handle: KafkaHandle, topics: string[]): Pr
     await admin.disconnect().catch(() => undefined);
   }
 }
+
+/** Per partition, the first offset whose timestamp is ≥ `timestampMs` (the log end when none is). */
+export async function offsetsForTimestamp(handle: KafkaHandle, topic: string, timestampMs: number): Promise<Map<number, number>> {
+  const admin = handle.kafka.admin();
+  try {
+    await admin.connect();
+    const found = await admin.fetchTopicOffsetsByTimestamp(topic, timestampMs);
+    const high = new Map((await admin.fetchTopicOffsets(topic)).map((p) => [p.partition, Number(p.high)]));
+    return new Map(found.map((p) => [p.partition, Number(p.offset) < 0 ? high.get(p.partition)! : Number(p.offset)]));
+  } catch (e) {
+    throw handle.explain(e, `looking up offsets by timestamp in ${topic}`);
+  } finally {
+    await admin.disconnect().catch(() => undefined);
+  }
+}

@@ -17,16 +17,18 @@ import { setOffset, type TopicOffsets } from '../kafka/offsets';
 import {
   addAction,
   checkpointWithExtension,
+  commitActions,
   commitWithRetry,
   dataFilePath,
   DeltaCommitConflictError,
   readSnapshot,
+  recordCountOf,
   txnAction,
   writeParquetDataFile,
   type AddAction,
 } from './delta-log';
 import type { Lake } from './duckdb';
-import { sqlString } from './sql';
+import { safeDuckPath, sqlString } from './sql';
 import { RAW } from './tables';
 
 const RAW_TXN_PREFIX = 'tributary.raw/';
@@ -101,8 +103,46 @@ export class RawTableWriter {
     }
   }
 
+  /**
+   * Backfill: appends those of `records` that raw does not hold yet, without touching any
+   * checkpoint. The "not yet" is decided against one table version and the commit must land right
+   * after it (put-if-absent on version + 1); if another writer committed meanwhile, decide again.
+   */
+  async appendMissing(records: KafkaRecord[], arrivedAt: Date): Promise<{ written: number; alreadyPresent: number }> {
+    if (records.length === 0) return { written: 0, alreadyPresent: 0 };
+    const c = this.lake.connection;
+    await this.stage(records);
+    for (let attempt = 1; ; attempt++) {
+      const snap = await readSnapshot(this.tableDir);
+      await c.run(`CREATE OR REPLACE TEMP TABLE raw_missing AS
+        SELECT s.* FROM raw_staging s ANTI JOIN (
+          SELECT topic, "partition", "offset" FROM delta_scan(${sqlString(safeDuckPath(this.tableDir))}, version => ${snap.version})
+          WHERE "offset" BETWEEN (SELECT min("offset") FROM raw_staging) AND (SELECT max("offset") FROM raw_staging)
+        ) r USING (topic, "partition", "offset")`);
+      const add = await writeParquetDataFile(c, this.tableDir, this.rowsSql('raw_missing', arrivedAt), RAW.fields);
+      const written = add ? recordCountOf(add) ?? 0 : 0;
+      if (!add) return { written: 0, alreadyPresent: records.length };
+      try {
+        await commitActions(this.tableDir, snap.version + 1, [addAction(add)], {
+          operation: 'WRITE',
+          operationParameters: { mode: 'Append' },
+          engineInfo: 'tributary raw backfill',
+        });
+        return { written, alreadyPresent: records.length - written };
+      } catch (e) {
+        fs.rmSync(dataFilePath(this.tableDir, add.path), { force: true });
+        if (!(e instanceof DeltaCommitConflictError) || attempt >= 10) throw e;
+      }
+    }
+  }
+
   /** Appender → staging table → one Parquet file with stats (DuckDB does the typing and encoding). */
   private async writeDataFile(records: KafkaRecord[], arrivedAt: Date): Promise<AddAction | null> {
+    await this.stage(records);
+    return writeParquetDataFile(this.lake.connection, this.tableDir, this.rowsSql('raw_staging', arrivedAt), RAW.fields);
+  }
+
+  private async stage(records: KafkaRecord[]): Promise<void> {
     const c = this.lake.connection;
     await c.run('DELETE FROM raw_staging');
     const appender = await c.createAppender('raw_staging');
@@ -124,13 +164,12 @@ export class RawTableWriter {
       appender.endRow();
     }
     appender.closeSync();
-    return writeParquetDataFile(
-      c,
-      this.tableDir,
-      `SELECT topic, "partition", "offset", make_timestamptz(kafka_ts_ms * 1000) AS kafka_ts, raw_payload, raw_payload_bytes,
+  }
+
+  /** The raw table's columns from a staging relation (a fixed internal name). */
+  private rowsSql(relation: 'raw_staging' | 'raw_missing', arrivedAt: Date): string {
+    return `SELECT topic, "partition", "offset", make_timestamptz(kafka_ts_ms * 1000) AS kafka_ts, raw_payload, raw_payload_bytes,
               ${sqlString(arrivedAt.toISOString())}::TIMESTAMPTZ AS arrived_at
-       FROM raw_staging ORDER BY topic, "partition", "offset"`,
-      RAW.fields,
-    );
+       FROM ${relation} ORDER BY topic, "partition", "offset"`;
   }
 }

@@ -39,12 +39,26 @@ export const IngestRawInput = z
     maxBytesPerCommit: z.number().int().min(1024).max(2 * 1024 ** 3).default(128 * 1024 ** 2),
     /** Overrides the checkpoint carried from the previous run (the table's still wins). */
     checkpoint: topicOffsets.optional(),
+    /**
+     * Re-land records instead of reading new ones: explicit offset ranges per partition
+     * (`{"topic":{"0":[from, toExclusive]}}`) or everything from a timestamp on. Records raw already
+     * holds are skipped, nothing at or past the scheduled checkpoint is read (the scheduled run
+     * owns those), and the checkpoint does not move.
+     */
+    backfill: z
+      .union([
+        z.object({ offsets: z.record(topicName, z.record(z.string().regex(/^\d+$/), z.tuple([offset, offset]))) }).strict(),
+        z.object({ fromTimestamp: z.string().datetime({ offset: true }), toTimestamp: z.string().datetime({ offset: true }).optional() }).strict(),
+      ])
+      .optional(),
   })
   .strict();
 export type IngestRawInput = z.infer<typeof IngestRawInput>;
+export type RawBackfill = NonNullable<IngestRawInput['backfill']>;
 
 export interface IngestRawResult {
   stage: 'raw';
+  mode: 'scheduled' | 'backfill';
   /** Next offset per topic-partition after this run: the next run starts here. */
   checkpoint: TopicOffsets;
   recordsIn: number;
@@ -56,6 +70,8 @@ export interface IngestRawResult {
   lost: LostRange[];
   /** Where the workflow's checkpoint and the table's differed; the table's was used. */
   checkpointDisagreements: CheckpointDisagreement[];
+  /** Backfill only: records read that raw already held, so not written again. */
+  alreadyPresent?: number;
 }
 
 /** Validates a workflow input; the message lists every problem. */

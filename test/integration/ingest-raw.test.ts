@@ -231,4 +231,37 @@ describe('ingestRawWorkflow', () => {
     const started = events.filter((ev) => ev.activityTaskStartedEventAttributes);
     expect(started.map((ev) => ev.activityTaskStartedEventAttributes!.attempt)).toEqual([1]);
   });
+
+  it('backfills an offset range or a time range: only missing records, never past the scheduled checkpoint, checkpoint unchanged, safe beside a scheduled run', async () => {
+    const topic = uniqueName('raw-backfill');
+    await createTopic(topic, 1);
+    const lakeRoot = tempLakeRoot();
+    const dir = tableDir(lakeRoot, RAW);
+    const w = await testWorker(testConfig(lakeRoot));
+    await produce(topic, Array.from({ length: 100 }, (_, i) => ({ value: payload(i), timestamp: String(BASE_TS + i) })));
+    const first = await w.run(() => ingest(w, { topics: [topic], startingOffsets: 'latest' })); // the seed's default: history skipped
+    expect(first.checkpoint[topic]).toEqual({ '0': 100 });
+    await produce(topic, Array.from({ length: 50 }, (_, i) => ({ value: payload(100 + i), timestamp: String(BASE_TS + 100 + i) })));
+    await w.run(() => ingest(w, { topics: [topic] }));
+
+    const byOffsets = await w.run(() => ingest(w, { topics: [topic], backfill: { offsets: { [topic]: { '0': [0, 120] } } } }));
+    expect(byOffsets).toMatchObject({ mode: 'backfill', recordsIn: 100, alreadyPresent: 20, checkpoint: { [topic]: { '0': 150 } } });
+    expect(await rawStats(dir)).toEqual({ n: 150, keys: 150, payloads: 150, bad_ts: 0 });
+
+    // A time-range backfill overlapping everything, concurrently with a scheduled run reading new records.
+    await produce(topic, Array.from({ length: 2000 }, (_, i) => ({ value: payload(150 + i), timestamp: String(BASE_TS + 150 + i) })));
+    const [scheduled, byTime] = await w.run(() =>
+      Promise.all([
+        ingest(w, { topics: [topic], maxRecordsPerCommit: 200 }),
+        ingest(w, { topics: [topic], maxRecordsPerCommit: 200, backfill: { fromTimestamp: new Date(BASE_TS).toISOString() } }),
+      ]),
+    );
+    expect(scheduled.recordsIn).toBe(2000);
+    expect(byTime.mode).toBe('backfill');
+    expect(await rawStats(dir)).toEqual({ n: 2150, keys: 2150, payloads: 2150, bad_ts: 0 });
+    const versions = deltaVersions(dir).length;
+    const again = await w.run(() => ingest(w, { topics: [topic], backfill: { fromTimestamp: new Date(BASE_TS).toISOString() } }));
+    expect(again).toMatchObject({ recordsIn: 0, alreadyPresent: 2150 });
+    expect(deltaVersions(dir).length).toBe(versions);
+  });
 });
