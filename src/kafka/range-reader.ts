@@ -86,7 +86,7 @@ export async function readRanges(handle: KafkaHandle, ranges: PartitionRange[], 
     await opts.flush(records, positions);
   };
 
-  const onBatch = async ({ batch, heartbeat, isStale, pause }: EachBatchPayload) => {
+  const onBatch = async ({ batch, heartbeat, isStale, pause, resolveOffset }: EachBatchPayload) => {
     if (stopped) return;
     const k = key(batch.topic, batch.partition);
     const stop = end.get(k);
@@ -112,7 +112,13 @@ export async function readRanges(handle: KafkaHandle, ranges: PartitionRange[], 
       if (full()) await flush(); // commits never exceed the limits, even inside one fetched batch
     }
     // Filtered records (aborted transactions, control markers) still move the position.
-    if (hasRawRecords(batch)) advance(Math.max(position.get(k)!, Math.min(Number(batch.lastOffset()) + 1, stop)));
+    if (hasRawRecords(batch)) {
+      advance(Math.max(position.get(k)!, Math.min(Number(batch.lastOffset()) + 1, stop)));
+      // kafkajs fetches a partition from its last *resolved* offset (eachBatchAutoResolve is off;
+      // nothing is committed to Kafka either way). Unresolved, a partition holding more than one
+      // fetch (maxBytesPerPartition) would be re-fetched from the same offset forever.
+      resolveOffset(batch.lastOffset());
+    }
     if (position.get(k)! >= stop) {
       remaining.delete(k);
       pause();
