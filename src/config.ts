@@ -35,6 +35,8 @@ const EnvSchema = z.object({
   KAFKA_SASL_PASSWORD_FILE: nonEmpty.optional(),
   KAFKA_SSL_CA_FILE: nonEmpty.optional(),
   KAFKA_SASL_SSL_BROKERS: brokerList.optional(),
+  /** Stage N+1 starts as soon as stage N commits new data (see src/workflows/common.ts). */
+  PIPELINE_NEAR_REAL_TIME: z.enum(['true', 'false']).default('false').transform((v) => v === 'true'),
 });
 export type Env = z.infer<typeof EnvSchema>;
 

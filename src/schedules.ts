@@ -38,6 +38,8 @@ export interface EnsureSchedulesOptions {
   taskQueue: string;
   /** Input for each stage's workflow (default: {} = the workflow's defaults). */
   inputs?: Partial<Record<ScheduleDef['stage'], unknown>>;
+  /** Near-real-time mode: stage 1 and 2 runs start the next stage when they commit new data. */
+  nearRealTime?: boolean;
   /** Prefix for ids (tests); default none. */
   idPrefix?: string;
   env?: NodeJS.ProcessEnv;
@@ -53,7 +55,7 @@ export async function ensureSchedules(client: Client, opts: EnsureSchedulesOptio
       workflowType: def.workflowType,
       taskQueue: opts.taskQueue,
       workflowId: id,
-      args: [opts.inputs?.[def.stage] ?? {}],
+      args: [{ ...(opts.nearRealTime && def.stage !== 'gold' ? { nearRealTime: true } : {}), ...((opts.inputs?.[def.stage] as object) ?? {}) }],
       staticSummary: `${def.stage}: ${def.summary} (schedule ${id}, ${cronExpression})`,
     };
     const spec = { cronExpressions: [cronExpression] };

@@ -69,7 +69,7 @@ async function main(): Promise<void> {
   process.once('SIGTERM', stop);
 
   const topicInput = { raw: { topics: [args.topic], startingOffsets: 'earliest' } };
-  for (const s of await ensureSchedules(client, { taskQueue: config.temporal.taskQueue, inputs: topicInput })) {
+  for (const s of await ensureSchedules(client, { taskQueue: config.temporal.taskQueue, inputs: topicInput, nearRealTime: env.PIPELINE_NEAR_REAL_TIME })) {
     console.log(`${s.created ? 'created' : 'updated'} schedule ${s.id} (${s.cron})`);
   }
 

@@ -17,7 +17,7 @@ async function main(): Promise<void> {
   const connection = await Connection.connect({ address: env.TEMPORAL_ADDRESS });
   try {
     const client = new Client({ connection, namespace: env.TEMPORAL_NAMESPACE });
-    for (const s of await ensureSchedules(client, { taskQueue: env.TEMPORAL_TASK_QUEUE })) {
+    for (const s of await ensureSchedules(client, { taskQueue: env.TEMPORAL_TASK_QUEUE, nearRealTime: env.PIPELINE_NEAR_REAL_TIME })) {
       console.log(`${s.created ? 'created' : 'updated'} schedule ${s.id} (${s.cron})`);
     }
     if (args.trigger) {

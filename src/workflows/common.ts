@@ -1,4 +1,11 @@
-import { ApplicationFailure } from '@temporalio/workflow';
+import {
+  ApplicationFailure,
+  ParentClosePolicy,
+  startChild,
+  WorkflowIdReusePolicy,
+  workflowInfo,
+} from '@temporalio/workflow';
+import { WorkflowExecutionAlreadyStartedError } from '@temporalio/common';
 import { InvalidInputError } from './inputs';
 
 /**
@@ -23,4 +30,32 @@ export function validated<T>(parse: () => T): T {
     if (e instanceof InvalidInputError) throw ApplicationFailure.nonRetryable(e.message, 'InvalidInputError');
     throw e;
   }
+}
+
+/**
+ * Near-real-time mode: once a stage has committed new data, start the next stage right away
+ * instead of waiting for its schedule. The follow-up is an abandoned child with a fixed id, so at
+ * most one runs per stage; if one is already running it is left alone (the tables' checkpoints
+ * make every run pick up whatever is new, so nothing is lost — data committed meanwhile waits for
+ * the next commit upstream or the schedule).
+ */
+export async function startNextStage(workflowType: string, input: object): Promise<'started' | 'already running'> {
+  try {
+    await startChild(workflowType, {
+      workflowId: followUpWorkflowId(workflowInfo().taskQueue, workflowType),
+      args: [input],
+      parentClosePolicy: ParentClosePolicy.ABANDON,
+      workflowIdReusePolicy: WorkflowIdReusePolicy.ALLOW_DUPLICATE,
+      staticSummary: `near-real-time follow-up of ${workflowInfo().workflowType} ${workflowInfo().workflowId}`,
+    });
+    return 'started';
+  } catch (e) {
+    if (e instanceof WorkflowExecutionAlreadyStartedError) return 'already running';
+    throw e;
+  }
+}
+
+/** One follow-up per stage and task queue (e.g. `sensor-pipeline/deserializeWorkflow-nrt`). */
+export function followUpWorkflowId(taskQueue: string, workflowType: string): string {
+  return `${taskQueue}/${workflowType}-nrt`;
 }

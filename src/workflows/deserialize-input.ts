@@ -21,6 +21,8 @@ export const DeserializeInput = z
     toRawVersion: rawVersion.optional(),
     /** DuckDB memory_limit for the run (it spills to a temp dir above it). */
     duckdbMemoryLimit: memoryLimit.default('1GB'),
+    /** Start stage 3 as soon as this run has written new bronze rows (near-real-time mode). */
+    nearRealTime: z.boolean().default(false),
   })
   .strict()
   .refine((i) => i.fromRawVersion === undefined || i.toRawVersion === undefined || i.fromRawVersion <= i.toRawVersion, {

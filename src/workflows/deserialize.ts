@@ -11,7 +11,7 @@
  */
 import { proxyActivities, setCurrentDetails, upsertSearchAttributes, workflowInfo } from '@temporalio/workflow';
 import type { Activities } from '../activities';
-import { NON_RETRYABLE_ERROR_TYPES, validated } from './common';
+import { NON_RETRYABLE_ERROR_TYPES, startNextStage, validated } from './common';
 import { DeserializeInput, isBackfill, type DeserializeResult } from './deserialize-input';
 import { parseInput } from './inputs';
 import { DeadLetters, PipelineStage, RecordsIn, RecordsOut, TableVersion } from './search-attributes';
@@ -43,6 +43,9 @@ export async function deserializeWorkflow(rawInput?: unknown): Promise<Deseriali
     { key: TableVersion, value: result.bronzeTableVersion },
   ]);
   setCurrentDetails(describeBronze(result));
+  if (input.nearRealTime && result.recordsOut > 0) {
+    await startNextStage('mergeGoldWorkflow', {});
+  }
   return result;
 }
 

@@ -10,7 +10,7 @@ import { ApplicationFailure, proxyActivities, setCurrentDetails, upsertSearchAtt
 import type { Activities } from '../activities';
 import { IngestRawInput, parseInput, type IngestRawResult } from './inputs';
 import { PipelineStage, RecordsIn, RecordsOut, TableVersion } from './search-attributes';
-import { NON_RETRYABLE_ERROR_TYPES, validated } from './common';
+import { NON_RETRYABLE_ERROR_TYPES, startNextStage, validated } from './common';
 
 const { ingestRaw } = proxyActivities<Activities>({
   // A backlog is read in bounded commits; the run may be long, the heartbeat says it is alive.
@@ -34,6 +34,9 @@ export async function ingestRawWorkflow(rawInput?: unknown): Promise<IngestRawRe
     { key: TableVersion, value: result.tableVersion },
   ]);
   setCurrentDetails(describeRaw(result));
+  if (input.nearRealTime && result.recordsIn > 0) {
+    await startNextStage('deserializeWorkflow', { nearRealTime: true });
+  }
   if (result.lost.length > 0 && input.failOnDataLoss) {
     // Defensive: the activity already refuses this case.
     throw ApplicationFailure.nonRetryable('data loss detected', 'DataLossError', result.lost);

@@ -39,6 +39,8 @@ export const IngestRawInput = z
     maxBytesPerCommit: z.number().int().min(1024).max(2 * 1024 ** 3).default(128 * 1024 ** 2),
     /** Overrides the checkpoint carried from the previous run (the table's still wins). */
     checkpoint: topicOffsets.optional(),
+    /** Start stage 2 as soon as this run has landed new records (near-real-time mode). */
+    nearRealTime: z.boolean().default(false),
     /**
      * Re-land records instead of reading new ones: explicit offset ranges per partition
      * (`{"topic":{"0":[from, toExclusive]}}`) or everything from a timestamp on. Records raw already

@@ -8,6 +8,7 @@ import { ensureSchedules } from '../../src/schedules';
 import { sampleMessages, emptyTruth, tally, type SampleTruth } from '../../src/sample/sensor-data';
 import { BRONZE, DEAD_LETTER, GOLD, RAW, tableDir } from '../../src/lake/tables';
 import { deserializeWorkflow, ingestRawWorkflow, mergeGoldWorkflow } from '../../src/workflows';
+import { followUpWorkflowId } from '../../src/workflows/common';
 import { closeConnections, createTopic, deltaScan, produce, queryLake, tempLakeRoot, testConfig, testWorker, uniqueName, type TestWorker } from '../helpers/pipeline';
 
 afterAll(closeConnections);
@@ -121,5 +122,20 @@ describe('pipeline', () => {
     const good = truths.reduce((s, t) => s + t.good, 0);
     const keys = new Set(truths.flatMap((t) => [...t.keys]));
     expect(await counts(lakeRoot)).toEqual({ raw: 4000, bronze: good, deadLetter: 4000 - good, gold: keys.size, duplicateOffsets: 0 });
+  });
+
+  it('near-real-time mode: a raw run that lands data starts stage 2, which starts stage 3', async () => {
+    const topic = uniqueName('pipe-nrt');
+    await createTopic(topic, 2);
+    const lakeRoot = tempLakeRoot();
+    const w = await testWorker(testConfig(lakeRoot));
+    const truth = await produceSample(topic, 1500, 7);
+    await w.run(async () => {
+      await run(w, ingestRawWorkflow, { topics: [topic], startingOffsets: 'earliest', nearRealTime: true });
+      // The follow-ups are started by the workflows themselves; wait for each to finish.
+      await w.client.workflow.getHandle(followUpWorkflowId(w.taskQueue, 'deserializeWorkflow')).result();
+      await w.client.workflow.getHandle(followUpWorkflowId(w.taskQueue, 'mergeGoldWorkflow')).result();
+    });
+    expect(await counts(lakeRoot)).toEqual({ raw: 1500, bronze: truth.good, deadLetter: 1500 - truth.good, gold: truth.keys.size, duplicateOffsets: 0 });
   });
 });
