@@ -1,14 +1,20 @@
 /**
  * The worker: every workflow and activity of the pipeline on task queue `sensor-pipeline`.
  * Sized for a 2-core box: stage activities are CPU-heavy (DuckDB uses every core), so few run
- * at once. SIGINT/SIGTERM drain it: in-flight activities finish (each ends in one Delta commit or
- * none), then the process exits.
+ * at once. SIGINT/SIGTERM drain it: in-flight activities get `shutdownGraceTime` to finish, then
+ * are cancelled; a cancelled stage stops between two Delta commits (each commit is all or nothing),
+ * so nothing is half-written and the retry on the next worker resumes from the tables.
  */
+import type { Duration } from '@temporalio/common';
 import { NativeConnection, Worker } from '@temporalio/worker';
 import { createActivities, type ActivityDeps } from './activities';
 import { loadWorkerConfig } from './config';
 
-export async function createWorker(deps: ActivityDeps, connection: NativeConnection): Promise<Worker> {
+export async function createWorker(
+  deps: ActivityDeps,
+  connection: NativeConnection,
+  opts: { shutdownGraceTime?: Duration } = {},
+): Promise<Worker> {
   return Worker.create({
     connection,
     namespace: deps.config.temporal.namespace,
@@ -17,7 +23,7 @@ export async function createWorker(deps: ActivityDeps, connection: NativeConnect
     activities: createActivities(deps),
     maxConcurrentActivityTaskExecutions: 2,
     maxConcurrentWorkflowTaskExecutions: 10,
-    shutdownGraceTime: '5 minutes',
+    shutdownGraceTime: opts.shutdownGraceTime ?? '1 minute',
   });
 }
 
