@@ -138,4 +138,27 @@ describe('pipeline', () => {
     });
     expect(await counts(lakeRoot)).toEqual({ raw: 1500, bronze: truth.good, deadLetter: 1500 - truth.good, gold: truth.keys.size, duplicateOffsets: 0 });
   });
+
+  it('a bronze backfill started while the scheduled bronze run is in flight writes no duplicate keys', async () => {
+    const topic = uniqueName('pipe-overlap');
+    await createTopic(topic, 3);
+    const lakeRoot = tempLakeRoot();
+    const w = await testWorker(testConfig(lakeRoot));
+    const truths = [await produceSample(topic, 3000, 8)];
+    await w.run(async () => {
+      await run(w, ingestRawWorkflow, { topics: [topic], startingOffsets: 'earliest' });
+      await run(w, deserializeWorkflow);
+      for (let i = 0; i < 4; i++) {
+        truths.push(await produceSample(topic, 1000, 9 + i)); // several raw versions of backlog
+        await run(w, ingestRawWorkflow, { topics: [topic] });
+      }
+      // The scheduled run works the backlog in small batches while a full backfill runs beside it.
+      await Promise.all([run(w, deserializeWorkflow, { maxRowsPerBatch: 1000 }), run(w, deserializeWorkflow, { fromRawVersion: 0 })]);
+      await run(w, deserializeWorkflow, { fromRawVersion: 0 }); // and once more after it: still nothing twice
+      await run(w, mergeGoldWorkflow);
+    });
+    const good = truths.reduce((sum, t) => sum + t.good, 0);
+    const keys = new Set(truths.flatMap((t) => [...t.keys]));
+    expect(await counts(lakeRoot)).toEqual({ raw: 7000, bronze: good, deadLetter: 7000 - good, gold: keys.size, duplicateOffsets: 0 });
+  });
 });
