@@ -4,7 +4,7 @@
  *
  * The generated SELECT parses every payload with DuckDB's built-in `json` extension (yyjson) — no
  * per-row JavaScript. Semantics follow Spark's `from_json` in PERMISSIVE mode (JacksonParser) with
- * the deliberate differences listed in docs/parse-rules.md (kept in sync by a unit test).
+ * the deliberate differences listed in README.md (Parse rules) (kept in sync by a unit test).
  *
  * Cost per well-formed row: one `json_valid` parse, one RE2 scan (suspiciousRe()) and one
  * multi-path `json_extract` parse. Rows the scan flags (possible duplicate keys, `\u00XX`
@@ -309,7 +309,7 @@ export function parsedSensorSql(sourceRelation: string, fields: readonly SensorF
 }
 
 // ---------------------------------------------------------------------------------------------
-// Documentation (docs/parse-rules.md embeds this output; a unit test keeps them identical)
+// Documentation (README.md (Parse rules) embeds this output; a unit test keeps them identical)
 // ---------------------------------------------------------------------------------------------
 
 const JSON_RULE_DOC: Readonly<Record<JsonTypeRule, string>> = {

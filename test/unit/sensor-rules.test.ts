@@ -376,8 +376,8 @@ describe('rule table and generator guards', () => {
     for (const fields of bad) expect(() => parsedSensorSql('t', fields)).toThrow(/sensor rules/);
   });
 
-  test('docs/parse-rules.md embeds the generated rules table verbatim', () => {
-    const doc = fs.readFileSync(path.join(__dirname, '..', '..', 'docs', 'parse-rules.md'), 'utf8');
+  test('README.md embeds the generated rules table verbatim', () => {
+    const doc = fs.readFileSync(path.join(__dirname, '..', '..', 'README.md'), 'utf8');
     const m = /<!-- rules:begin[^>]*-->\n([\s\S]*?)\n<!-- rules:end -->/.exec(doc);
     expect(m?.[1]).toBe(sensorRulesMarkdown());
   });
