@@ -2,6 +2,7 @@
  * replayDeadLettersWorkflow input and result (deterministic; see src/lake/dead-letter-replay.ts).
  */
 import { z } from 'zod';
+import type { ReplaySummary } from '../lake/dead-letter-replay';
 import { memoryLimit } from './deserialize-input';
 
 const iso = z.string().datetime({ offset: true });
@@ -37,17 +38,7 @@ export const ReplayDeadLettersInput = z
   });
 export type ReplayDeadLettersInput = z.infer<typeof ReplayDeadLettersInput>;
 
-export interface ReplayDeadLettersResult {
+/** The lake's replay summary, labelled with its stage (type-only import: nothing of the lake runs here). */
+export interface ReplayDeadLettersResult extends ReplaySummary {
   stage: 'bronze-replay';
-  replayId: string;
-  /** The id had been used before (a retry or a rerun): nothing was re-examined. */
-  alreadyLogged: boolean;
-  examined: number | null;
-  alreadyReplayed: number | null;
-  /** Dead letters moved into bronze under this replay id. */
-  moved: number;
-  stillFailing: Record<string, number> | null;
-  replayLogVersion: number | null;
-  bronzeVersion: number | null;
-  replayedAt: string;
 }

@@ -140,3 +140,8 @@ export function deltaVersions(dir: string): number[] {
     .map((f) => Number(f.slice(0, 20)))
     .sort((a, b) => a - b);
 }
+
+/** Runs a pipeline workflow (they all take one input object) on the test worker's queue; resolves to its result. */
+export function execute<R>(w: TestWorker, workflow: (input?: unknown) => Promise<R>, input: object = {}, workflowId = uniqueName(workflow.name)): Promise<R> {
+  return w.client.workflow.execute(workflow, { taskQueue: w.taskQueue, workflowId, args: [input] });
+}

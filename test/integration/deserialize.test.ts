@@ -21,6 +21,7 @@ import {
   createTopic,
   deltaScan,
   deltaVersions,
+  execute,
   produce,
   queryLake,
   tempLakeRoot,
@@ -105,13 +106,8 @@ function lakeWithRaw(): string {
   return root;
 }
 
-function deserialize(w: TestWorker, input: Partial<DeserializeInput>, workflowId = uniqueName('deserialize')) {
-  return w.client.workflow.execute(deserializeWorkflow, { taskQueue: w.taskQueue, workflowId, args: [input] });
-}
-
-function replay(w: TestWorker, input: Partial<ReplayDeadLettersInput>, workflowId = uniqueName('replay')) {
-  return w.client.workflow.execute(replayDeadLettersWorkflow, { taskQueue: w.taskQueue, workflowId, args: [input] });
-}
+const deserialize = (w: TestWorker, input: Partial<DeserializeInput>, workflowId?: string) => execute(w, deserializeWorkflow, input, workflowId);
+const replay = (w: TestWorker, input: Partial<ReplayDeadLettersInput>, workflowId?: string) => execute(w, replayDeadLettersWorkflow, input, workflowId);
 
 const scan = (root: string, t: TableDef) => deltaScan(tableDir(root, t));
 

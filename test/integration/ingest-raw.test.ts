@@ -16,6 +16,7 @@ import {
   deltaScan,
   deltaVersions,
   env,
+  execute,
   produce,
   queryLake,
   tempLakeRoot,
@@ -30,13 +31,7 @@ afterAll(closeConnections);
 const BASE_TS = Date.UTC(2026, 0, 1);
 const payload = (i: number) => JSON.stringify({ sensor_id: `s-${i % 50}`, value: i / 10, unit: 'C', ts_ms: BASE_TS + i, i });
 
-async function ingest(w: TestWorker, input: Partial<IngestRawInput>) {
-  return w.client.workflow.execute(ingestRawWorkflow, {
-    taskQueue: w.taskQueue,
-    workflowId: uniqueName('ingest-raw'),
-    args: [input],
-  });
-}
+const ingest = (w: TestWorker, input: Partial<IngestRawInput>) => execute(w, ingestRawWorkflow, input);
 
 /** The failure at the bottom of a failed workflow (workflow → activity → application). */
 function rootFailure(e: unknown): ApplicationFailure {

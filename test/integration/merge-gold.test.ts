@@ -19,7 +19,7 @@ import { deserializeWorkflow, ingestRawWorkflow, mergeGoldWorkflow } from '../..
 import type { MergeGoldInput, MergeGoldResult } from '../../src/workflows/merge-gold-input';
 import { PipelineStage, RecordsIn, RecordsOut, TableVersion } from '../../src/workflows/search-attributes';
 import { readWithDeltalake, readWithDeltaScan, type NormalizedRow } from '../helpers/deltalake-reader';
-import { closeConnections, createTopic, deltaVersions, produce, tempLakeRoot, testConfig, testWorker, uniqueName, type TestWorker } from '../helpers/pipeline';
+import { closeConnections, createTopic, deltaVersions, execute, produce, tempLakeRoot, testConfig, testWorker, uniqueName, type TestWorker } from '../helpers/pipeline';
 
 let lake: Lake;
 beforeAll(async () => {
@@ -33,8 +33,7 @@ afterAll(async () => {
 const BASE_TS = Date.UTC(2026, 0, 1);
 const SENSORS = 30;
 
-const merge = (w: TestWorker, input: Partial<MergeGoldInput> = {}, workflowId = uniqueName('merge-gold')) =>
-  w.client.workflow.execute(mergeGoldWorkflow, { taskQueue: w.taskQueue, workflowId, args: [input] });
+const merge = (w: TestWorker, input: Partial<MergeGoldInput> = {}, workflowId?: string) => execute(w, mergeGoldWorkflow, input, workflowId);
 
 /** Gold through both readers: same version, same rows; one row per key. Returns rows by key. */
 async function readGold(dir: string): Promise<{ version: number; rows: Map<string, NormalizedRow> }> {

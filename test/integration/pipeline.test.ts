@@ -9,7 +9,7 @@ import { sampleMessages, emptyTruth, tally, type SampleTruth } from '../../src/s
 import { BRONZE, DEAD_LETTER, GOLD, RAW, tableDir } from '../../src/lake/tables';
 import { deserializeWorkflow, ingestRawWorkflow, mergeGoldWorkflow } from '../../src/workflows';
 import { followUpWorkflowId } from '../../src/workflows/common';
-import { closeConnections, createTopic, deltaScan, produce, queryLake, tempLakeRoot, testConfig, testWorker, uniqueName, type TestWorker } from '../helpers/pipeline';
+import { closeConnections, createTopic, deltaScan, execute, produce, queryLake, tempLakeRoot, testConfig, testWorker, uniqueName } from '../helpers/pipeline';
 
 afterAll(closeConnections);
 
@@ -53,8 +53,7 @@ async function triggerAndWait(client: Client, scheduleId: string): Promise<unkno
   throw new Error(`${scheduleId} did not start a run`);
 }
 
-const run = (w: TestWorker, wf: typeof ingestRawWorkflow | typeof deserializeWorkflow | typeof mergeGoldWorkflow, input: object = {}) =>
-  w.client.workflow.execute(wf as typeof ingestRawWorkflow, { taskQueue: w.taskQueue, workflowId: uniqueName(wf.name), args: [input] });
+const run = execute;
 
 describe('pipeline', () => {
   it('triggering the three schedules moves a produced batch to gold; a recreated schedule keeps the checkpoint', async () => {
