@@ -5,6 +5,7 @@
  */
 import { ScheduleOverlapPolicy, type Client } from '@temporalio/client';
 import { ensureSchedules } from '../../src/schedules';
+import { collectStatus, formatStatus } from '../../src/status';
 import { sampleMessages, emptyTruth, tally, type SampleTruth } from '../../src/sample/sensor-data';
 import { BRONZE, DEAD_LETTER, GOLD, RAW, tableDir } from '../../src/lake/tables';
 import { deserializeWorkflow, ingestRawWorkflow, mergeGoldWorkflow } from '../../src/workflows';
@@ -81,7 +82,19 @@ describe('pipeline', () => {
         for (const id of ['sensor-deserialize', 'sensor-merge-gold']) await triggerAndWait(w.client, `${prefix}${id}`);
       });
       const keys = new Set([...first.keys, ...second.keys]);
-      expect(await counts(lakeRoot)).toEqual({ raw: 4000, bronze: first.good + second.good, deadLetter: 4000 - first.good - second.good, gold: keys.size, duplicateOffsets: 0 });
+      const expected = { raw: 4000, bronze: first.good + second.good, deadLetter: 4000 - first.good - second.good, gold: keys.size, duplicateOffsets: 0 };
+      expect(await counts(lakeRoot)).toEqual(expected);
+
+      // The status report agrees: nothing lagging, row counts from the Delta logs, dead letters by error.
+      const status = await collectStatus(w.client, w.config, [topic]);
+      expect(status.stages.map((st) => [st.stage, st.lag, st.lastRun?.status])).toEqual([
+        ['raw', 0, 'COMPLETED'],
+        ['bronze', 0, 'COMPLETED'],
+        ['gold', 0, 'COMPLETED'],
+      ]);
+      expect(status.tables.map((t) => t.rows)).toEqual([expected.raw, expected.bronze, expected.deadLetter, expected.gold]);
+      expect(Object.values(status.deadLettersByError).reduce((a, b) => a + b, 0)).toBe(expected.deadLetter);
+      expect(formatStatus(status)).toContain('bronze/sensor_readings_dead_letter');
     } finally {
       for (const id of ['sensor-raw-ingest', 'sensor-deserialize', 'sensor-merge-gold']) await w.client.schedule.getHandle(`${prefix}${id}`).delete().catch(() => undefined);
     }
