@@ -57,6 +57,9 @@ export async function readRawCheckpoint(tableDir: string): Promise<{ checkpoint:
   return { checkpoint, version: snap.version };
 }
 
+const CREATE_STAGING = `CREATE OR REPLACE TEMP TABLE raw_staging (
+  topic VARCHAR, "partition" INTEGER, "offset" BIGINT, kafka_ts_ms BIGINT, raw_payload VARCHAR, raw_payload_bytes BLOB)`;
+
 export class RawTableWriter {
   private constructor(
     private readonly lake: Lake,
@@ -64,8 +67,7 @@ export class RawTableWriter {
   ) {}
 
   static async open(lake: Lake, tableDir: string): Promise<RawTableWriter> {
-    await lake.connection.run(`CREATE OR REPLACE TEMP TABLE raw_staging (
-      topic VARCHAR, "partition" INTEGER, "offset" BIGINT, kafka_ts_ms BIGINT, raw_payload VARCHAR, raw_payload_bytes BLOB)`);
+    await lake.connection.run(CREATE_STAGING);
     return new RawTableWriter(lake, tableDir);
   }
 
@@ -144,7 +146,9 @@ export class RawTableWriter {
 
   private async stage(records: KafkaRecord[]): Promise<void> {
     const c = this.lake.connection;
-    await c.run('DELETE FROM raw_staging');
+    // Replaced, not emptied: DuckDB keeps a DELETEd in-memory table's storage, so one writer's
+    // memory grew by a batch (~50 MiB per 250k records) with every commit (3.2 GiB at a 10M backlog).
+    await c.run(CREATE_STAGING);
     const appender = await c.createAppender('raw_staging');
     for (const r of records) {
       appender.appendVarchar(r.topic);
