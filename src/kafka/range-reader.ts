@@ -7,6 +7,7 @@
  * is decided by positions, never by counting messages: aborted transactions, control records and
  * compaction all leave offset gaps.
  */
+import { isUtf8 } from 'node:buffer';
 import { randomUUID } from 'node:crypto';
 import type { Consumer, EachBatchPayload } from 'kafkajs';
 import type { KafkaHandle } from './connection';
@@ -18,7 +19,20 @@ export interface KafkaRecord {
   offset: number;
   /** Message timestamp, epoch milliseconds. */
   timestampMs: number;
-  value: Buffer | null;
+  /** The value as text when it is valid UTF-8 (both null: a null value, i.e. a tombstone). */
+  text: string | null;
+  /** The value's exact bytes when it is not valid UTF-8 (a copy: see decodeValue). */
+  bytes: Buffer | null;
+}
+
+/**
+ * Decodes a value as soon as it is fetched. Besides doing the UTF-8 check once, this lets go of
+ * kafkajs' fetch response: `m.value` is a view into a buffer of up to maxBytes, and holding a
+ * few views would keep every response of a commit-sized batch alive.
+ */
+function decodeValue(value: Buffer | null): Pick<KafkaRecord, 'text' | 'bytes'> {
+  if (value === null) return { text: null, bytes: null };
+  return isUtf8(value) ? { text: value.toString('utf8'), bytes: null } : { text: null, bytes: Buffer.from(value) };
 }
 
 export interface RangeReadOptions {
@@ -29,7 +43,8 @@ export interface RangeReadOptions {
   /**
    * Persists a batch. `positions` holds the next offset of every partition that advanced since
    * the previous flush (it may advance without records: aborted transactions, control records).
-   * Must store records and positions atomically; it is awaited before more is read.
+   * Must store records and positions atomically. Calls never overlap and come in offset order;
+   * while one runs, the next batch is read (so memory holds up to two batches' worth).
    */
   flush(records: KafkaRecord[], positions: TopicOffsets): Promise<void>;
   /** Called every few seconds while reading, e.g. to heartbeat. */
@@ -72,6 +87,7 @@ export async function readRanges(handle: KafkaHandle, ranges: PartitionRange[], 
     resolveFinished(error);
   };
 
+  let committing: Promise<void> = Promise.resolve();
   const flush = async () => {
     if (buffer.length === 0 && unflushed.size === 0) return;
     const positions: TopicOffsets = {};
@@ -83,7 +99,12 @@ export async function readRanges(handle: KafkaHandle, ranges: PartitionRange[], 
     buffer = [];
     bufferBytes = 0;
     unflushed.clear();
-    await opts.flush(records, positions);
+    // One commit in flight while the next batch is read: the commit's Parquet/Delta I/O overlaps
+    // with fetching. Commits still land one after the other, in offset order, and none starts
+    // after one failed (it would record positions past records that were never written).
+    await committing;
+    if (stopped) return;
+    committing = opts.flush(records, positions).catch((e) => finish(e));
   };
 
   const onBatch = async ({ batch, heartbeat, isStale, pause, resolveOffset }: EachBatchPayload) => {
@@ -106,7 +127,7 @@ export async function readRanges(handle: KafkaHandle, ranges: PartitionRange[], 
       const offset = Number(m.offset);
       if (offset < position.get(k)!) continue; // re-delivered after a seek, or before the planned start
       if (offset >= stop) break;
-      buffer.push({ topic: batch.topic, partition: batch.partition, offset, timestampMs: Number(m.timestamp), value: m.value });
+      buffer.push({ topic: batch.topic, partition: batch.partition, offset, timestampMs: Number(m.timestamp), ...decodeValue(m.value) });
       bufferBytes += (m.value?.length ?? 0) + 64;
       advance(offset + 1);
       if (full()) await flush(); // commits never exceed the limits, even inside one fetched batch
@@ -124,16 +145,20 @@ export async function readRanges(handle: KafkaHandle, ranges: PartitionRange[], 
       pause();
     }
     if (full() || remaining.size === 0) await flush();
-    if (remaining.size === 0) finish();
-    else await heartbeat();
+    if (remaining.size === 0) {
+      await committing;
+      finish();
+    } else await heartbeat();
   };
 
   const consumer: Consumer = handle.kafka.consumer({
     groupId: `tributary-reader-${randomUUID()}`,
     readUncommitted: false,
     allowAutoTopicCreation: false,
-    maxBytesPerPartition: 16 * 1024 * 1024,
-    maxBytes: 64 * 1024 * 1024,
+    // Enough per fetch to keep the decoder busy, small enough that fetched-but-unread data stays
+    // a fraction of a commit (memory is bounded by the commit limits, not by the backlog).
+    maxBytesPerPartition: 4 * 1024 * 1024,
+    maxBytes: 16 * 1024 * 1024,
     maxWaitTimeInMs: 200,
     sessionTimeout: 60000,
     retry: { retries: 3, restartOnFailure: async () => false },
@@ -172,6 +197,7 @@ export async function readRanges(handle: KafkaHandle, ranges: PartitionRange[], 
   } finally {
     clearInterval(ticker);
     opts.signal?.removeEventListener('abort', onAbort);
+    await committing; // never return while a commit is still being written
     await consumer.disconnect().catch(() => undefined);
   }
   if (error) throw error;

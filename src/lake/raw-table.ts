@@ -11,7 +11,6 @@
  * Here the check and the put-if-absent commit use one snapshot version (see delta-log.ts).
  */
 import * as fs from 'node:fs';
-import { isUtf8 } from 'node:buffer';
 import type { KafkaRecord } from '../kafka/range-reader';
 import { setOffset, type TopicOffsets } from '../kafka/offsets';
 import {
@@ -155,16 +154,10 @@ export class RawTableWriter {
       appender.appendInteger(r.partition);
       appender.appendBigInt(BigInt(r.offset));
       appender.appendBigInt(BigInt(r.timestampMs));
-      if (r.value === null) {
-        appender.appendNull();
-        appender.appendNull();
-      } else if (isUtf8(r.value)) {
-        appender.appendVarchar(r.value.toString('utf8'));
-        appender.appendNull();
-      } else {
-        appender.appendNull();
-        appender.appendBlob(r.value);
-      }
+      if (r.text === null) appender.appendNull();
+      else appender.appendVarchar(r.text);
+      if (r.bytes === null) appender.appendNull();
+      else appender.appendBlob(r.bytes);
       appender.endRow();
     }
     appender.closeSync();
