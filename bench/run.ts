@@ -554,8 +554,18 @@ interface MergeGoldReference {
 }
 
 function childExecArgv(): string[] {
-  // The same loader (tsx) as this process; profiler flags are not passed on.
-  return process.execArgv.filter((a) => !a.startsWith('--cpu-prof') && !a.startsWith('--heap-prof'));
+  // The same loader (tsx) as this process; profiler flags (and their values) are not passed on.
+  const out: string[] = [];
+  const argv = process.execArgv;
+  for (let i = 0; i < argv.length; i++) {
+    const a = argv[i];
+    if (/^--(cpu|heap)-prof/.test(a)) {
+      if (/^--(cpu|heap)-prof-(dir|name|interval)$/.test(a)) i++; // value in the next argument
+      continue;
+    }
+    out.push(a);
+  }
+  return out;
 }
 
 async function runMergeGold(enabled: boolean): Promise<MergeGoldReference> {
