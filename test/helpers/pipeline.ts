@@ -62,9 +62,18 @@ export async function produce(topic: string, messages: Message[]): Promise<void>
   const producer = adminKafka().producer({ allowAutoTopicCreation: false });
   await producer.connect();
   try {
-    for (let i = 0; i < messages.length; i += 2000) {
-      await producer.send({ topic, acks: -1, messages: messages.slice(i, i + 2000) });
+    // Chunks under the broker's 1 MB request limit.
+    let chunk: Message[] = [];
+    let bytes = 0;
+    for (const m of messages) {
+      chunk.push(m);
+      bytes += (m.value?.length ?? 0) + 64;
+      if (chunk.length >= 2000 || bytes >= 512 * 1024) {
+        await producer.send({ topic, acks: -1, messages: chunk });
+        [chunk, bytes] = [[], 0];
+      }
     }
+    if (chunk.length > 0) await producer.send({ topic, acks: -1, messages: chunk });
   } finally {
     await producer.disconnect();
   }

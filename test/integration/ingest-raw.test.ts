@@ -259,4 +259,21 @@ describe('ingestRawWorkflow', () => {
     expect(again).toMatchObject({ recordsIn: 0, alreadyPresent: 2150 });
     expect(deltaVersions(dir).length).toBe(versions);
   });
+
+  it('reads a partition much larger than one fetch to its end (many fetches, pipelined commits)', async () => {
+    const topic = uniqueName('raw-big');
+    await createTopic(topic, 1);
+    const pad = 'x'.repeat(500);
+    // ~11 MB in one partition: several 4 MiB fetches, several commits.
+    await produce(topic, Array.from({ length: 20_000 }, (_, i) => ({ value: JSON.stringify({ i, pad }) })));
+    const lakeRoot = tempLakeRoot();
+    const w = await testWorker(testConfig(lakeRoot));
+    const result = await w.run(() => ingest(w, { topics: [topic], startingOffsets: 'earliest', maxRecordsPerCommit: 3000 }));
+    expect(result.recordsIn).toBe(20_000);
+    expect(result.checkpoint[topic]).toEqual({ '0': 20_000 });
+    const [row] = await queryLake<{ n: number; ids: number; lo: number; hi: number }>(
+      `SELECT count(*)::INT AS n, count(DISTINCT (raw_payload::JSON->>'i'))::INT AS ids, min("offset")::INT AS lo, max("offset")::INT AS hi FROM ${deltaScan(tableDir(lakeRoot, RAW))}`,
+    );
+    expect(row).toEqual({ n: 20_000, ids: 20_000, lo: 0, hi: 19_999 });
+  });
 });
