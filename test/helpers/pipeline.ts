@@ -6,7 +6,8 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { randomUUID } from 'node:crypto';
-import { Client, Connection } from '@temporalio/client';
+import { Client, Connection, WorkflowFailedError } from '@temporalio/client';
+import { ActivityFailure, ApplicationFailure } from '@temporalio/common';
 import { bundleWorkflowCode, NativeConnection, Runtime, Worker, DefaultLogger, type WorkflowBundleWithSourceMap } from '@temporalio/worker';
 import { Kafka, logLevel, type Message } from 'kafkajs';
 import { loadEnv, loadWorkerConfig, type KafkaConnectionConfig, type WorkerConfig } from '../../src/config';
@@ -153,4 +154,13 @@ export function deltaVersions(dir: string): number[] {
 /** Runs a pipeline workflow (they all take one input object) on the test worker's queue; resolves to its result. */
 export function execute<R>(w: TestWorker, workflow: (input?: unknown) => Promise<R>, input: object = {}, workflowId = uniqueName(workflow.name)): Promise<R> {
   return w.client.workflow.execute(workflow, { taskQueue: w.taskQueue, workflowId, args: [input] });
+}
+
+/** The failure at the bottom of a failed workflow (workflow → activity → application). */
+export function rootFailure(e: unknown): ApplicationFailure {
+  expect(e).toBeInstanceOf(WorkflowFailedError);
+  let cause = (e as WorkflowFailedError).cause;
+  if (cause instanceof ActivityFailure) cause = cause.cause;
+  expect(cause).toBeInstanceOf(ApplicationFailure);
+  return cause as ApplicationFailure;
 }

@@ -3,8 +3,6 @@
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { WorkflowFailedError } from '@temporalio/client';
-import { ActivityFailure, ApplicationFailure } from '@temporalio/common';
 import { Kafka, logLevel } from 'kafkajs';
 import { ingestRawWorkflow } from '../../src/workflows';
 import type { IngestRawInput } from '../../src/workflows/inputs';
@@ -25,6 +23,7 @@ import {
   uniqueName,
   type TestWorker,
 } from '../helpers/pipeline';
+import { rootFailure } from '../helpers/pipeline';
 
 afterAll(closeConnections);
 
@@ -32,15 +31,6 @@ const BASE_TS = Date.UTC(2026, 0, 1);
 const payload = (i: number) => JSON.stringify({ sensor_id: `s-${i % 50}`, value: i / 10, unit: 'C', ts_ms: BASE_TS + i, i });
 
 const ingest = (w: TestWorker, input: Partial<IngestRawInput>) => execute(w, ingestRawWorkflow, input);
-
-/** The failure at the bottom of a failed workflow (workflow → activity → application). */
-function rootFailure(e: unknown): ApplicationFailure {
-  expect(e).toBeInstanceOf(WorkflowFailedError);
-  let cause = (e as WorkflowFailedError).cause;
-  if (cause instanceof ActivityFailure) cause = cause.cause;
-  expect(cause).toBeInstanceOf(ApplicationFailure);
-  return cause as ApplicationFailure;
-}
 
 async function rawStats(dir: string) {
   const [row] = await queryLake<{ n: number; keys: number; payloads: number; bad_ts: number }>(

@@ -9,7 +9,7 @@
  */
 import * as fs from 'node:fs';
 import { ScheduleOverlapPolicy, WorkflowFailedError } from '@temporalio/client';
-import { ActivityFailure, ApplicationFailure } from '@temporalio/common';
+import { ApplicationFailure } from '@temporalio/common';
 import { addAction, commitActions, commitWithRetry, readSnapshot, writeParquetDataFile } from '../../src/lake/delta-log';
 import { openDuckDB, type Lake } from '../../src/lake/duckdb';
 import { GOLD_CHECKPOINT_APP_ID } from '../../src/lake/gold-merge';
@@ -20,6 +20,7 @@ import type { MergeGoldInput, MergeGoldResult } from '../../src/workflows/merge-
 import { PipelineStage, RecordsIn, RecordsOut, TableVersion } from '../../src/workflows/search-attributes';
 import { readWithDeltalake, readWithDeltaScan, type NormalizedRow } from '../helpers/deltalake-reader';
 import { closeConnections, createTopic, deltaVersions, execute, produce, tempLakeRoot, testConfig, testWorker, uniqueName, type TestWorker } from '../helpers/pipeline';
+import { rootFailure } from '../helpers/pipeline';
 
 let lake: Lake;
 beforeAll(async () => {
@@ -54,15 +55,6 @@ function expectValues(rows: Map<string, NormalizedRow>, truth: Map<string, numbe
   expect(rows.size).toBe(truth.size);
   const wrong = [...truth].filter(([k, v]) => rows.get(k)?.value !== v).slice(0, 5);
   expect(wrong).toEqual([]);
-}
-
-/** The failure at the bottom of a failed workflow (workflow → activity → application). */
-function rootFailure(e: unknown): ApplicationFailure {
-  expect(e).toBeInstanceOf(WorkflowFailedError);
-  let cause = (e as WorkflowFailedError).cause;
-  if (cause instanceof ActivityFailure) cause = cause.cause;
-  expect(cause).toBeInstanceOf(ApplicationFailure);
-  return cause as ApplicationFailure;
 }
 
 describe('Kafka → raw → bronze → gold', () => {
