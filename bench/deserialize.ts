@@ -17,24 +17,12 @@ import { runBronze } from '../src/lake/bronze';
 import { addAction, commitWithRetry, writeParquetDataFile } from '../src/lake/delta-log';
 import { openDuckDB } from '../src/lake/duckdb';
 import { BRONZE, DEAD_LETTER, ensureTables, RAW, tableDir } from '../src/lake/tables';
+import { goodRowsIn, rawRowsSql } from './synthetic-raw';
 
 const MEASURE = process.argv[2] === '--measure';
 const ROWS = Number((MEASURE ? process.argv[7] : process.argv[2]) ?? 1_000_000);
 const RAW_VERSIONS = 4;
 
-/** Malformed kinds, each 1% of rows (i % 100 = kind index); the other 90% are good. */
-const BAD_KINDS = [
-  `NULL`, // null payload (tombstone)
-  `'{"sensor_id":"s-' || id || '","value":' || v || ',"unit":"celsius","ts_ms":' || ts || ',"site":"plant-07","firmwa'`, // truncated
-  `'[{"sensor_id":"s-' || id || '","value":' || v || ',"unit":"celsius","ts_ms":' || ts || ',"site":"plant-07"}]'`, // not an object
-  `'{"sensor_id":"s-' || id || '","unit":"celsius","ts_ms":' || ts || ',"site":"plant-07","firmware":"v2.3.1","seq":' || i || '}'`, // missing value
-  `'{"sensor_id":"s-' || id || '","value":"' || v || '","unit":"celsius","ts_ms":' || ts || ',"site":"plant-07","seq":' || i || '}'`, // string value
-  `'{"sensor_id":"s-' || id || '","value":' || v || ',"unit":"celsius","ts_ms":' || ts || '.5,"site":"plant-07","seq":' || i || '}'`, // float ts_ms
-  `'{"sensor_id":"s-' || id || '","value":' || (v + 20000) || ',"unit":"celsius","ts_ms":' || ts || ',"site":"plant-07","seq":' || i || '}'`, // out of range
-  `'{"sensor_id":"s-' || id || '","value":' || v || ',"unit":"celsius","ts_ms":' || ts || ',"site":"plant-07","tags":[1,2,],"seq":' || i || '}'`, // trailing comma
-  `'{"sensor_id":"s-' || id || '","value":' || v || ',"unit":"celsius","ts_ms":' || ts || ',"value":' || (v + 20000) || ',"seq":' || i || '}'`, // duplicate key
-  `NULL`, // not UTF-8 (raw_payload_bytes set below)
-];
 
 async function buildRaw(root: string, rows: number): Promise<void> {
   await ensureTables(root, [RAW]);
@@ -48,18 +36,7 @@ async function buildRaw(root: string, rows: number): Promise<void> {
       const add = await writeParquetDataFile(
         c,
         tableDir(root, RAW),
-        `WITH g AS (
-           SELECT i, i % 100 AS k, lpad(CAST(hash(i) % 5000 AS VARCHAR), 6, '0') AS id,
-                  round((hash(i * 7) % 1000000) / 100.0 - 50, 3) AS v, 1712000000000 + i AS ts
-           FROM range(${lo}, ${hi}) t(i))
-         SELECT 'sensor_readings' AS topic, CAST(i % 6 AS INTEGER) AS "partition", i // 6 AS "offset",
-                make_timestamptz((1712000000000 + i) * 1000) AS kafka_ts,
-                CASE ${BAD_KINDS.map((e, n) => `WHEN k = ${n} THEN ${e}`).join(' ')}
-                     ELSE '{"sensor_id":"s-' || id || '","value":' || v || ',"unit":"celsius","ts_ms":' || ts ||
-                          ',"site":"plant-07","line":"hall-3/b","firmware":"v2.3.1","seq":' || i || '}' END AS raw_payload,
-                CASE WHEN k = ${BAD_KINDS.length - 1} THEN from_hex('7b2273656e736f725f6964223a22ff227d') END AS raw_payload_bytes,
-                now() AS arrived_at
-         FROM g ORDER BY "partition", "offset"`,
+        `${rawRowsSql(lo, hi)} ORDER BY "partition", "offset"`,
         RAW.fields,
       );
       await commitWithRetry(tableDir(root, RAW), async () => ({ actions: [addAction(add!)] }));
@@ -95,7 +72,7 @@ async function measure(root: string, runs: number, maxRowsPerBatch: number, memo
           `→ ${Math.round(s.recordsIn / secs).toLocaleString('en-US')} rows/s ` +
           `(read+parse ${(phases.parse / 1000).toFixed(2)} s, bronze file+commit ${(phases.bronze / 1000).toFixed(2)} s, dead letter ${(phases.deadLetter / 1000).toFixed(2)} s)`,
       );
-      const expectedBad = Array.from({ length: ROWS }, (_, i) => i % 100 < BAD_KINDS.length).filter(Boolean).length;
+      const expectedBad = ROWS - goodRowsIn(ROWS);
       if (s.recordsIn !== ROWS || s.deadLetters !== expectedBad || s.recordsOut !== ROWS - expectedBad) {
         throw new Error(`wrong counts: ${JSON.stringify(s)}`);
       }

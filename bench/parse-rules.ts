@@ -9,23 +9,11 @@
  */
 import { DuckDBInstance } from '@duckdb/node-api';
 import { parsedSensorSql } from '../src/lake/sensor-rules';
+import { goodRowsIn, rawRowsSql } from './synthetic-raw';
 
 const ROWS = Number(process.argv[2] ?? 1_000_000);
 const RUNS = Number(process.argv[3] ?? 3);
 
-/** Malformed kinds, each ~1% of rows (i % 100 = kind index); the other 90% are good. */
-const BAD_KINDS = [
-  `NULL`, // null payload (tombstone); raw_payload_bytes stays NULL
-  `'{"sensor_id":"s-' || id || '","value":' || v || ',"unit":"celsius","ts_ms":' || ts || ',"site":"plant-07","firmwa'`, // truncated
-  `'[{"sensor_id":"s-' || id || '","value":' || v || ',"unit":"celsius","ts_ms":' || ts || ',"site":"plant-07"}]'`, // not an object
-  `'{"sensor_id":"s-' || id || '","unit":"celsius","ts_ms":' || ts || ',"site":"plant-07","firmware":"v2.3.1","seq":' || i || '}'`, // missing value
-  `'{"sensor_id":"s-' || id || '","value":"' || v || '","unit":"celsius","ts_ms":' || ts || ',"site":"plant-07","seq":' || i || '}'`, // string value
-  `'{"sensor_id":"s-' || id || '","value":' || v || ',"unit":"celsius","ts_ms":' || ts || '.5,"site":"plant-07","seq":' || i || '}'`, // float ts_ms
-  `'{"sensor_id":"s-' || id || '","value":' || (v + 20000) || ',"unit":"celsius","ts_ms":' || ts || ',"site":"plant-07","seq":' || i || '}'`, // out of range
-  `'{"sensor_id":"s-' || id || '","value":' || v || ',"unit":"celsius","ts_ms":' || ts || ',"site":"plant-07","tags":[1,2,],"seq":' || i || '}'`, // trailing comma
-  `'{"sensor_id":"s-' || id || '","value":' || v || ',"unit":"celsius","ts_ms":' || ts || ',"value":' || (v + 20000) || ',"seq":' || i || '}'`, // duplicate key (last wins -> out of range)
-  `NULL`, // not UTF-8 (raw_payload_bytes set below)
-];
 
 async function main(): Promise<void> {
   const db = await DuckDBInstance.create(':memory:');
@@ -35,19 +23,7 @@ async function main(): Promise<void> {
   let t0 = performance.now();
   await con.run(`
     CREATE TEMP TABLE src AS
-    WITH g AS (
-      SELECT i, i % 100 AS k, lpad(CAST(hash(i) % 5000 AS VARCHAR), 6, '0') AS id,
-             round((hash(i * 7) % 1000000) / 100.0 - 50, 3) AS v, 1712000000000 + i AS ts
-      FROM range(${ROWS}) t(i)
-    )
-    SELECT 'sensor_readings' AS topic, CAST(i % 6 AS INTEGER) AS partition, i AS "offset",
-           now() AS kafka_ts,
-           CASE ${BAD_KINDS.map((e, n) => `WHEN k = ${n} THEN ${e}`).join(' ')}
-                ELSE '{"sensor_id":"s-' || id || '","value":' || v || ',"unit":"celsius","ts_ms":' || ts ||
-                     ',"site":"plant-07","line":"hall-3/b","firmware":"v2.3.1","seq":' || i || '}' END AS raw_payload,
-           CASE WHEN k = ${BAD_KINDS.length - 1} THEN from_hex('7b2273656e736f725f6964223a22ff227d') END AS raw_payload_bytes,
-           now() AS arrived_at
-    FROM g`);
+    ${rawRowsSql(0, ROWS)}`);
   const gen = (await con.runAndReadAll(`SELECT count(*) AS n, avg(strlen(raw_payload)) AS avg_len FROM src`)).getRowObjectsJson()[0];
   console.log(`generated ${gen?.n} rows (avg payload ${Number(gen?.avg_len).toFixed(0)} B) in ${((performance.now() - t0) / 1000).toFixed(2)} s; DuckDB threads=${threads}`);
   const rssAfterGen = process.resourceUsage().maxRSS / 1024;
@@ -70,7 +46,7 @@ async function main(): Promise<void> {
   const byError = counts.getRowObjectsJson();
   console.table(byError);
   const good = Number(byError.find((r) => r.error === '(good)')?.n ?? 0);
-  const expectedGood = Array.from({ length: ROWS }, (_, i) => i % 100 >= BAD_KINDS.length).filter(Boolean).length;
+  const expectedGood = goodRowsIn(ROWS);
   console.log(`peak RSS ${(process.resourceUsage().maxRSS / 1024).toFixed(0)} MiB (${rssAfterGen.toFixed(0)} MiB after generating the input)`);
   if (good !== expectedGood) throw new Error(`expected ${expectedGood} good rows, got ${good}`);
 }
