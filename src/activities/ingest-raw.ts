@@ -129,8 +129,11 @@ async function backfillRaw(deps: ActivityDeps, kafka: KafkaHandle, dir: string, 
   const lost: LostRange[] = [];
   const ranges = requested.map((r) => {
     const w = watermarks.find((x) => x.topic === r.topic && x.partition === r.partition)!;
-    const owned = offsetOf(table.checkpoint, r.topic, r.partition) ?? w.high;
-    const to = Math.min(r.to, w.high, owned);
+    // At and past the scheduled checkpoint the scheduled runs read (without checking what raw
+    // holds), so a backfill stays below it; a partition no scheduled run has recorded yet is left
+    // to the scheduled run entirely.
+    const owned = offsetOf(table.checkpoint, r.topic, r.partition) ?? r.from;
+    const to = Math.max(r.from, Math.min(r.to, w.high, owned));
     if (r.from < w.low) lost.push({ topic: r.topic, partition: r.partition, from: r.from, to: Math.min(w.low, to), reason: 'were deleted from Kafka (retention); cannot be backfilled' });
     return { ...r, from: Math.max(r.from, w.low), to };
   });

@@ -104,7 +104,10 @@ export async function readRanges(handle: KafkaHandle, ranges: PartitionRange[], 
     // after one failed (it would record positions past records that were never written).
     await committing;
     if (stopped) return;
-    committing = opts.flush(records, positions).catch((e) => finish(e));
+    committing = opts.flush(records, positions).then(
+      () => void (lastProgressAt = Date.now()), // a slow commit is progress, not a stall
+      (e) => finish(e),
+    );
   };
 
   const onBatch = async ({ batch, heartbeat, isStale, pause, resolveOffset }: EachBatchPayload) => {

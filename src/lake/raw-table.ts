@@ -131,8 +131,10 @@ export class RawTableWriter {
         });
         return { written, alreadyPresent: records.length - written };
       } catch (e) {
+        // Only a lost race is certainly uncommitted; after any other error the file may be referenced.
+        if (!(e instanceof DeltaCommitConflictError)) throw e;
         fs.rmSync(dataFilePath(this.tableDir, add.path), { force: true });
-        if (!(e instanceof DeltaCommitConflictError) || attempt >= 10) throw e;
+        if (attempt >= 10) throw e;
       }
     }
   }

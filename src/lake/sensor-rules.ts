@@ -11,6 +11,7 @@
  * escapes, possible trailing commas) take an exact but slower path (strings stripped; `json_keys`
  * + `json_extract('$.*')` for last-wins duplicate keys).
  */
+import { sqlIdent } from './sql';
 
 /** How a JSON value is read into a field (Spark's StringType / DoubleType / LongType). */
 export type JsonTypeRule = 'string' | 'double' | 'long';
@@ -136,9 +137,9 @@ function num(n: number): string {
   return `CAST(${lit(String(n))} AS DOUBLE)`;
 }
 
-export function quoteIdent(name: string): string {
-  if (name.length === 0 || name.includes('\0')) throw new Error('sensor rules: bad identifier');
-  return `"${name.replace(/"/g, '""')}"`;
+function quoteIdent(name: string): string {
+  if (name.length === 0) throw new Error('sensor rules: empty identifier');
+  return sqlIdent(name);
 }
 
 /**
