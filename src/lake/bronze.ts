@@ -43,7 +43,8 @@ import * as path from 'node:path';
 import {
   addAction,
   addedFilesSince,
-  checkpointWithExtension,
+  checkpointIfDue,
+  ConcurrentWriterError,
   commitWithRetry,
   dataFilePath,
   DeltaCommitConflictError,
@@ -56,7 +57,6 @@ import {
   type Snapshot,
 } from './delta-log';
 import type { Lake } from './duckdb';
-import { ConcurrentWriterError } from './raw-table';
 import { parsedSensorSql, PAYLOAD_ERRORS } from './sensor-rules';
 import { safeDuckPath, sqlString } from './sql';
 import { BRONZE, DEAD_LETTER, RAW, tableDir, type TableDef } from './tables';
@@ -66,8 +66,6 @@ export const BACKFILL_TXN_APP_ID = 'tributary.bronze/backfill';
 /** "Nothing processed yet": the raw table's first version is 0. */
 export const NOTHING_PROCESSED = -1;
 export const DEFAULT_MAX_ROWS_PER_BATCH = 1_000_000;
-/** A Delta checkpoint every N versions keeps the snapshot read (done per commit) short. */
-const CHECKPOINT_INTERVAL = 50;
 
 export type OutputTable = 'bronze' | 'dead-letter';
 
@@ -577,7 +575,7 @@ export class BronzeBatchWriter {
     }
     const version = committed!.version;
     this.commits[stage] = n;
-    if (version % CHECKPOINT_INTERVAL === 0) await checkpointWithExtension(this.lake.connection, dir);
+    await checkpointIfDue(this.lake.connection, dir, version);
     this.hooks.afterCommit?.(stage, n);
     return version;
   }

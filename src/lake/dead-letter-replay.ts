@@ -29,6 +29,7 @@ import type { DuckDBValue } from '@duckdb/node-api';
 import {
   addAction,
   commitWithRetry,
+  ConcurrentWriterError,
   dataFilePath,
   DeltaCommitConflictError,
   readSnapshot,
@@ -39,7 +40,6 @@ import {
   type Snapshot,
 } from './delta-log';
 import type { Lake } from './duckdb';
-import { ConcurrentWriterError } from './raw-table';
 import { parsedSensorSql, PAYLOAD_ERRORS } from './sensor-rules';
 import { safeDuckPath, sqlString } from './sql';
 import { BRONZE, DEAD_LETTER, tableDir, type TableDef } from './tables';

@@ -1033,3 +1033,19 @@ export function recordCountOf(add: AddAction): number | null {
   const n = (JSON.parse(add.stats) as { numRecords?: number }).numRecords;
   return typeof n === 'number' ? n : null;
 }
+
+/**
+ * Another writer moved a checkpoint (`txn`) this writer relied on since it read the table: nothing
+ * was committed; the caller's retry re-plans from the table.
+ */
+export class ConcurrentWriterError extends Error {
+  override name = 'ConcurrentWriterError';
+}
+
+/** Versions between Delta checkpoints: keeps every snapshot read (one per commit) short. */
+export const CHECKPOINT_INTERVAL = 50;
+
+/** Writes a Delta checkpoint when `version` is due for one (every CHECKPOINT_INTERVAL versions). */
+export async function checkpointIfDue(conn: DuckDBConnection, tableDir: string, version: number, interval = CHECKPOINT_INTERVAL): Promise<void> {
+  if (interval > 0 && version > 0 && version % interval === 0) await checkpointWithExtension(conn, tableDir);
+}

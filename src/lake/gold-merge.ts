@@ -44,7 +44,7 @@ import type { DuckDBConnection } from '@duckdb/node-api';
 import {
   addAction,
   addedFilesSince,
-  checkpointWithExtension,
+  checkpointIfDue,
   commitWithRetry,
   dataFilePath,
   DeltaLogCorruptError,
@@ -263,8 +263,7 @@ export async function mergeBatchIntoGold(
       return result;
     }
     result.goldVersion = committed.version;
-    const interval = opts.checkpointInterval ?? 50;
-    if (interval > 0 && committed.version % interval === 0) await checkpointWithExtension(conn, goldDir);
+    await checkpointIfDue(conn, goldDir, committed.version, opts.checkpointInterval);
     return result;
   } finally {
     for (const t of Object.values(T)) await conn.run(`DROP TABLE IF EXISTS ${t}`);

@@ -15,9 +15,10 @@ import type { KafkaRecord } from '../kafka/range-reader';
 import { setOffset, type TopicOffsets } from '../kafka/offsets';
 import {
   addAction,
-  checkpointWithExtension,
+  checkpointIfDue,
   commitActions,
   commitWithRetry,
+  ConcurrentWriterError,
   dataFilePath,
   DeltaCommitConflictError,
   readSnapshot,
@@ -31,17 +32,11 @@ import { safeDuckPath, sqlString } from './sql';
 import { RAW } from './tables';
 
 const RAW_TXN_PREFIX = 'tributary.raw/';
-/** A Delta checkpoint every N versions keeps snapshot reads (done per commit) short. */
-const CHECKPOINT_INTERVAL = 50;
 
 export function rawTxnAppId(topic: string, partition: number): string {
   return `${RAW_TXN_PREFIX}${topic}/${partition}`;
 }
 
-/** Another writer moved a partition's committed offset since this one read it. */
-export class ConcurrentWriterError extends Error {
-  override name = 'ConcurrentWriterError';
-}
 
 /** The committed checkpoint: next offset per topic-partition, from the table's txn actions. */
 export async function readRawCheckpoint(tableDir: string): Promise<{ checkpoint: TopicOffsets; version: number }> {
@@ -93,7 +88,7 @@ export class RawTableWriter {
         };
       });
       const version = committed!.version;
-      if (version % CHECKPOINT_INTERVAL === 0) await checkpointWithExtension(this.lake.connection, this.tableDir);
+      await checkpointIfDue(this.lake.connection, this.tableDir, version);
       return version;
     } catch (e) {
       // Certainly not committed: drop the data file instead of leaving an orphan for vacuum.

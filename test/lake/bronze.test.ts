@@ -18,7 +18,7 @@ import {
 } from '../../src/lake/bronze';
 import { commitWithRetry, readSnapshot, removeAction } from '../../src/lake/delta-log';
 import { openDuckDB, type Lake } from '../../src/lake/duckdb';
-import { ConcurrentWriterError } from '../../src/lake/raw-table';
+import { ConcurrentWriterError } from '../../src/lake/delta-log';
 import { sqlString } from '../../src/lake/sql';
 import { BRONZE, DEAD_LETTER, ensureTables, RAW, tableDir } from '../../src/lake/tables';
 import { appendRaw, type RawRow } from '../helpers/raw-fixture';
