@@ -20,7 +20,11 @@ export const NON_RETRYABLE_ERROR_TYPES = [
   'StartingOffsetsError',
   'UnsupportedDeltaFeatureError',
   'InvalidInputError',
+  'GoldCheckpointError',
 ];
+
+/** Retries of a stage activity: a few, backing off; errors no retry can fix fail at once. */
+export const STAGE_RETRY = { maximumAttempts: 5, initialInterval: '2s', backoffCoefficient: 2, nonRetryableErrorTypes: NON_RETRYABLE_ERROR_TYPES } as const;
 
 /** Runs input validation; a bad input fails the workflow at once instead of retrying its task. */
 export function validated<T>(parse: () => T): T {

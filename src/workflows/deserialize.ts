@@ -11,7 +11,7 @@
  */
 import { proxyActivities, setCurrentDetails, upsertSearchAttributes, workflowInfo } from '@temporalio/workflow';
 import type { Activities } from '../activities';
-import { NON_RETRYABLE_ERROR_TYPES, startNextStage, validated } from './common';
+import { STAGE_RETRY, startNextStage, validated } from './common';
 import { DeserializeInput, isBackfill, type DeserializeResult } from './deserialize-input';
 import { parseInput } from './inputs';
 import { DeadLetters, PipelineStage, RecordsIn, RecordsOut, TableVersion } from './search-attributes';
@@ -20,7 +20,7 @@ const { deserialize } = proxyActivities<Activities>({
   // A backlog is worked off in bounded batches; the heartbeat after each batch says it is alive.
   startToCloseTimeout: '2 hours',
   heartbeatTimeout: '2 minutes',
-  retry: { maximumAttempts: 5, initialInterval: '2s', backoffCoefficient: 2, nonRetryableErrorTypes: NON_RETRYABLE_ERROR_TYPES },
+  retry: STAGE_RETRY,
 });
 
 export async function deserializeWorkflow(rawInput?: unknown): Promise<DeserializeResult> {

@@ -10,13 +10,13 @@ import { ApplicationFailure, proxyActivities, setCurrentDetails, upsertSearchAtt
 import type { Activities } from '../activities';
 import { IngestRawInput, parseInput, type IngestRawResult } from './inputs';
 import { PipelineStage, RecordsIn, RecordsOut, TableVersion } from './search-attributes';
-import { NON_RETRYABLE_ERROR_TYPES, startNextStage, validated } from './common';
+import { STAGE_RETRY, startNextStage, validated } from './common';
 
 const { ingestRaw } = proxyActivities<Activities>({
   // A backlog is read in bounded commits; the run may be long, the heartbeat says it is alive.
   startToCloseTimeout: '2 hours',
   heartbeatTimeout: '1 minute',
-  retry: { maximumAttempts: 5, initialInterval: '2s', backoffCoefficient: 2, nonRetryableErrorTypes: NON_RETRYABLE_ERROR_TYPES },
+  retry: STAGE_RETRY,
 });
 
 export async function ingestRawWorkflow(rawInput?: unknown): Promise<IngestRawResult> {

@@ -9,7 +9,7 @@
  */
 import { proxyActivities, setCurrentDetails, upsertSearchAttributes, workflowInfo } from '@temporalio/workflow';
 import type { Activities } from '../activities';
-import { NON_RETRYABLE_ERROR_TYPES, validated } from './common';
+import { STAGE_RETRY, validated } from './common';
 import { parseInput } from './inputs';
 import { MergeGoldInput, type MergeGoldResult } from './merge-gold-input';
 import { PipelineStage, RecordsIn, RecordsOut, TableVersion } from './search-attributes';
@@ -18,12 +18,7 @@ const { mergeGold } = proxyActivities<Activities>({
   startToCloseTimeout: '2 hours',
   // The activity heartbeats on a timer while DuckDB works, and after each batch.
   heartbeatTimeout: '2 minutes',
-  retry: {
-    maximumAttempts: 5,
-    initialInterval: '2s',
-    backoffCoefficient: 2,
-    nonRetryableErrorTypes: [...NON_RETRYABLE_ERROR_TYPES, 'GoldCheckpointError'],
-  },
+  retry: STAGE_RETRY,
 });
 
 export async function mergeGoldWorkflow(rawInput?: unknown): Promise<MergeGoldResult> {

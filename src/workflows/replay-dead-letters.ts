@@ -9,7 +9,7 @@
  */
 import { proxyActivities, setCurrentDetails, upsertSearchAttributes, workflowInfo } from '@temporalio/workflow';
 import type { Activities } from '../activities';
-import { NON_RETRYABLE_ERROR_TYPES, validated } from './common';
+import { STAGE_RETRY, validated } from './common';
 import { parseInput } from './inputs';
 import { ReplayDeadLettersInput, type ReplayDeadLettersResult } from './replay-dead-letters-input';
 import { DeadLetters, PipelineStage, RecordsIn, RecordsOut, TableVersion } from './search-attributes';
@@ -17,7 +17,7 @@ import { DeadLetters, PipelineStage, RecordsIn, RecordsOut, TableVersion } from 
 const { replayDeadLettersToBronze } = proxyActivities<Activities>({
   startToCloseTimeout: '2 hours',
   heartbeatTimeout: '10 minutes',
-  retry: { maximumAttempts: 5, initialInterval: '2s', backoffCoefficient: 2, nonRetryableErrorTypes: NON_RETRYABLE_ERROR_TYPES },
+  retry: STAGE_RETRY,
 });
 
 export async function replayDeadLettersWorkflow(rawInput?: unknown): Promise<ReplayDeadLettersResult> {

@@ -9,7 +9,7 @@ import { execFile } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import type { DuckDBConnection } from '@duckdb/node-api';
-import type { DeltaField, DeltaPrimitive } from '../../src/lake/delta-log';
+import { readSnapshot, type DeltaField, type DeltaPrimitive, type Snapshot } from '../../src/lake/delta-log';
 import { safeDuckPath, sqlIdent, sqlString } from '../../src/lake/sql';
 
 const REPO_ROOT = path.resolve(__dirname, '..', '..');
@@ -136,4 +136,20 @@ export async function readWithDeltaScan(
   const cols = fields.map((f) => `${normalizedExpr(f.name, f.type)} AS ${sqlIdent(f.name)}`).join(', ');
   const rows = (await conn.runAndReadAll(`SELECT ${cols} FROM ${from}`)).getRowObjectsJson() as NormalizedRow[];
   return { numRows: rows.length, rows: sortRows(rows, fields.map((f) => f.name)) };
+}
+
+/**
+ * Our snapshot, DuckDB's delta_scan and delta-rs agree on version, live files, row count, rows and
+ * the given txn app id; returns the snapshot and the (sorted) rows.
+ */
+export async function expectReadersAgree(conn: DuckDBConnection, tableDir: string, fields: DeltaField[], appId: string): Promise<{ snap: Snapshot; rows: NormalizedRow[] }> {
+  const snap = await readSnapshot(tableDir);
+  const duck = await readWithDeltaScan(conn, tableDir, fields);
+  const py = await readWithDeltalake(tableDir, { appIds: [appId] });
+  expect(py.version).toBe(snap.version);
+  expect(py.numRows).toBe(duck.numRows);
+  expect(py.rows).toEqual(duck.rows);
+  expect(py.files).toEqual([...snap.files.keys()].sort());
+  expect(py.appTransactions[appId]).toBe(snap.appTransactions.get(appId) ?? null);
+  return { snap, rows: duck.rows };
 }

@@ -10,7 +10,7 @@
 import * as fs from 'node:fs';
 import { ScheduleOverlapPolicy, WorkflowFailedError } from '@temporalio/client';
 import { ApplicationFailure } from '@temporalio/common';
-import { addAction, commitActions, commitWithRetry, readSnapshot, writeParquetDataFile } from '../../src/lake/delta-log';
+import { addAction, commitActions, commitWithRetry, writeParquetDataFile } from '../../src/lake/delta-log';
 import { openDuckDB, type Lake } from '../../src/lake/duckdb';
 import { GOLD_CHECKPOINT_APP_ID } from '../../src/lake/gold-merge';
 import { sqlString } from '../../src/lake/sql';
@@ -18,7 +18,7 @@ import { BRONZE, ensureTables, GOLD, RAW, tableDir } from '../../src/lake/tables
 import { deserializeWorkflow, ingestRawWorkflow, mergeGoldWorkflow } from '../../src/workflows';
 import type { MergeGoldInput, MergeGoldResult } from '../../src/workflows/merge-gold-input';
 import { PipelineStage, RecordsIn, RecordsOut, TableVersion } from '../../src/workflows/search-attributes';
-import { readWithDeltalake, readWithDeltaScan, type NormalizedRow } from '../helpers/deltalake-reader';
+import { expectReadersAgree, type NormalizedRow } from '../helpers/deltalake-reader';
 import { closeConnections, createTopic, deltaVersions, execute, produce, tempLakeRoot, testConfig, testWorker, uniqueName, type TestWorker } from '../helpers/pipeline';
 import { rootFailure } from '../helpers/pipeline';
 
@@ -38,16 +38,9 @@ const merge = (w: TestWorker, input: Partial<MergeGoldInput> = {}, workflowId?: 
 
 /** Gold through both readers: same version, same rows; one row per key. Returns rows by key. */
 async function readGold(dir: string): Promise<{ version: number; rows: Map<string, NormalizedRow> }> {
-  const snap = await readSnapshot(dir);
-  const duck = await readWithDeltaScan(lake.connection, dir, GOLD.fields);
-  const py = await readWithDeltalake(dir, { appIds: [GOLD_CHECKPOINT_APP_ID] });
-  expect(py.version).toBe(snap.version);
-  expect(py.numRows).toBe(duck.numRows);
-  expect(py.rows).toEqual(duck.rows);
-  expect(py.files).toEqual([...snap.files.keys()].sort());
-  expect(py.appTransactions[GOLD_CHECKPOINT_APP_ID]).toBe(snap.appTransactions.get(GOLD_CHECKPOINT_APP_ID) ?? null);
-  const rows = new Map(duck.rows.map((r) => [`${r.sensor_id}|${r.ts_ms}`, r]));
-  expect(rows.size).toBe(duck.numRows);
+  const { snap, rows: all } = await expectReadersAgree(lake.connection, dir, GOLD.fields, GOLD_CHECKPOINT_APP_ID);
+  const rows = new Map(all.map((r) => [`${r.sensor_id}|${r.ts_ms}`, r]));
+  expect(rows.size).toBe(all.length);
   return { version: snap.version, rows };
 }
 
