@@ -9,6 +9,13 @@ import { ensureTables, RAW, tableDir } from '../lake/tables';
 import type { IngestRawInput, IngestRawResult, RawBackfill } from '../workflows/inputs';
 import type { ActivityDeps } from './deps';
 
+/**
+ * A healthy read advances (or finishes a commit) within seconds. A consumer that stops advancing —
+ * seen rarely under load, with two reads of one topic in one process — fails the attempt after
+ * this long, and the retry resumes from what is committed.
+ */
+const READER_IDLE_TIMEOUT_MS = 30_000;
+
 export interface IngestRawActivityInput extends IngestRawInput {
   /** The checkpoint the workflow carries (its previous run's result). */
   workflowCheckpoint?: TopicOffsets;
@@ -67,7 +74,7 @@ export function makeIngestRaw(deps: ActivityDeps) {
         await readRanges(kafka, toRead, {
           maxRecordsPerFlush: input.maxRecordsPerCommit,
           maxBytesPerFlush: input.maxBytesPerCommit,
-          idleTimeoutMs: 120_000,
+          idleTimeoutMs: READER_IDLE_TIMEOUT_MS,
           onTick: () => ctx.heartbeat({ committed, recordsIn }),
           // Cancellation (or worker shutdown) stops between commits: what is committed stays, exactly once.
           signal: ctx.cancellationSignal,
@@ -147,7 +154,7 @@ async function backfillRaw(deps: ActivityDeps, kafka: KafkaHandle, dir: string, 
     await readRanges(kafka, ranges, {
       maxRecordsPerFlush: input.maxRecordsPerCommit,
       maxBytesPerFlush: input.maxBytesPerCommit,
-      idleTimeoutMs: 120_000,
+      idleTimeoutMs: READER_IDLE_TIMEOUT_MS,
       signal: ctx.cancellationSignal,
       onTick: () => ctx.heartbeat({ written, alreadyPresent }),
       flush: async (records) => {

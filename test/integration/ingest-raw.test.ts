@@ -254,7 +254,7 @@ describe('ingestRawWorkflow', () => {
     const again = await w.run(() => ingest(w, { topics: [topic], backfill: { fromTimestamp: new Date(BASE_TS).toISOString() } }));
     expect(again).toMatchObject({ recordsIn: 0, alreadyPresent: 2150 });
     expect(deltaVersions(dir).length).toBe(versions);
-  });
+  }, 240_000); // room for one reader-idle retry (30 s) if a concurrent read stalls
 
   it('reads a partition much larger than one fetch to its end (many fetches, pipelined commits)', async () => {
     const topic = uniqueName('raw-big');
