@@ -27,7 +27,9 @@ import { rootFailure } from '../helpers/pipeline';
 
 afterAll(closeConnections);
 
-const BASE_TS = Date.UTC(2026, 0, 1);
+// Message timestamps an hour back, ms-aligned: old enough to be ordered, young enough that the
+// broker's 7-day retention never deletes them mid-test (timestamps months old were deleted in CI).
+const BASE_TS = Math.floor(Date.now() / 1000) * 1000 - 3_600_000;
 const payload = (i: number) => JSON.stringify({ sensor_id: `s-${i % 50}`, value: i / 10, unit: 'C', ts_ms: BASE_TS + i, i });
 
 const ingest = (w: TestWorker, input: Partial<IngestRawInput>) => execute(w, ingestRawWorkflow, input);
@@ -254,7 +256,6 @@ describe('ingestRawWorkflow', () => {
     expect(byTime).toMatchObject({ mode: 'backfill', recordsIn: 0 }); // everything it read was there already
     expect(await rawStats(dir)).toEqual({ n: 2150, keys: 2150, payloads: 2150, bad_ts: 0 });
     const versions = deltaVersions(dir).length;
-    // Offsets, not a timestamp, here: Kafka's timestamp lookup once answered 150 instead of 0 in CI.
     const again = await w.run(() => ingest(w, { topics: [topic], backfill: { offsets: { [topic]: { '0': [0, 2150] } } } }));
     expect(again).toMatchObject({ recordsIn: 0, alreadyPresent: 2150 });
     expect(deltaVersions(dir).length).toBe(versions);
