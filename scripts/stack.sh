@@ -6,6 +6,8 @@
 #   - DuckDB delta extension file (for @duckdb/node-api 1.5.5) and a Python venv with `deltalake` (test reader)
 #
 # Usage: npm run stack -- up|down|status      (= bash scripts/stack.sh up|down|status)
+#        bash scripts/stack.sh running           names of this stack's services that are running, one per line
+#        bash scripts/stack.sh down temporal     stop only the named services (scripts/test.sh: only what it started)
 #
 # Everything lives under .stack/ (env STACK_DIR overrides). `up` is idempotent: installs are cached, running
 # components are left alone. It writes .stack/stack.env (KEY=VALUE, no secrets) that src/config.ts reads.
@@ -26,11 +28,13 @@ KAFKA_VERSION=3.9.1
 SLF4J_VERSION=1.7.36
 
 HOST=127.0.0.1
-TEMPORAL_PORT=7233
-TEMPORAL_UI_PORT=8233
-KAFKA_PLAINTEXT_PORT=9092
-KAFKA_SASL_SSL_PORT=9093
-KAFKA_CONTROLLER_PORT=9094
+# The STACK_*_PORT overrides let a second, throw-away stack (own STACK_DIR) run beside the usual one, e.g. to try
+# `npm test` from nothing while another stack is up.
+TEMPORAL_PORT=${STACK_TEMPORAL_PORT:-7233}
+TEMPORAL_UI_PORT=${STACK_TEMPORAL_UI_PORT:-8233}
+KAFKA_PLAINTEXT_PORT=${STACK_KAFKA_PORT:-9092}
+KAFKA_SASL_SSL_PORT=${STACK_KAFKA_SASL_SSL_PORT:-9093}
+KAFKA_CONTROLLER_PORT=${STACK_KAFKA_CONTROLLER_PORT:-9094}
 LOCAL_TEMPORAL_ADDRESS=$HOST:$TEMPORAL_PORT
 LOCAL_KAFKA_BROKERS=$HOST:$KAFKA_PLAINTEXT_PORT
 # shellcheck disable=SC2016
@@ -49,7 +53,9 @@ REPO_ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 STACK_SRC=$REPO_ROOT/scripts/stack
 STACK_DIR=${STACK_DIR:-$REPO_ROOT/.stack}
 mkdir -p "$STACK_DIR"
-STACK_DIR=$(cd "$STACK_DIR" && pwd)
+# Physical path: the pid checks compare it with the services' command lines, and a symlinked .stack (git worktrees
+# sharing one stack) must be recognised as the same stack.
+STACK_DIR=$(cd "$STACK_DIR" && pwd -P)
 
 BIN_DIR=$STACK_DIR/bin
 TEMPORAL_CLI=$BIN_DIR/temporal
@@ -552,27 +558,39 @@ cmd_up() {
   say "up: done in $((SECONDS - t0))s"
 }
 
+# $@ = services to stop (temporal, kafka); none = both.
 cmd_down() {
-  local pid
-  if [[ -n $EXTERNAL_TEMPORAL ]]; then
-    say "temporal: external ($EXTERNAL_TEMPORAL), nothing to stop"
-  elif pid=$(temporal_pid); then
-    stop_pid temporal "$pid" 20
-    rm -f "$TEMPORAL_PID"
-  else
-    say "temporal: not running"
-    rm -f "$TEMPORAL_PID"
+  local pid want=" ${*:-temporal kafka} " s
+  for s in "$@"; do [[ $s == temporal || $s == kafka ]] || die "down: unknown service '$s' (temporal, kafka)"; done
+  if [[ $want == *" temporal "* ]]; then
+    if [[ -n $EXTERNAL_TEMPORAL ]]; then
+      say "temporal: external ($EXTERNAL_TEMPORAL), nothing to stop"
+    elif pid=$(temporal_pid); then
+      stop_pid temporal "$pid" 20
+      rm -f "$TEMPORAL_PID"
+    else
+      say "temporal: not running"
+      rm -f "$TEMPORAL_PID"
+    fi
   fi
-  if [[ -n $EXTERNAL_KAFKA ]]; then
-    say "kafka: external ($EXTERNAL_KAFKA), nothing to stop"
-  elif pid=$(kafka_pid); then
-    stop_pid kafka "$pid" 30
-    rm -f "$KAFKA_PID"
-  else
-    say "kafka: not running"
-    rm -f "$KAFKA_PID"
+  if [[ $want == *" kafka "* ]]; then
+    if [[ -n $EXTERNAL_KAFKA ]]; then
+      say "kafka: external ($EXTERNAL_KAFKA), nothing to stop"
+    elif pid=$(kafka_pid); then
+      stop_pid kafka "$pid" 30
+      rm -f "$KAFKA_PID"
+    else
+      say "kafka: not running"
+      rm -f "$KAFKA_PID"
+    fi
   fi
   say "down: data kept in $STACK_DIR (delete it to start from scratch)"
+}
+
+# This stack's own running services (external ones are not ours to start or stop).
+cmd_running() {
+  [[ -n $EXTERNAL_TEMPORAL ]] || ! temporal_pid >/dev/null || echo temporal
+  [[ -n $EXTERNAL_KAFKA ]] || ! kafka_pid >/dev/null || echo kafka
 }
 
 # Listening ports with their owner: "7233 ok" or "7233 free" or "7233 taken by pid N".
@@ -650,10 +668,14 @@ cmd_status() {
 
 case ${1:-} in
 up) cmd_up ;;
-down) cmd_down ;;
+down)
+  shift
+  cmd_down "$@"
+  ;;
 status) cmd_status ;;
+running) cmd_running ;;
 *)
-  echo "usage: npm run stack -- up|down|status   (bash scripts/stack.sh up|down|status)" >&2
+  echo "usage: npm run stack -- up|down [temporal|kafka]...|status|running   (bash scripts/stack.sh ...)" >&2
   exit 2
   ;;
 esac

@@ -11,7 +11,8 @@ import { ensureSchedules, SCHEDULES } from '../../src/schedules';
 import { closeConnections, createTopic, env, produce, tempLakeRoot, testConfig, testWorker, uniqueName } from '../helpers/pipeline';
 
 const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
-const UI = (process.env.TEMPORAL_UI_URL ?? `http://${env.TEMPORAL_ADDRESS.replace(/:\d+$/, ':8233')}`).replace(/\/$/, '');
+// The stack's UI address (stack.env), which may be on other ports than the default 8233.
+const UI = env.TEMPORAL_UI_URL.replace(/\/$/, '');
 const ARTIFACTS = path.resolve('test-output');
 
 let browser: Browser;
