@@ -5,12 +5,20 @@
 import type { SampleTruth } from '../src/sample/sensor-data';
 import type { DuckDBCeiling, JavaCeiling, KafkajsAlone, MergeGoldReference } from './ceilings';
 import type { DeltaWrites } from './lake-writes';
+import type { SparkBaseline } from './spark';
 
 export const TARGETS = {
   stage1MsgPerSec: 100_000,
+  /** issue 14: stage 1 at a 10M backlog */
+  stage1MsgPerSecAt10M: 1_000_000,
   stage1VsJava: 0.5,
   stage2RowsPerSec: 500_000,
-  stage3MergeSeconds: 5,
+  /** issue 14: MERGE of 100k into 10M */
+  stage3MergeSeconds: 0.5,
+  /** issue 14: gold's full-backlog merge at 10M (9M rows) */
+  goldSecondsAt10M: 6,
+  goldVsSpark: 5,
+  endToEndVsSpark: 10,
   rssBytesAt10M: 1.5 * 1024 ** 3,
 };
 
@@ -43,6 +51,22 @@ export interface SizeResult {
   stages: StageResult[];
   endToEnd?: { from: string; to: string; records: number; seconds: number; recordsPerSec: number; peakRssBytes: number; deltaVersions: number; deltaFiles: number };
   ratios: { stage1VsJava?: number; stage1VsJavaTotal?: number; stage1VsKafkajsAlone?: number; kafkajsAloneVsJava?: number; stage2VsDuckDB?: number };
+  /** --vs-spark: the seed's jobs on the same topic, after the stages. */
+  spark?: SparkBaseline;
+}
+
+/** Spark's seconds ÷ ours per stage and end to end (higher = we are faster); undefined where either is missing. */
+export function sparkRatios(r: SizeResult): { rows: { label: string; spark: number; ours: number | undefined }[] } | undefined {
+  if (!r.spark) return undefined;
+  const ok = (n: number) => r.stages.find((s) => s.stage === n && !s.error && s.seconds !== undefined)?.seconds;
+  const sp = r.spark.seconds;
+  const rows = [
+    { label: '1 raw', spark: sp.raw, ours: ok(1) },
+    { label: '2 bronze', spark: sp.bronze, ours: ok(2) },
+    { label: '3 gold', spark: sp.gold, ours: ok(3) },
+    { label: 'end to end', spark: sp.raw + sp.bronze + sp.gold, ours: r.endToEnd?.to === 'gold' ? r.endToEnd.seconds : undefined },
+  ];
+  return { rows };
 }
 
 export interface Check {
@@ -74,7 +98,23 @@ export function evaluate(results: SizeResult[], args: { stages: number[]; with10
         checks.push({ target: `stage 2 ≥ ${fmtInt(TARGETS.stage2RowsPerSec)} rows/s`, n: r.n, value: s2?.error ? 'failed' : 'not available', pass: null });
       }
     }
+    const sr = sparkRatios(r);
+    if (sr) {
+      const gold = sr.rows[2];
+      const e2e = sr.rows[3];
+      if (gold.ours !== undefined) {
+        checks.push({ target: `gold ≥ ${TARGETS.goldVsSpark} × Spark`, n: r.n, value: `${(gold.spark / gold.ours).toFixed(2)} × (${gold.spark.toFixed(1)} s vs ${gold.ours.toFixed(2)} s)`, pass: gold.spark / gold.ours >= TARGETS.goldVsSpark });
+      }
+      if (e2e.ours !== undefined) {
+        checks.push({ target: `end to end ≥ ${TARGETS.endToEndVsSpark} × Spark`, n: r.n, value: `${(e2e.spark / e2e.ours).toFixed(2)} × (${e2e.spark.toFixed(1)} s vs ${e2e.ours.toFixed(2)} s)`, pass: e2e.spark / e2e.ours >= TARGETS.endToEndVsSpark });
+      }
+    }
     if (r.n === 10_000_000) {
+      const s3 = r.stages.find((s) => s.stage === 3 && !s.error && s.seconds !== undefined);
+      if (s1?.recordsPerSec !== undefined && !s1.error) {
+        checks.push({ target: `stage 1 ≥ ${fmtInt(TARGETS.stage1MsgPerSecAt10M)} msg/s at 10M`, n: r.n, value: `${fmtInt(s1.recordsPerSec)} msg/s`, pass: s1.recordsPerSec >= TARGETS.stage1MsgPerSecAt10M });
+      }
+      if (s3) checks.push({ target: `gold full-backlog merge ≤ ${TARGETS.goldSecondsAt10M} s`, n: r.n, value: `${s3.seconds!.toFixed(2)} s`, pass: s3.seconds! <= TARGETS.goldSecondsAt10M });
       const peak = Math.max(0, ...r.stages.map((s) => s.peakRssBytes ?? 0));
       checks.push({ target: 'worker RSS ≤ 1.5 GiB at a 10M backlog', n: r.n, value: mib(peak), pass: peak > 0 ? peak <= TARGETS.rssBytesAt10M : null });
     }
@@ -186,6 +226,14 @@ export function printReport(results: SizeResult[], checks: Check[], mergeGold: M
     }
   }
   console.log(`\n${table(rows)}`);
+
+  const sprows: string[][] = [['N', 'stage', 'Spark 3.5.3 + delta-spark 3.3.2, local[2] (s)', 'tributary (s)', 'ratio (Spark ÷ ours)']];
+  for (const r of results) {
+    for (const x of sparkRatios(r)?.rows ?? []) {
+      sprows.push([fmtInt(r.n), x.label, x.spark.toFixed(2), x.ours !== undefined ? x.ours.toFixed(2) : '', x.ours !== undefined ? `${(x.spark / x.ours).toFixed(2)} ×` : '']);
+    }
+  }
+  if (sprows.length > 1) console.log(`\nvs the seed's Spark jobs (same topic, back to back; Spark's session start not counted):\n${table(sprows)}`);
 
   const crows: string[][] = [['N', 'ceiling', 'rate', 'seconds', 'detail']];
   for (const r of results) {

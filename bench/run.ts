@@ -4,7 +4,7 @@
  *
  *   npm run bench -- [--sizes 100000,1000000] [--with-10m] [--malformed 0.1] [--duplicates 0.05]
  *     [--out-of-order 0.05] [--seed 42] [--out bench/out/<timestamp>.json]
- *     [--stages 1,2,3] [--skip-ceilings] [--no-merge-gold] [--keep]
+ *     [--stages 1,2,3] [--skip-ceilings] [--no-merge-gold] [--keep] [--vs-spark]
  *
  * For each N: a fresh 3-partition topic and lake directory; N seeded sample messages
  * (src/sample/sensor-data.ts) produced as fast as kafkajs goes (timed, not a stage figure); then
@@ -20,6 +20,9 @@
  * each table's `_delta_log`), peak RSS of this process (the worker): sampled every 100 ms from a
  * worker thread (so a busy main thread cannot hide a peak) and cross-checked with VmHWM, which is
  * reset per stage by writing 5 to /proc/self/clear_refs where the kernel allows it.
+ *
+ * --vs-spark: after the stages, the seed's three Spark jobs on the same topic (bench/spark.ts,
+ * bench/spark-jobs.py; installed once by scripts/spark-install.sh), per stage with our ratio.
  *
  * Ceilings (same topic, same payloads; bench/ceilings.ts): the Java consumer (stage 1), the kafkajs
  * range reader alone (reference), DuckDB alone (stage 2), and bench/merge-gold.ts (stage 3's target).
@@ -48,6 +51,7 @@ import type { SampleOptions } from '../src/sample/sensor-data';
 import { duckdbCeiling, javaConsumerCeiling, kafkajsAlone, procStatusKb, runMergeGold } from './ceilings';
 import { createTopic, deleteTopic, produceBacklog, writePayloadFile } from './dataset';
 import { deltaWrites, lakeState } from './lake-writes';
+import { ensureSpark, sparkBaseline } from './spark';
 import { evaluate, fmtInt, mib, printReport, scaling, TARGETS, type SizeResult, type StageResult } from './report';
 
 // ---------------------------------------------------------------------------------------------
@@ -77,13 +81,15 @@ const BenchArgs = z
     /** Do not run bench/merge-gold.ts for the stage-3 target (it builds a 10M-row gold table: minutes). */
     noMergeGold: flag,
     keep: flag,
+    /** Run the seed's Spark jobs on the same topic after the stages (installs pyspark once). */
+    vsSpark: flag,
   })
   .strict();
 type BenchArgs = z.infer<typeof BenchArgs>;
 
 const USAGE =
   'usage: npm run bench -- [--sizes 100000,1000000] [--with-10m] [--malformed 0.1] [--duplicates 0.05] [--out-of-order 0.05] ' +
-  '[--seed 42] [--out bench/out/<timestamp>.json] [--stages 1,2,3] [--skip-ceilings] [--no-merge-gold] [--keep]';
+  '[--seed 42] [--out bench/out/<timestamp>.json] [--stages 1,2,3] [--skip-ceilings] [--no-merge-gold] [--keep] [--vs-spark]';
 
 // ---------------------------------------------------------------------------------------------
 // Stages
@@ -209,6 +215,7 @@ async function main(args: BenchArgs): Promise<void> {
   const clientConnection = await Connection.connect({ address: base.temporal.address });
   const client = new Client({ connection: clientConnection, namespace: base.temporal.namespace });
   const kafka = connectKafka(base.kafka);
+  const spark = args.vsSpark ? ensureSpark() : undefined;
   const sampler = new RssSampler();
 
   const results: SizeResult[] = [];
@@ -348,6 +355,22 @@ async function main(args: BenchArgs): Promise<void> {
       }
       if (s2 && size.ceilings.duckdb) size.ratios.stage2VsDuckDB = s2.recordsPerSec! / size.ceilings.duckdb.rowsPerSec;
 
+      if (spark) {
+        console.log(`Spark baseline: the seed's three jobs, local[2], on ${topic} …`);
+        try {
+          size.spark = await sparkBaseline(spark, base.kafka.brokers.join(','), topic, workDir);
+          const x = size.spark;
+          console.log(
+            `Spark: raw ${x.seconds.raw.toFixed(1)} s, bronze ${x.seconds.bronze.toFixed(1)} s, gold ${x.seconds.gold.toFixed(1)} s ` +
+              `(session start ${x.startupSeconds.toFixed(1)} s, not counted); rows raw ${fmtInt(x.rows.raw)}, bronze ${fmtInt(x.rows.bronze)}, ` +
+              `dead letter ${fmtInt(x.rows.deadLetter)}, gold ${fmtInt(x.rows.gold)}`,
+          );
+        } catch (e) {
+          size.ceilings.errors.push(String(e instanceof Error ? e.message : e));
+          console.log(`Spark baseline: failed: ${String(e)}`);
+        }
+      }
+
       if (!args.keep) {
         await deleteTopic(kafka, topic).catch((e) => console.log(`could not delete topic ${topic}: ${String(e)}`));
         fs.rmSync(lakeRoot, { recursive: true, force: true });
@@ -371,7 +394,7 @@ async function main(args: BenchArgs): Promise<void> {
     startedAt: startedAt.toISOString(),
     finishedAt: new Date().toISOString(),
     machine,
-    args: { sizes, malformed: args.malformed, duplicates: args.duplicates, outOfOrder: args.outOfOrder, seed: args.seed, stages: args.stages },
+    args: { sizes, malformed: args.malformed, duplicates: args.duplicates, outOfOrder: args.outOfOrder, seed: args.seed, stages: args.stages, vsSpark: args.vsSpark },
     targets: TARGETS,
     results,
     scaling: scales,
