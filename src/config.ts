@@ -10,6 +10,7 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { z } from 'zod';
+import { memoryLimit } from './workflows/deserialize-input';
 
 export const TASK_QUEUE = 'sensor-pipeline';
 
@@ -37,6 +38,10 @@ const EnvSchema = z.object({
   KAFKA_SASL_SSL_BROKERS: brokerList.optional(),
   /** Stage N+1 starts as soon as stage N commits new data (see src/workflows/common.ts). */
   PIPELINE_NEAR_REAL_TIME: z.enum(['true', 'false']).default('false').transform((v) => v === 'true'),
+  /** DuckDB memory of the whole worker, split across its concurrent activities (memoryShares). */
+  WORKER_MEMORY_BUDGET: memoryLimit.default('2GB'),
+  /** Stage activities one worker runs at once (each opens one DuckDB instance). */
+  WORKER_MAX_CONCURRENT_ACTIVITIES: z.coerce.number().int().min(1).max(16).default(2),
 });
 export type Env = z.infer<typeof EnvSchema>;
 
@@ -59,6 +64,47 @@ export interface WorkerConfig {
   lakeRoot: string;
   deltaExtensionPath?: string;
   kafka: KafkaConnectionConfig;
+  memory: MemoryShares;
+}
+
+/** The worker's DuckDB memory budget, split: one share per concurrent activity + the checkpoint reader. */
+export interface MemoryShares {
+  maxConcurrentActivities: number;
+  /** memory_limit of each activity's DuckDB instance. */
+  perActivity: string;
+  /** memory_limit of the process-wide Delta checkpoint reader (src/lake/delta-log.ts). */
+  checkpointReader: string;
+}
+
+const UNITS: Record<string, number> = { kb: 1e3, mb: 1e6, gb: 1e9, tb: 1e12, kib: 2 ** 10, mib: 2 ** 20, gib: 2 ** 30, tib: 2 ** 40 };
+const MiB = 2 ** 20;
+
+/** Bytes of a DuckDB size ('2GB', '512MiB'; validated by the `memoryLimit` schema). */
+export function parseMemorySize(size: string): number {
+  const m = /^(\d+(?:\.\d+)?)\s*([a-z]+)$/i.exec(size.trim());
+  const unit = m ? UNITS[m[2]!.toLowerCase()] : undefined;
+  if (!m || unit === undefined) throw new ConfigError(`not a memory size: ${JSON.stringify(size)}`);
+  return Math.floor(Number(m[1]) * unit);
+}
+
+/**
+ * Splits the budget: the checkpoint reader gets an eighth (at most 256 MiB: it only reads Delta
+ * checkpoints), each concurrent activity an equal part of the rest. DuckDB spills above its share.
+ */
+export function memoryShares(budget: string, maxConcurrentActivities: number): MemoryShares {
+  const total = parseMemorySize(budget);
+  const reader = Math.min(256 * MiB, Math.floor(total / 8));
+  const perActivity = Math.floor((total - reader) / maxConcurrentActivities);
+  if (perActivity < 64 * MiB) {
+    throw new ConfigError(`WORKER_MEMORY_BUDGET=${budget} leaves ${Math.floor(perActivity / MiB)}MiB per activity for ${maxConcurrentActivities} activities; give at least 64MiB each`);
+  }
+  return { maxConcurrentActivities, perActivity: `${Math.floor(perActivity / MiB)}MiB`, checkpointReader: `${Math.floor(reader / MiB)}MiB` };
+}
+
+/** An activity's memory_limit: what its input asks for, never more than its share of the budget. */
+export function activityMemoryLimit(shares: MemoryShares, requested?: string): string {
+  if (requested === undefined) return shares.perActivity;
+  return parseMemorySize(requested) <= parseMemorySize(shares.perActivity) ? requested : shares.perActivity;
 }
 
 export class ConfigError extends Error {
@@ -123,5 +169,6 @@ export function loadWorkerConfig(env: Env = loadEnv()): WorkerConfig {
     lakeRoot: path.resolve(env.LAKE_ROOT),
     deltaExtensionPath: env.DELTA_EXTENSION_PATH,
     kafka: kafkaConnectionFromEnv(env),
+    memory: memoryShares(env.WORKER_MEMORY_BUDGET, env.WORKER_MAX_CONCURRENT_ACTIVITIES),
   };
 }

@@ -1,27 +1,30 @@
 /**
  * The worker: every workflow and activity of the pipeline on task queue `sensor-pipeline`.
  * Sized for a 2-core box: stage activities are CPU-heavy (DuckDB uses every core), so few run
- * at once. SIGINT/SIGTERM drain it: in-flight activities get `shutdownGraceTime` to finish, then
- * are cancelled; a cancelled stage stops between two Delta commits (each commit is all or nothing),
+ * at once (WORKER_MAX_CONCURRENT_ACTIVITIES), and they share one DuckDB memory budget
+ * (WORKER_MEMORY_BUDGET, split by memoryShares in src/config.ts). SIGINT/SIGTERM drain it:
+ * in-flight activities get `shutdownGraceTime` to finish, then are cancelled; a cancelled stage stops between two Delta commits (each commit is all or nothing),
  * so nothing is half-written and the retry on the next worker resumes from the tables.
  */
 import type { Duration } from '@temporalio/common';
 import { NativeConnection, Worker } from '@temporalio/worker';
 import { createActivities, type ActivityDeps } from './activities';
 import { loadWorkerConfig } from './config';
+import { setCheckpointReaderMemoryLimit } from './lake/delta-log';
 
 export async function createWorker(
   deps: ActivityDeps,
   connection: NativeConnection,
   opts: { shutdownGraceTime?: Duration } = {},
 ): Promise<Worker> {
+  setCheckpointReaderMemoryLimit(deps.config.memory.checkpointReader);
   return Worker.create({
     connection,
     namespace: deps.config.temporal.namespace,
     taskQueue: deps.config.temporal.taskQueue,
     workflowsPath: require.resolve('./workflows'),
     activities: createActivities(deps),
-    maxConcurrentActivityTaskExecutions: 2,
+    maxConcurrentActivityTaskExecutions: deps.config.memory.maxConcurrentActivities,
     maxConcurrentWorkflowTaskExecutions: 10,
     shutdownGraceTime: opts.shutdownGraceTime ?? '1 minute',
   });

@@ -57,7 +57,7 @@ export function makeIngestRaw(deps: ActivityDeps) {
     // table alone can always restart the chain — whatever happens to the workflow's lastResult.
     const unrecorded = () => plan.ranges.filter((r) => offsetOf(committed, r.topic, r.partition) !== r.to);
     if (unrecorded().length > 0) {
-      const lake = await openDuckDB({ extensionPath: deps.config.deltaExtensionPath });
+      const lake = await openDuckDB({ extensionPath: deps.config.deltaExtensionPath, memoryLimit: deps.config.memory.perActivity });
       try {
         const writer = await RawTableWriter.open(lake, dir);
         const commit = async (records: KafkaRecord[], positions: TopicOffsets) => {
@@ -148,7 +148,7 @@ async function backfillRaw(deps: ActivityDeps, kafka: KafkaHandle, dir: string, 
   let written = 0;
   let alreadyPresent = 0;
   let commits = 0;
-  const lake = await openDuckDB({ extensionPath: deps.config.deltaExtensionPath });
+  const lake = await openDuckDB({ extensionPath: deps.config.deltaExtensionPath, memoryLimit: deps.config.memory.perActivity });
   try {
     const writer = await RawTableWriter.open(lake, dir);
     await readRanges(kafka, ranges, {

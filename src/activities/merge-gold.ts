@@ -26,7 +26,7 @@ export function makeMergeGold(deps: ActivityDeps) {
     const progress = { batch: 0, bronzeVersion: undefined as number | undefined, backfillDone: resumed };
     const beat = setInterval(() => ctx.heartbeat(progress), HEARTBEAT_EVERY_MS);
     let commits = 0;
-    const lake = await openDuckDB({ extensionPath: deps.config.deltaExtensionPath });
+    const lake = await openDuckDB({ extensionPath: deps.config.deltaExtensionPath, memoryLimit: deps.config.memory.perActivity });
     try {
       const summary = await mergeBronzeIntoGold(lake.connection, {
         bronzeDir,

@@ -3,6 +3,7 @@ import { replayDeadLetters, REPLAY_LOG } from '../lake/dead-letter-replay';
 import { openDuckDB } from '../lake/duckdb';
 import { BRONZE, DEAD_LETTER, ensureTables } from '../lake/tables';
 import type { ReplayDeadLettersInput, ReplayDeadLettersResult } from '../workflows/replay-dead-letters-input';
+import { activityMemoryLimit } from '../config';
 import type { ActivityDeps } from './deps';
 
 export interface ReplayDeadLettersActivityInput extends ReplayDeadLettersInput {
@@ -14,7 +15,7 @@ export function makeReplayDeadLetters(deps: ActivityDeps) {
   return async function replayDeadLettersToBronze(input: ReplayDeadLettersActivityInput): Promise<ReplayDeadLettersResult> {
     const ctx = Context.current();
     await ensureTables(deps.config.lakeRoot, [BRONZE, DEAD_LETTER, REPLAY_LOG]);
-    const lake = await openDuckDB({ extensionPath: deps.config.deltaExtensionPath, memoryLimit: input.duckdbMemoryLimit });
+    const lake = await openDuckDB({ extensionPath: deps.config.deltaExtensionPath, memoryLimit: activityMemoryLimit(deps.config.memory, input.duckdbMemoryLimit) });
     try {
       ctx.heartbeat({ replayId: input.replayId });
       const s = await replayDeadLetters(

@@ -38,7 +38,6 @@
  * temp table that is dropped after the batch; DuckDB's memory_limit bounds the rest (it spills).
  */
 import * as fs from 'node:fs';
-import * as os from 'node:os';
 import * as path from 'node:path';
 import {
   addAction,
@@ -98,6 +97,8 @@ export interface RawBatch {
   rows: number;
   /** Which tables this batch writes (a repair batch writes only the lagging one). */
   tables: OutputTable[];
+  /** The dead letter's batch_id; default `to` (a repair piece keeps the batch's). */
+  batchId?: number;
 }
 
 /**
@@ -248,7 +249,6 @@ const emptyTotals = (): BronzeRunTotals => ({
 export async function runBronze(lake: Lake, lakeRoot: string, opts: BronzeRunOptions = {}): Promise<BronzeRunSummary> {
   const maxRows = opts.maxRowsPerBatch ?? DEFAULT_MAX_ROWS_PER_BATCH;
   const writer = new BronzeBatchWriter(lake, lakeRoot, opts.hooks, opts.now);
-  await writer.prepare();
   const start = await readBronzeCheckpoint(lakeRoot);
   const checkpointBefore = processedThrough(start);
   const target = await rawLatestVersion(lakeRoot);
@@ -291,9 +291,11 @@ export async function runBronze(lake: Lake, lakeRoot: string, opts: BronzeRunOpt
         repaired = start.bronze < start.deadLetter ? 'bronze' : 'dead-letter';
         const to = Math.max(start.bronze, start.deadLetter);
         const changes = await rawChanges(lake, lakeRoot, after, to);
-        const [batch] = planBatches(changes, after, Number.MAX_SAFE_INTEGER, [repaired]);
-        totals.repairBatches += 1;
-        await account(await writer.writeScheduledBatch(batch!));
+        // Bounded like any batch; every piece keeps the batch id (to) the other table committed.
+        for (const batch of planBatches(changes, after, maxRows, [repaired])) {
+          totals.repairBatches += 1;
+          await account(await writer.writeScheduledBatch({ ...batch, batchId: to }));
+        }
         after = to;
       }
       if (target > after) {
@@ -360,13 +362,6 @@ export class BronzeBatchWriter {
     this.deadLetterDir = tableDir(lakeRoot, DEAD_LETTER);
   }
 
-  /** Spill to a private temp dir instead of DuckDB's default (`.tmp` in the cwd). */
-  async prepare(): Promise<void> {
-    const tmp = path.join(os.tmpdir(), 'tributary-duckdb');
-    fs.mkdirSync(tmp, { recursive: true });
-    await this.lake.connection.run(`SET temp_directory = ${sqlString(safeDuckPath(tmp))}`);
-  }
-
   /** Scheduled batch: CAS on the stage txn (expected = batch.from), txn := batch.to. */
   async writeScheduledBatch(batch: RawBatch): Promise<BatchResult> {
     const t0 = performance.now();
@@ -427,7 +422,7 @@ export class BronzeBatchWriter {
     return {
       from: batch.from,
       to: batch.to,
-      batchId: batch.to,
+      batchId: batch.batchId ?? batch.to,
       rawRows: batch.rows,
       tables: batch.tables,
       good: batch.tables.includes('bronze') ? c.good : 0,
@@ -455,11 +450,11 @@ export class BronzeBatchWriter {
     result.timingsMs.bronze = performance.now() - t;
     t = performance.now();
     if (batch.tables.includes('dead-letter') && (!backfill || result.bad > 0)) {
-      result.deadLetterVersion = await this.commitTable('dead-letter', DEAD_LETTER, this.deadLetterDir, this.deadLetterSelect(batch.to), txn, {
+      result.deadLetterVersion = await this.commitTable('dead-letter', DEAD_LETTER, this.deadLetterDir, this.deadLetterSelect(result.batchId), txn, {
         operation: 'WRITE',
         operationParameters: { mode: 'Append' },
         engineInfo: `tributary stage 2 (${mode})`,
-        tributary: { stage: 'dead-letter', mode, rawVersions: [batch.from + 1, batch.to], batchId: batch.to, rows: result.bad },
+        tributary: { stage: 'dead-letter', mode, rawVersions: [batch.from + 1, batch.to], batchId: result.batchId, rows: result.bad },
       });
     }
     result.timingsMs.deadLetter = performance.now() - t;

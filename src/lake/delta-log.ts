@@ -61,6 +61,7 @@ import * as fs from 'node:fs';
 import * as fsp from 'node:fs/promises';
 import * as path from 'node:path';
 import { DuckDBConnection, DuckDBInstance } from '@duckdb/node-api';
+import { createDuckDBInstance } from './duckdb';
 import { safeDuckPath, sqlIdent, sqlString } from './sql';
 
 // ───────────────────────────────────────────── types ─────────────────────────────────────────────
@@ -431,15 +432,22 @@ async function readLastCheckpoint(tableDir: string): Promise<{ version: number; 
 }
 
 let checkpointDuck: Promise<DuckDBInstance> | null = null;
+let checkpointReaderMemoryLimit = '256MB';
+
+/** The checkpoint reader's share of the worker's memory budget (set before the first read). */
+export function setCheckpointReaderMemoryLimit(limit: string): void {
+  checkpointReaderMemoryLimit = limit;
+}
+
 /**
  * A private in-memory DuckDB (no extensions) for reading parquet checkpoints, so readSnapshot does
- * not need the caller's connection. Created lazily, kept for the process lifetime.
+ * not need the caller's connection. Created lazily, kept for the process lifetime; its spill
+ * directory is removed at exit (or, after kill -9, by the next process's first instance).
  */
 function checkpointReader(): Promise<DuckDBInstance> {
-  // (No TimeZone option here: DuckDB 1.5.5 rejects it at create time, and nothing here needs it.)
-  checkpointDuck ??= DuckDBInstance.create(':memory:', {
-    autoinstall_known_extensions: 'false',
-    autoload_known_extensions: 'false',
+  checkpointDuck ??= createDuckDBInstance({ memoryLimit: checkpointReaderMemoryLimit, threads: 1 }).then((owned) => {
+    process.once('exit', () => fs.rmSync(owned.spillDir, { recursive: true, force: true }));
+    return owned.instance;
   });
   return checkpointDuck;
 }

@@ -2,8 +2,21 @@
  * Opens DuckDB with the delta extension loaded, refusing early and clearly when the extension
  * file was built for another DuckDB version or platform (DuckDB would refuse too, with a less
  * helpful message, and only at LOAD time).
+ *
+ * Every instance gets its own spill directory and a memory_limit (createDuckDBInstance):
+ * - DuckDB's spill files are named `duckdb_temp_storage_<size>-<n>.tmp`, the same in every
+ *   instance, so two instances spilling into one directory overwrite each other's blocks and
+ *   crash (SIGSEGV, seen with two stage-2 runs at once). DuckDB's default directory is `.tmp` in
+ *   the working directory, which is shared too. So each instance spills into
+ *   `<tmpdir>/tributary-duckdb-<pid>-<random>`, removed when the instance closes; directories
+ *   left by a killed process (kill -9) are removed by the next instance that starts.
+ * - DuckDB's default memory_limit is 80 % of RAM per instance; two activities at once would ask
+ *   for 160 %. The worker splits one budget (src/config.ts, memoryShares) and passes each instance
+ *   its share; an instance opened without one gets DEFAULT_MEMORY_LIMIT, never DuckDB's default.
  */
+import * as crypto from 'node:crypto';
 import * as fs from 'node:fs';
+import * as os from 'node:os';
 import * as path from 'node:path';
 import { DuckDBConnection, DuckDBInstance } from '@duckdb/node-api';
 import { safeDuckPath, sqlString } from './sql';
@@ -46,32 +59,106 @@ export function defaultExtensionPath(): string {
   return path.resolve(process.env.STACK_DIR ?? '.stack', 'duckdb', EXPECTED_DUCKDB_VERSION, 'delta.duckdb_extension');
 }
 
-export interface OpenDuckDBOptions {
-  /** The delta extension file; default: env DELTA_EXTENSION_PATH, then the stack's copy. */
-  extensionPath?: string;
-  /** e.g. '2GB'; DuckDB spills to disk above it. */
+/** memory_limit of an instance opened without one (a CLI, a test): never DuckDB's 80 % of RAM. */
+export const DEFAULT_MEMORY_LIMIT = '1GB';
+const SPILL_DIR_PREFIX = 'tributary-duckdb-';
+
+export interface InstanceOptions {
+  /** DuckDB size syntax, e.g. '1GB', '512MiB'; DuckDB spills to its own temp directory above it. */
   memoryLimit?: string;
   threads?: number;
+}
+
+export interface OpenDuckDBOptions extends InstanceOptions {
+  /** The delta extension file; default: env DELTA_EXTENSION_PATH, then the stack's copy. */
+  extensionPath?: string;
+}
+
+export interface OwnedInstance {
+  instance: DuckDBInstance;
+  /** This instance's spill directory (created by DuckDB only when it first spills). */
+  spillDir: string;
+  /** Closes the instance and removes its spill directory. */
+  close(): void;
 }
 
 export interface Lake {
   instance: DuckDBInstance;
   connection: DuckDBConnection;
+  /** This instance's spill directory (see the module comment). */
+  spillDir: string;
   close(): void;
 }
 
-export async function openDuckDB(opts: OpenDuckDBOptions = {}): Promise<Lake> {
+/** Removes spill directories of processes that no longer run (a worker killed with -9). */
+function removeStaleSpillDirs(tmp: string): void {
+  let names: string[];
+  try {
+    names = fs.readdirSync(tmp);
+  } catch {
+    return;
+  }
+  for (const name of names) {
+    const m = new RegExp(`^${SPILL_DIR_PREFIX}(\\d+)-`).exec(name);
+    if (!m || Number(m[1]) === process.pid) continue;
+    try {
+      process.kill(Number(m[1]), 0);
+      continue; // alive (or not ours to judge: EPERM below)
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code !== 'ESRCH') continue;
+    }
+    fs.rmSync(path.join(tmp, name), { recursive: true, force: true });
+  }
+}
+
+/**
+ * A DuckDB in-memory instance with its own spill directory and a memory_limit; no extension
+ * autoloading (extensions come from the installed, version-checked file, never the network).
+ */
+export async function createDuckDBInstance(opts: InstanceOptions = {}): Promise<OwnedInstance> {
+  const tmp = os.tmpdir();
+  removeStaleSpillDirs(tmp);
+  // Not created here: DuckDB creates it on the first spill (most instances never spill).
+  const spillDir = path.join(tmp, `${SPILL_DIR_PREFIX}${process.pid}-${crypto.randomBytes(6).toString('hex')}`);
   const instance = await DuckDBInstance.create(':memory:', {
-    // Never reach for the network: extensions come from the installed, version-checked file.
     autoinstall_known_extensions: 'false',
     autoload_known_extensions: 'false',
-    ...(opts.memoryLimit ? { memory_limit: opts.memoryLimit } : {}),
+    memory_limit: opts.memoryLimit ?? DEFAULT_MEMORY_LIMIT,
+    temp_directory: safeDuckPath(spillDir),
     ...(opts.threads ? { threads: String(opts.threads) } : {}),
   });
-  const connection = await instance.connect();
+  let closed = false;
+  return {
+    instance,
+    spillDir,
+    close: () => {
+      if (closed) return;
+      closed = true;
+      try {
+        instance.closeSync();
+      } finally {
+        fs.rmSync(spillDir, { recursive: true, force: true });
+      }
+    },
+  };
+}
+
+export async function openDuckDB(opts: OpenDuckDBOptions = {}): Promise<Lake> {
+  const owned = await createDuckDBInstance(opts);
+  const { instance } = owned;
+  let connection: DuckDBConnection;
+  try {
+    connection = await instance.connect();
+  } catch (e) {
+    owned.close();
+    throw e;
+  }
   const close = () => {
-    connection.closeSync();
-    instance.closeSync();
+    try {
+      connection.closeSync();
+    } finally {
+      owned.close();
+    }
   };
   try {
     const info = (
@@ -94,7 +181,7 @@ export async function openDuckDB(opts: OpenDuckDBOptions = {}): Promise<Lake> {
       );
     }
     await connection.run(`LOAD ${sqlString(safeDuckPath(extensionPath))}`);
-    return { instance, connection, close };
+    return { instance, connection, spillDir: owned.spillDir, close };
   } catch (e) {
     close();
     throw e;

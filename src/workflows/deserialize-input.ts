@@ -19,8 +19,8 @@ export const DeserializeInput = z
      */
     fromRawVersion: rawVersion.optional(),
     toRawVersion: rawVersion.optional(),
-    /** DuckDB memory_limit for the run (it spills to a temp dir above it). */
-    duckdbMemoryLimit: memoryLimit.default('1GB'),
+    /** DuckDB memory_limit for the run (it spills to a temp dir above it); default and cap: the worker's per-activity share of WORKER_MEMORY_BUDGET. */
+    duckdbMemoryLimit: memoryLimit.optional(),
     /** Start stage 3 as soon as this run has written new bronze rows (near-real-time mode). */
     nearRealTime: z.boolean().default(false),
   })

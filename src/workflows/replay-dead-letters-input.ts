@@ -25,7 +25,7 @@ export const ReplayDeadLettersInput = z
     failedAtTo: iso.optional(),
     /** Only these error reasons (e.g. the one a rule fix addressed). */
     errors: z.array(z.string().min(1).max(200)).min(1).optional(),
-    duckdbMemoryLimit: memoryLimit.default('1GB'),
+    duckdbMemoryLimit: memoryLimit.optional(),
   })
   .strict()
   .refine((i) => i.batchIdFrom === undefined || i.batchIdTo === undefined || i.batchIdFrom <= i.batchIdTo, {

@@ -160,6 +160,25 @@ describe('bronze batch writer', () => {
     expect(await q(`SELECT DISTINCT batch_id::INT AS b FROM ${scan(root, DEAD_LETTER)} ORDER BY 1`)).toEqual(ids.map((b) => ({ b })));
   });
 
+  it('a repair batch is bounded by maxRowsPerBatch too, and every piece keeps the batch id (issue 16 finding 6)', async () => {
+    const root = await newLake();
+    for (let v = 0; v < 4; v++) await appendRaw(lake.connection, root, Array.from({ length: 500 }, (_, i) => ({ value: KINDS[(v * 500 + i) % KINDS.length]!.value })));
+    const die = (s: string, n: number) => {
+      if (s === 'bronze' && n === 2) throw new Error('injected crash');
+    };
+    await expect(runBronze(lake, root, { maxRowsPerBatch: 1000, hooks: { afterCommit: die } })).rejects.toThrow(/injected crash/);
+    expect(await readBronzeCheckpoint(root)).toMatchObject({ bronze: 4, deadLetter: 2 });
+    const seen: BatchResult[] = [];
+    const again = await runBronze(lake, root, { maxRowsPerBatch: 500, onBatch: (b) => void seen.push(b) });
+    expect(again).toMatchObject({ repaired: 'dead-letter', repairBatches: 2, checkpointAfter: 4 });
+    expect(seen.map((b) => [b.from, b.to, b.rawRows, b.batchId, b.tables])).toEqual([
+      [2, 3, 500, 4, ['dead-letter']],
+      [3, 4, 500, 4, ['dead-letter']],
+    ]);
+    expect(await q(`SELECT DISTINCT batch_id::INT AS b FROM ${scan(root, DEAD_LETTER)} ORDER BY 1`)).toEqual([{ b: 2 }, { b: 4 }]);
+    expect((await tableStats(root)).all_keys).toBe(2000);
+  });
+
   it('bounds batches by raw rows, stops at the raw version that existed at start, and a run with nothing new adds no versions', async () => {
     const root = await newLake();
     for (let v = 0; v < 5; v++) await appendRaw(lake.connection, root, Array.from({ length: 1000 }, (_, i) => ({ value: good(v * 1000 + i) })));

@@ -1,4 +1,4 @@
-import { ConfigError, kafkaConnectionFromEnv, loadEnv, parseEnvFile } from '../../src/config';
+import { activityMemoryLimit, ConfigError, kafkaConnectionFromEnv, loadEnv, memoryShares, parseEnvFile } from '../../src/config';
 import { IngestRawInput, InvalidInputError, parseInput } from '../../src/workflows/inputs';
 
 describe('config', () => {
@@ -17,6 +17,22 @@ describe('config', () => {
     expect(conn.sasl?.passwordSource).toEqual({ env: 'KAFKA_SASL_PASSWORD' });
     expect(JSON.stringify(conn)).not.toContain('s3cret');
     expect(() => kafkaConnectionFromEnv(loadEnv({ KAFKA_SECURITY_PROTOCOL: 'SASL_SSL' }, {}))).toThrow(/KAFKA_SASL_USERNAME/);
+  });
+});
+
+describe('worker memory budget (issue 16 finding 6)', () => {
+  it('splits one budget across the concurrent activities and the checkpoint reader, and caps what an input asks for', () => {
+    const shares = memoryShares('2GB', 2);
+    // 2e9 bytes: reader 2e9/8 = 238 MiB, each activity (2e9 - reader) / 2 = 834 MiB
+    expect(shares).toEqual({ maxConcurrentActivities: 2, perActivity: '834MiB', checkpointReader: '238MiB' });
+    expect(memoryShares('16GiB', 4)).toEqual({ maxConcurrentActivities: 4, perActivity: '4032MiB', checkpointReader: '256MiB' });
+    expect(activityMemoryLimit(shares)).toBe('834MiB');
+    expect(activityMemoryLimit(shares, '512MB')).toBe('512MB');
+    expect(activityMemoryLimit(shares, '8GB')).toBe('834MiB');
+    expect(() => memoryShares('256MB', 4)).toThrow(ConfigError);
+    const env = loadEnv({ WORKER_MEMORY_BUDGET: '4GiB', WORKER_MAX_CONCURRENT_ACTIVITIES: '3' }, {});
+    expect([env.WORKER_MEMORY_BUDGET, env.WORKER_MAX_CONCURRENT_ACTIVITIES]).toEqual(['4GiB', 3]);
+    expect(() => loadEnv({ WORKER_MEMORY_BUDGET: 'lots' }, {})).toThrow(/WORKER_MEMORY_BUDGET/);
   });
 });
 
