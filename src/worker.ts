@@ -7,10 +7,30 @@
  * so nothing is half-written and the retry on the next worker resumes from the tables.
  */
 import type { Duration } from '@temporalio/common';
-import { NativeConnection, Worker } from '@temporalio/worker';
+import { NativeConnection, Worker, type ActivityInterceptorsFactory, type WorkerInterceptors } from '@temporalio/worker';
 import { createActivities, type ActivityDeps } from './activities';
 import { loadWorkerConfig } from './config';
 import { setCheckpointReaderMemoryLimit } from './lake/delta-log';
+
+/** The pipeline stage each activity runs (the label on its log lines and metrics). */
+export const STAGE_OF_ACTIVITY: Readonly<Record<string, string>> = {
+  ingestRaw: 'raw',
+  deserialize: 'bronze',
+  mergeGold: 'gold',
+  replayDeadLettersToBronze: 'replay',
+};
+
+/** Every log line of an activity (its own and kafkajs') carries `stage` besides the SDK's workflowId etc. */
+const stageLogAttributes: ActivityInterceptorsFactory = (ctx) => ({
+  outbound: {
+    getLogAttributes: (input, next) => next({ ...input, stage: STAGE_OF_ACTIVITY[ctx.info.activityType] ?? ctx.info.activityType }),
+  },
+});
+
+/** Interceptors of every pipeline worker (also the tests' workers). */
+export function workerInterceptors(): WorkerInterceptors {
+  return { activity: [stageLogAttributes] };
+}
 
 export async function createWorker(
   deps: ActivityDeps,
@@ -24,6 +44,7 @@ export async function createWorker(
     taskQueue: deps.config.temporal.taskQueue,
     workflowsPath: require.resolve('./workflows'),
     activities: createActivities(deps),
+    interceptors: workerInterceptors(),
     maxConcurrentActivityTaskExecutions: deps.config.memory.maxConcurrentActivities,
     maxConcurrentWorkflowTaskExecutions: 10,
     shutdownGraceTime: opts.shutdownGraceTime ?? '1 minute',

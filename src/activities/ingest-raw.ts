@@ -26,7 +26,8 @@ export function makeIngestRaw(deps: ActivityDeps) {
     const ctx = Context.current();
     const dir = tableDir(deps.config.lakeRoot, RAW);
     await ensureTables(deps.config.lakeRoot, [RAW]);
-    const kafka = connectKafka(deps.config.kafka);
+    // kafkajs lines go through the activity's logger: they carry the workflow id and stage.
+    const kafka = connectKafka(deps.config.kafka, ctx.log);
     if (input.backfill) return backfillRaw(deps, kafka, dir, input, input.backfill);
 
     const watermarks = await fetchWatermarks(kafka, input.topics);

@@ -27,12 +27,48 @@ function readPassword(source: { env: string } | { file: string }): string {
   }
 }
 
-/** kafkajs logs go to our logger at WARN and above, with the password (if any) masked. */
-function scrubbingLogCreator(secret: string | undefined): logCreator {
-  return () => ({ level, log }) => {
-    if (level > logLevel.WARN) return;
-    const line = scrub(`[kafkajs] ${log.message} ${log.broker ? `broker=${log.broker}` : ''}`.trim(), secret);
-    (level === logLevel.ERROR ? console.error : console.warn)(line);
+/** Where kafkajs log lines go: the worker passes its activity logger (Temporal's `Logger` fits). */
+export interface KafkaLogger {
+  error(message: string, meta?: Record<string, unknown>): unknown;
+  warn(message: string, meta?: Record<string, unknown>): unknown;
+  info(message: string, meta?: Record<string, unknown>): unknown;
+  debug(message: string, meta?: Record<string, unknown>): unknown;
+}
+
+/** Outside the worker (CLI commands): warnings and errors on stderr, one formatted line each. */
+export const consoleKafkaLogger: KafkaLogger = {
+  error: (m, meta) => console.error(`${new Date().toISOString()} [ERROR] ${m}`, meta ?? ''),
+  warn: (m, meta) => console.error(`${new Date().toISOString()} [WARN] ${m}`, meta ?? ''),
+  info: () => undefined,
+  debug: () => undefined,
+};
+
+/**
+ * The level a kafkajs line deserves in our logs. kafkajs logs every failed request at ERROR
+ * ("Response GroupCoordinator(key: 10, version: 2)" while a new consumer group's coordinator is
+ * being elected, for instance) although it retries them; one that does not recover is thrown to us
+ * and reported with context, so those lines are debug. Its INFO lines are client lifecycle chatter
+ * (consumer started, joined the group) repeated by every stage run: debug too.
+ */
+export function kafkaLogLevel(level: logLevel, message: string): keyof KafkaLogger | null {
+  if (level === logLevel.ERROR) return /^Response \w+\(key: \d+/.test(message) ? 'debug' : 'error';
+  if (level === logLevel.WARN) return 'warn';
+  if (level === logLevel.INFO || level === logLevel.DEBUG) return 'debug';
+  return null;
+}
+
+/** kafkajs log lines to `logger`, at our level for them, with the password (if any) masked everywhere. */
+export function kafkaLogCreator(logger: KafkaLogger, secret: string | undefined): logCreator {
+  return () => ({ namespace, level, log }) => {
+    const { message, timestamp: _ts, logger: _name, ...fields } = log as { message: string; timestamp?: unknown; logger?: unknown } & Record<string, unknown>;
+    const to = kafkaLogLevel(level, message);
+    if (!to) return;
+    const meta: Record<string, unknown> = { sdkComponent: 'kafkajs', ...(namespace ? { kafkajsNamespace: namespace } : {}) };
+    for (const [k, v] of Object.entries(fields)) {
+      // Numbers and booleans cannot hold the secret; anything else is scrubbed as text.
+      meta[k] = typeof v === 'number' || typeof v === 'boolean' || v === undefined ? v : scrub(typeof v === 'string' ? v : JSON.stringify(v), secret);
+    }
+    logger[to](scrub(`kafkajs: ${message}`, secret), meta);
   };
 }
 
@@ -46,7 +82,8 @@ export interface KafkaHandle {
   explain(error: unknown, context: string): Error;
 }
 
-export function connectKafka(conn: KafkaConnectionConfig): KafkaHandle {
+/** `logger`: where kafkajs log lines go (activities pass their own, so lines carry the workflow id and stage). */
+export function connectKafka(conn: KafkaConnectionConfig, logger: KafkaLogger = consoleKafkaLogger): KafkaHandle {
   const password = conn.sasl ? readPassword(conn.sasl.passwordSource) : undefined;
   const config: KafkaConfig = {
     clientId: conn.clientId,
@@ -54,8 +91,8 @@ export function connectKafka(conn: KafkaConnectionConfig): KafkaHandle {
     connectionTimeout: 5000,
     requestTimeout: 30000,
     retry: { retries: 3, initialRetryTime: 200, maxRetryTime: 2000 },
-    logLevel: logLevel.WARN,
-    logCreator: scrubbingLogCreator(password),
+    logLevel: logLevel.INFO,
+    logCreator: kafkaLogCreator(logger, password),
   };
   if (conn.securityProtocol === 'SASL_SSL') {
     let ca: Buffer[] | undefined;

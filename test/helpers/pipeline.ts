@@ -8,21 +8,38 @@ import * as path from 'node:path';
 import { randomUUID } from 'node:crypto';
 import { Client, Connection, WorkflowFailedError } from '@temporalio/client';
 import { ActivityFailure, ApplicationFailure } from '@temporalio/common';
-import { bundleWorkflowCode, NativeConnection, Runtime, Worker, DefaultLogger, type WorkflowBundleWithSourceMap } from '@temporalio/worker';
+import { bundleWorkflowCode, NativeConnection, Runtime, Worker, DefaultLogger, type LogEntry, type WorkflowBundleWithSourceMap } from '@temporalio/worker';
 import { Kafka, logLevel, type Message } from 'kafkajs';
 import { loadEnv, loadWorkerConfig, type KafkaConnectionConfig, type WorkerConfig } from '../../src/config';
 import { createActivities, type FaultHooks } from '../../src/activities';
+import { workerInterceptors } from '../../src/worker';
 import { openDuckDB } from '../../src/lake/duckdb';
 import { sqlString } from '../../src/lake/sql';
 
 export const env = loadEnv();
 
-// Worker logs below WARN are noise in test output.
+// Worker logs below WARN are noise in test output. They are printed, and handed to the listeners
+// of captureWorkerLogs() with their attributes (workflowId, stage, …).
 let runtimeInstalled = false;
+const logListeners = new Set<(entry: LogEntry) => void>();
 function installRuntime(): void {
   if (runtimeInstalled) return;
   runtimeInstalled = true;
-  Runtime.install({ logger: new DefaultLogger('WARN') });
+  const printer = new DefaultLogger('WARN');
+  Runtime.install({
+    logger: new DefaultLogger('WARN', (entry) => {
+      for (const listener of logListeners) listener(entry);
+      printer.log(entry.level, entry.message, entry.meta);
+    }),
+  });
+}
+
+/** Collects the worker log entries (WARN and above) from now until stop(). */
+export function captureWorkerLogs(): { entries: LogEntry[]; stop(): void } {
+  const entries: LogEntry[] = [];
+  const listener = (e: LogEntry) => void entries.push(e);
+  logListeners.add(listener);
+  return { entries, stop: () => void logListeners.delete(listener) };
 }
 
 export function uniqueName(prefix: string): string {
@@ -114,6 +131,7 @@ export async function testWorker(config: WorkerConfig, faults?: FaultHooks): Pro
         taskQueue: config.temporal.taskQueue,
         workflowBundle: workflowBundleCode,
         activities: createActivities({ config, faults }),
+        interceptors: workerInterceptors(),
         maxConcurrentActivityTaskExecutions: 2,
       });
       return worker.runUntil(fn());

@@ -23,7 +23,7 @@ import {
   uniqueName,
   type TestWorker,
 } from '../helpers/pipeline';
-import { rootFailure } from '../helpers/pipeline';
+import { captureWorkerLogs, rootFailure } from '../helpers/pipeline';
 
 afterAll(closeConnections);
 
@@ -201,6 +201,7 @@ describe('ingestRawWorkflow', () => {
       jest.spyOn(console, m).mockImplementation((...args: unknown[]) => void captured.push(args.map(String).join(' '))),
     );
     const workflowId = uniqueName('ingest-raw-badpw');
+    const workerLogs = captureWorkerLogs();
     let failed: unknown;
     try {
       failed = await bad.run(() =>
@@ -210,8 +211,15 @@ describe('ingestRawWorkflow', () => {
       );
     } finally {
       spies.forEach((s) => s.mockRestore());
+      workerLogs.stop();
     }
     const failure = rootFailure(failed);
+    // kafkajs' own lines about the failure went through the worker's logger, tagged with the run and stage.
+    const kafkajsLines = workerLogs.entries.filter((e) => e.message.startsWith('kafkajs: '));
+    expect(kafkajsLines.map((e) => e.message)).toContainEqual(expect.stringMatching(/authentication failed/i));
+    for (const e of kafkajsLines) expect(e.meta).toMatchObject({ workflowId, stage: 'raw', activityType: 'ingestRaw' });
+    expect(captured.filter((line) => line.startsWith('[kafkajs]'))).toEqual([]);
+    for (const secret of [wrongPassword, realPassword]) expect(JSON.stringify(workerLogs.entries, (_k, v) => (typeof v === 'bigint' ? String(v) : v))).not.toContain(secret);
     expect(failure.type).toBe('PermanentKafkaError');
     expect(failure.message).toMatch(/authentication failed/i);
     const events = (await bad.client.workflow.getHandle(workflowId).fetchHistory()).events ?? [];
