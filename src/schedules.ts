@@ -24,12 +24,12 @@ export const SCHEDULES: readonly ScheduleDef[] = [
 ];
 
 /** Five-field cron (minute hour day month weekday) made of the usual characters. */
-const cron = z.string().trim().regex(/^(\S+\s+){4}\S+$/, 'expected a 5-field cron expression').regex(/^[0-9*/,\-\sA-Za-z?LW#]+$/, 'unexpected characters in cron expression');
+export const CRON_EXPRESSION = z.string().trim().regex(/^(\S+\s+){4}\S+$/, 'expected a 5-field cron expression').regex(/^[0-9*/,\-\sA-Za-z?LW#]+$/, 'unexpected characters in cron expression');
 
 export function cronFor(def: ScheduleDef, env: NodeJS.ProcessEnv = process.env): string {
   const value = env[def.cronEnv];
   if (value === undefined || value === '') return def.defaultCron;
-  const parsed = cron.safeParse(value);
+  const parsed = CRON_EXPRESSION.safeParse(value);
   if (!parsed.success) throw new Error(`${def.cronEnv}=${JSON.stringify(value)}: ${parsed.error.issues[0].message}`);
   return parsed.data;
 }

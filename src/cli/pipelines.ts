@@ -1,0 +1,105 @@
+/**
+ * `npm run pipelines -- validate | list | apply [--dry-run]` over the pipeline definition file
+ * (pipelines.yaml at the repo root, or PIPELINES_FILE).
+ *
+ *   validate  parse and check every pipeline (zod, expressions, DuckDB binding); one line per problem
+ *   list      the pipelines: topics, tables, gold merge, schedules
+ *   apply     create missing tables and create/update the schedules; --dry-run prints the plan only
+ *
+ * Until the stages read their tables and rules from the definition (issue 13, stage wiring), apply
+ * runs the sensor pipeline only, and only while its definition matches the stages' code.
+ */
+import { Client, Connection } from '@temporalio/client';
+import { z } from 'zod';
+import { loadEnv } from '../config';
+import { ensureTables } from '../lake/tables';
+import { expressionSql } from '../lake/expression';
+import { bindProblems, sensorDrift } from '../pipelines/check';
+import { loadPipelineFile, PipelineDefinitionError, type PipelineDefinition } from '../pipelines/definition';
+import { cronFor, ensureSchedules, SCHEDULES } from '../schedules';
+import { parseArgs } from './args';
+
+const USAGE = 'usage: npm run pipelines -- validate | list | apply [--dry-run]   (file: PIPELINES_FILE or ./pipelines.yaml)';
+const Args = z
+  .object({
+    _: z.tuple([z.enum(['validate', 'list', 'apply'])]),
+    dryRun: z.boolean().default(false),
+  })
+  .strict();
+
+const sequenceOf = (p: PipelineDefinition): string => (p.gold.sequenceBy ? p.gold.sequenceBy.join(', ') : 'Kafka position');
+
+function describe(p: PipelineDefinition): string[] {
+  const src = p.source.topics ? `topics ${p.source.topics.join(', ')}` : `topics matching /${p.source.topicPattern}/`;
+  return [
+    `${p.name}${p.description ? ` — ${p.description}` : ''}`,
+    `  source: ${src} (startingOffsets ${p.source.startingOffsets}, failOnDataLoss ${p.source.failOnDataLoss}, connection ${p.source.connection})`,
+    `  tables: raw ${p.tables.raw}, bronze ${p.tables.bronze}, dead letter ${p.tables.deadLetter}, gold ${p.tables.gold}`,
+    `  schema: ${p.rules.fields.map((f) => `${f.name}${f.required ? '!' : ''}`).join(', ')}; expectations: ${(p.rules.expectations ?? []).map((e) => `${e.name} (${e.action})`).join(', ') || 'none'}`,
+    `  gold: SCD${p.gold.scdType} on ${p.gold.keys.join(', ')}, ordered by ${sequenceOf(p)}${p.gold.deleteWhen ? `, delete when ${expressionSql(p.gold.deleteWhen, (n) => n)}` : ''}`,
+    `  schedules: ${p.scheduleIds.raw} (${p.schedules.raw}), ${p.scheduleIds.bronze} (${p.schedules.bronze}), ${p.scheduleIds.gold} (${p.schedules.gold}); near-real-time ${p.nearRealTime ? 'on' : 'off'}`,
+  ];
+}
+
+async function validate(pipelines: readonly PipelineDefinition[]): Promise<string[]> {
+  const problems: string[] = [];
+  for (const p of pipelines) problems.push(...(await bindProblems(p)));
+  return problems;
+}
+
+async function apply(pipelines: readonly PipelineDefinition[], dryRun: boolean): Promise<void> {
+  const env = loadEnv();
+  const sensor = pipelines.find((p) => p.name === 'sensor');
+  const others = pipelines.filter((p) => p.name !== 'sensor');
+  if (others.length) {
+    const msg = `pipelines ${others.map((p) => p.name).join(', ')}: the stages run the sensor pipeline only so far (workflow input \`pipeline\` is not wired yet); nothing applied for them`;
+    if (!dryRun) throw new Error(msg);
+    console.log(`would refuse: ${msg}`);
+  }
+  if (!sensor) return;
+  const drift = sensorDrift(sensor);
+  if (drift.length) throw new Error(`pipeline sensor differs from what the stages do:\n${drift.map((d) => `  ${d}`).join('\n')}`);
+  // the env overrides (SCHEDULE_*_CRON, PIPELINE_NEAR_REAL_TIME) keep winning, as for `npm run schedules`
+  const nearRealTime = env.PIPELINE_NEAR_REAL_TIME || sensor.nearRealTime;
+  const cronEnv = { ...process.env };
+  const defCron = { raw: sensor.schedules.raw, bronze: sensor.schedules.bronze, gold: sensor.schedules.gold };
+  for (const def of SCHEDULES) if (!cronEnv[def.cronEnv]) cronEnv[def.cronEnv] = defCron[def.stage];
+  if (dryRun) {
+    console.log(`sensor: ensure tables ${sensor.tables.raw}, ${sensor.tables.bronze}, ${sensor.tables.deadLetter}, ${sensor.tables.gold} under ${env.LAKE_ROOT} (created when absent)`);
+    for (const def of SCHEDULES) console.log(`sensor: create or update schedule ${def.id} (${cronFor(def, cronEnv)}) -> ${def.workflowType}${nearRealTime && def.stage !== 'gold' ? ' (near-real-time)' : ''}`);
+    return;
+  }
+  const created = await ensureTables(env.LAKE_ROOT);
+  console.log(`sensor: tables ready${created.length ? ` (created ${created.join(', ')})` : ''}`);
+  const connection = await Connection.connect({ address: env.TEMPORAL_ADDRESS });
+  try {
+    const client = new Client({ connection, namespace: env.TEMPORAL_NAMESPACE });
+    for (const s of await ensureSchedules(client, { taskQueue: env.TEMPORAL_TASK_QUEUE, nearRealTime, env: cronEnv })) {
+      console.log(`sensor: ${s.created ? 'created' : 'updated'} schedule ${s.id} (${s.cron})`);
+    }
+  } finally {
+    await connection.close();
+  }
+}
+
+async function main(): Promise<void> {
+  const args = parseArgs(Args, process.argv.slice(2), USAGE);
+  const file = loadPipelineFile();
+  const [command] = args._;
+  if (command === 'list') {
+    for (const p of file.pipelines) console.log(describe(p).join('\n'));
+    return;
+  }
+  const problems = await validate(file.pipelines);
+  if (problems.length) throw new PipelineDefinitionError(file.file, problems);
+  if (command === 'validate') {
+    console.log(`${file.file}: ${file.pipelines.length} pipeline(s) valid: ${file.pipelines.map((p) => p.name).join(', ')}`);
+    return;
+  }
+  await apply(file.pipelines, args.dryRun);
+}
+
+main().catch((e: unknown) => {
+  console.error(e instanceof Error ? e.message : e);
+  process.exit(1);
+});
