@@ -4,7 +4,7 @@
  * definition still describes what the stages' code does (until the stages read every pipeline
  * from the definition, a sensor definition that drifted from the code must not be applied).
  */
-import { DuckDBInstance } from '@duckdb/node-api';
+import { createDuckDBInstance } from '../lake/duckdb';
 import { expressionSql } from '../lake/expression';
 import { parsedSql, sqlTypeOf } from '../lake/parse-rules';
 import { SENSOR_FIELDS } from '../lake/sensor-rules';
@@ -13,8 +13,8 @@ import type { PipelineDefinition } from './definition';
 
 /** Problems DuckDB reports when binding the pipeline's SQL against an empty raw batch (none = []). */
 export async function bindProblems(p: PipelineDefinition): Promise<string[]> {
-  const db = await DuckDBInstance.create(':memory:');
-  const con = await db.connect();
+  const db = await createDuckDBInstance({ memoryLimit: '256MB' });
+  const con = await db.instance.connect();
   const problems: string[] = [];
   try {
     await con.run(`CREATE TABLE raw_batch (topic VARCHAR, partition INTEGER, "offset" BIGINT, kafka_ts TIMESTAMPTZ,
@@ -35,7 +35,7 @@ export async function bindProblems(p: PipelineDefinition): Promise<string[]> {
     }
   } finally {
     con.closeSync();
-    db.closeSync();
+    db.close();
   }
   return problems;
 }
