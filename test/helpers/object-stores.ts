@@ -1,0 +1,70 @@
+/**
+ * The object stores of the local stack (`npm run stack -- up --object-stores`: Azurite and versitygw), as test
+ * targets: credentials read from the stack's secret files, endpoints from .stack/stack.env. A store that is not up
+ * is simply not a target; .ci/run and the README's test command start both, so CI always runs them.
+ */
+import * as fs from 'node:fs';
+import { randomUUID } from 'node:crypto';
+import { readStackEnv } from '../../src/config';
+import type { StoreCredentials } from '../../src/delta/store-config';
+
+export interface ObjectStoreTarget {
+  name: 'azurite' | 'versitygw';
+  scheme: 'az' | 's3';
+  /** The container / bucket the stack created. */
+  bucket: string;
+  creds: StoreCredentials;
+  /** A fresh root under the bucket for one test: az://bucket/tests/<name>-<uuid>. */
+  freshRoot(name: string): string;
+  /** Environment that DuckDB's delta extension (and delta-rs) need besides the secret (Azurite's URL). */
+  env: Record<string, string>;
+}
+
+function env(): Record<string, string> {
+  const merged: Record<string, string> = { ...readStackEnv() };
+  for (const [k, v] of Object.entries(process.env)) if (v) merged[k] = v;
+  return merged;
+}
+
+const readSecret = (file: string) => fs.readFileSync(file, 'utf8').trim();
+
+export function objectStoreTargets(): ObjectStoreTarget[] {
+  const e = env();
+  const out: ObjectStoreTarget[] = [];
+  if (e.AZURITE_BLOB_ENDPOINT && e.AZURITE_ACCOUNT_KEY_FILE && e.AZURITE_CONTAINER) {
+    const bucket = e.AZURITE_CONTAINER;
+    out.push({
+      name: 'azurite',
+      scheme: 'az',
+      bucket,
+      creds: {
+        azure: {
+          auth: { kind: 'accountKey', accountName: e.AZURITE_ACCOUNT ?? 'devstoreaccount1', accountKey: readSecret(e.AZURITE_ACCOUNT_KEY_FILE) },
+          endpoint: e.AZURITE_BLOB_ENDPOINT,
+        },
+      },
+      freshRoot: (name) => `az://${bucket}/tests/${name}-${randomUUID()}`,
+      env: e.AZURITE_BLOB_STORAGE_URL ? { AZURITE_BLOB_STORAGE_URL: e.AZURITE_BLOB_STORAGE_URL } : {},
+    });
+  }
+  if (e.VERSITYGW_ENDPOINT && e.VERSITYGW_ACCESS_KEY_FILE && e.VERSITYGW_SECRET_KEY_FILE && e.VERSITYGW_BUCKET) {
+    const bucket = e.VERSITYGW_BUCKET;
+    out.push({
+      name: 'versitygw',
+      scheme: 's3',
+      bucket,
+      creds: {
+        s3: {
+          accessKeyId: readSecret(e.VERSITYGW_ACCESS_KEY_FILE),
+          secretAccessKey: readSecret(e.VERSITYGW_SECRET_KEY_FILE),
+          region: 'us-east-1',
+          endpoint: e.VERSITYGW_ENDPOINT,
+          forcePathStyle: true,
+        },
+      },
+      freshRoot: (name) => `s3://${bucket}/tests/${name}-${randomUUID()}`,
+      env: {},
+    });
+  }
+  return out;
+}
