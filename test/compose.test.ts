@@ -67,7 +67,8 @@ function flagValues(argv: string[], flag: string): string[] {
 function shellVar(name: string): string {
   const m = new RegExp(`^${name}=([^\\s#]+)`, 'm').exec(stackSh);
   if (!m) throw new Error(`${name} not found in scripts/stack.sh`);
-  return m[1]!;
+  // `PORT=${STACK_PORT:-7233}`: an overridable default; compose must match the default.
+  return /^\$\{[A-Z_]+:-([^}]*)\}$/.exec(m[1]!)?.[1] ?? m[1]!;
 }
 
 function stackSearchAttributes(): string[] {
