@@ -4,7 +4,8 @@
  * from its schedule. Creating them is idempotent: an existing schedule is updated in place, which
  * keeps its identity and the last completion result its runs chain their checkpoint through.
  */
-import { Client, ScheduleAlreadyRunning, ScheduleOverlapPolicy, type ScheduleOptionsAction } from '@temporalio/client';
+import { Client, ScheduleAlreadyRunning, ScheduleOverlapPolicy, type ScheduleOptionsAction, type ScheduleSpec } from '@temporalio/client';
+import type { Duration } from '@temporalio/common';
 import { z } from 'zod';
 
 export interface ScheduleDef {
@@ -40,8 +41,13 @@ export interface EnsureSchedulesOptions {
   inputs?: Partial<Record<ScheduleDef['stage'], unknown>>;
   /** Near-real-time mode: stage 1 and 2 runs start the next stage when they commit new data. */
   nearRealTime?: boolean;
-  /** Prefix for ids (tests); default none. */
+  /** Prefix for ids (tests, the chaos driver); default none. */
   idPrefix?: string;
+  /**
+   * Run a stage every interval (e.g. '3s') instead of on its cron expression: cron's finest step
+   * is a minute, too slow for tests and the chaos driver. Default: cron.
+   */
+  intervals?: Partial<Record<ScheduleDef['stage'], Duration>>;
   env?: NodeJS.ProcessEnv;
 }
 
@@ -49,7 +55,8 @@ export async function ensureSchedules(client: Client, opts: EnsureSchedulesOptio
   const out: { id: string; cron: string; created: boolean }[] = [];
   for (const def of SCHEDULES) {
     const id = `${opts.idPrefix ?? ''}${def.id}`;
-    const cronExpression = cronFor(def, opts.env);
+    const every = opts.intervals?.[def.stage];
+    const cronExpression = every === undefined ? cronFor(def, opts.env) : `every ${String(every)}`;
     const action: ScheduleOptionsAction = {
       type: 'startWorkflow',
       workflowType: def.workflowType,
@@ -58,7 +65,7 @@ export async function ensureSchedules(client: Client, opts: EnsureSchedulesOptio
       args: [{ ...(opts.nearRealTime && def.stage !== 'gold' ? { nearRealTime: true } : {}), ...((opts.inputs?.[def.stage] as object) ?? {}) }],
       staticSummary: `${def.stage}: ${def.summary} (schedule ${id}, ${cronExpression})`,
     };
-    const spec = { cronExpressions: [cronExpression] };
+    const spec: ScheduleSpec = every === undefined ? { cronExpressions: [cronExpression] } : { intervals: [{ every }] };
     const policies = { overlap: ScheduleOverlapPolicy.SKIP, catchupWindow: '1 hour' as const, pauseOnFailure: false };
     try {
       await client.schedule.create({ scheduleId: id, spec, action, policies, memo: { stage: def.stage } });
