@@ -148,7 +148,7 @@ export async function runChaos(opts: ChaosOptions): Promise<ChaosReport> {
     const client = new Client({ connection, namespace: env.TEMPORAL_NAMESPACE });
     const taskQueue = runId;
     const idPrefix = `${runId}-`;
-    cleanups.push(() => stopWorkflows(client, taskQueue));
+    cleanups.push(() => stopWorkflows(client, taskQueue, 0));
     cleanups.push(() => Promise.all(SCHEDULES.map((s) => client.schedule.getHandle(idPrefix + s.id).delete().catch(() => undefined))));
     await ensureSchedules(client, {
       taskQueue,
@@ -256,7 +256,8 @@ export async function runChaos(opts: ChaosOptions): Promise<ChaosReport> {
 
     // Quiesce before reading: no schedule, no run, no worker.
     await Promise.all(SCHEDULES.map((s) => client.schedule.getHandle(idPrefix + s.id).delete().catch(() => undefined)));
-    await stopWorkflows(client, taskQueue);
+    const terminated = await stopWorkflows(client, taskQueue);
+    if (terminated.length) log(t0, `terminated runs still going 30s after the drain: ${terminated.join(', ')}`);
     stopping = true;
     await worker.stop(15_000);
     report.workerCrashes = [...worker.unexpectedExits];
@@ -303,19 +304,20 @@ async function inFlight(client: Client, taskQueue: string): Promise<InFlight[]> 
 const describe = (hit: InFlight[]) => (hit.length ? hit.map((a) => a.type).join(', ') : 'nothing');
 
 /** Lets running workflows of the queue finish (bounded), then terminates what is left. */
-async function stopWorkflows(client: Client, taskQueue: string): Promise<void> {
+async function stopWorkflows(client: Client, taskQueue: string, waitMs = 30_000): Promise<string[]> {
   const running = async () => {
     const out: { workflowId: string; runId: string }[] = [];
     for await (const wf of client.workflow.list({ query: `TaskQueue = '${taskQueue}' AND ExecutionStatus = 'Running'` })) out.push(wf);
     return out;
   };
-  const deadline = Date.now() + 60_000;
+  const deadline = Date.now() + waitMs;
   let left = await running();
   while (left.length > 0 && Date.now() < deadline) {
     await sleep(1000); // polling visibility
     left = await running();
   }
   for (const wf of left) await client.workflow.getHandle(wf.workflowId, wf.runId).terminate('chaos run ended').catch(() => undefined);
+  return left.map((wf) => wf.workflowId);
 }
 
 async function deleteTopic(brokers: string[], topic: string): Promise<void> {
