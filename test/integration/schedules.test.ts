@@ -28,6 +28,21 @@ describe('schedules', () => {
     }
   });
 
+  it('a per-stage interval replaces that stage\'s cron (the chaos driver runs stages every few seconds)', async () => {
+    const w = await testWorker(testConfig(tempLakeRoot()));
+    const prefix = `${uniqueName('t')}-`;
+    try {
+      await ensureSchedules(w.client, { taskQueue: w.taskQueue, idPrefix: prefix, intervals: { raw: '3s' } });
+      const raw = await w.client.schedule.getHandle(`${prefix}sensor-raw-ingest`).describe();
+      expect(raw.spec.intervals).toMatchObject([{ every: 3000 }]);
+      expect(raw.spec.calendars ?? []).toEqual([]);
+      const bronze = await w.client.schedule.getHandle(`${prefix}sensor-deserialize`).describe();
+      expect(bronze.spec.calendars?.length).toBe(1);
+    } finally {
+      for (const def of SCHEDULES) await w.client.schedule.getHandle(`${prefix}${def.id}`).delete().catch(() => undefined);
+    }
+  });
+
   it('refuses a malformed cron expression from config', async () => {
     const w = await testWorker(testConfig(tempLakeRoot()));
     await expect(ensureSchedules(w.client, { taskQueue: w.taskQueue, idPrefix: `${uniqueName('t')}-`, env: { SCHEDULE_RAW_CRON: 'every five minutes' } })).rejects.toThrow(
