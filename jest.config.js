@@ -5,5 +5,6 @@ module.exports = {
   roots: ['<rootDir>/test'],
   testMatch: ['**/*.test.ts'],
   testTimeout: 120000,
+  globalSetup: '<rootDir>/test/helpers/global-setup.ts',
   transform: { '^.+\\.ts$': ['ts-jest', {}] },
 };

@@ -20,6 +20,8 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { DuckDBConnection, DuckDBInstance } from '@duckdb/node-api';
 import { safeDuckPath, sqlString } from './sql';
+import { duckdbStoreSetup } from '../delta/duckdb-secrets';
+import { redactSecrets, secretsOf, type StoreCredentials } from '../delta/store-config';
 
 /** The DuckDB build that `@duckdb/node-api` 1.5.5-r.N embeds and the delta extension must match. */
 export const EXPECTED_DUCKDB_VERSION = 'v1.5.5';
@@ -72,6 +74,11 @@ export interface InstanceOptions {
 export interface OpenDuckDBOptions extends InstanceOptions {
   /** The delta extension file; default: env DELTA_EXTENSION_PATH, then the stack's copy. */
   extensionPath?: string;
+  /**
+   * Lake roots on object stores this instance reads and writes (`az://…`, `s3://…`; local paths are ignored): the
+   * azure / httpfs extension is loaded from the delta extension's directory and a secret is created for each.
+   */
+  stores?: { roots: string[]; creds: StoreCredentials };
 }
 
 export interface OwnedInstance {
@@ -181,9 +188,56 @@ export async function openDuckDB(opts: OpenDuckDBOptions = {}): Promise<Lake> {
       );
     }
     await connection.run(`LOAD ${sqlString(safeDuckPath(extensionPath))}`);
+    for (const root of opts.stores?.roots ?? []) {
+      await attachStore(connection, root, opts.stores!.creds, path.dirname(extensionPath), info);
+    }
     return { instance, connection, spillDir: owned.spillDir, close };
   } catch (e) {
     close();
     throw e;
+  }
+}
+
+/**
+ * Lets DuckDB read and write a lake root on an object store: loads the azure (az://) or httpfs (s3://) extension
+ * from `extensionDir` - checked like the delta extension: same DuckDB version and platform - and creates the
+ * store's secret. A local root needs nothing. Errors never carry the secret (DuckDB echoes failing SQL).
+ */
+export async function attachStore(
+  connection: DuckDBConnection,
+  root: string,
+  creds: StoreCredentials,
+  extensionDir: string,
+  info?: { version: string; platform: string },
+): Promise<void> {
+  const setup = duckdbStoreSetup(root, creds);
+  if (!setup) return;
+  const file = path.join(extensionDir, `${setup.extension}.duckdb_extension`);
+  if (!fs.existsSync(file)) {
+    throw new LakeSetupError(`${setup.extension} extension not found at ${file} (needed for ${root}); run: npm run stack -- up`);
+  }
+  const have =
+    info ??
+    ((await connection.runAndReadAll('SELECT version() AS version, (SELECT platform FROM pragma_platform()) AS platform')).getRowObjects()[0] as {
+      version: string;
+      platform: string;
+    });
+  const footer = readExtensionFooter(file);
+  if (footer.duckdbVersion !== have.version || footer.platform !== have.platform) {
+    throw new LakeSetupError(
+      `${setup.extension} extension ${file} was built for DuckDB ${footer.duckdbVersion} on ${footer.platform}, but this is ` +
+        `DuckDB ${have.version} on ${have.platform}; install duckdb-extension-${setup.extension}==${have.version.slice(1)}`,
+    );
+  }
+  await connection.run(`LOAD ${sqlString(safeDuckPath(file))}`);
+  // The delta extension reads these from the process environment when it scans (Azurite's URL only).
+  for (const [k, v] of Object.entries(setup.env)) process.env[k] ??= v;
+  try {
+    await connection.run(setup.createSecretSql);
+  } catch (e) {
+    // The echoed SQL has quotes doubled: redact that form of each secret too.
+    const secrets = secretsOf(creds).flatMap((x) => [x.replace(/'/g, "''"), x]);
+    const first = redactSecrets(String((e as Error).message).split('\n')[0]!, secrets);
+    throw new LakeSetupError(`could not configure DuckDB for ${root}: ${first}`);
   }
 }

@@ -11,6 +11,7 @@ import * as path from 'node:path';
 import type { DuckDBConnection } from '@duckdb/node-api';
 import { readSnapshot, type DeltaField, type DeltaPrimitive, type Snapshot } from '../../src/lake/delta-log';
 import { safeDuckPath, sqlIdent, sqlString } from '../../src/lake/sql';
+import { parseStoreUrl, storeUrl } from '../../src/delta/store-config';
 
 const REPO_ROOT = path.resolve(__dirname, '..', '..');
 const STACK_DIR = path.resolve(REPO_ROOT, process.env.STACK_DIR ?? '.stack');
@@ -80,14 +81,24 @@ export function sortRows(rows: NormalizedRow[], columns?: string[]): NormalizedR
   return keyed.map((k) => k.row);
 }
 
-export function readWithDeltalake(tableDir: string, opts: { version?: number; appIds?: string[] } = {}, attempt = 1): Promise<DeltalakeReadResult> {
+export interface DeltalakeReadOptions {
+  version?: number;
+  appIds?: string[];
+  /** delta-rs storage options for az:// / s3:// tables (passed in the environment, not argv) and extra env. */
+  storage?: { options: Record<string, string>; env?: Record<string, string> };
+}
+
+export function readWithDeltalake(tableDir: string, opts: DeltalakeReadOptions = {}, attempt = 1): Promise<DeltalakeReadResult> {
   const python = deltalakePython();
   const script = path.join(__dirname, 'deltalake_read.py');
   const args = [script, tableDir];
   if (opts.version !== undefined) args.push('--version', String(opts.version));
   for (const a of opts.appIds ?? []) args.push('--app-id', a);
   return new Promise((resolve, reject) => {
-    execFile(python, args, { maxBuffer: 256 * 1024 * 1024, timeout: 120_000 }, (err, stdout, stderr) => {
+    const env = opts.storage
+      ? { ...process.env, ...opts.storage.env, DELTALAKE_STORAGE_OPTIONS: JSON.stringify(opts.storage.options) }
+      : process.env;
+    execFile(python, args, { maxBuffer: 256 * 1024 * 1024, timeout: 120_000, env }, (err, stdout, stderr) => {
       if (err) {
         // delta-rs' runtime has aborted the Python process once under CI load ("terminate called
         // without an active exception"); that is the reader crashing, not an answer about the
@@ -131,7 +142,8 @@ export async function readWithDeltaScan(
   fields: DeltaField[],
   version?: number,
 ): Promise<{ numRows: number; rows: NormalizedRow[] }> {
-  const dir = sqlString(safeDuckPath(tableDir));
+  // az:// and s3:// roots go in as they are (validated by parseStoreUrl); local paths are made absolute and checked.
+  const dir = sqlString(/^[a-z0-9]+:\/\//.test(tableDir) ? storeUrl(parseStoreUrl(tableDir)) : safeDuckPath(tableDir));
   const from = version === undefined ? `delta_scan(${dir})` : `delta_scan(${dir}, version => ${Math.trunc(version)})`;
   const cols = fields.map((f) => `${normalizedExpr(f.name, f.type)} AS ${sqlIdent(f.name)}`).join(', ');
   const rows = (await conn.runAndReadAll(`SELECT ${cols} FROM ${from}`)).getRowObjectsJson() as NormalizedRow[];

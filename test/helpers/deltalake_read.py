@@ -3,6 +3,8 @@
 prints one JSON document on stdout.
 
 Usage: deltalake_read.py TABLE_DIR [--version N] [--app-id ID ...]
+TABLE_DIR may be az://… or s3://…; delta-rs storage options (credentials) then come as JSON in the environment
+variable DELTALAKE_STORAGE_OPTIONS, never on the command line.
 
 Output: {"version", "numRows", "rows", "protocol", "schema", "metadata", "files", "appTransactions"}.
 Values are normalised so that they can be compared with DuckDB output without precision loss:
@@ -64,7 +66,8 @@ def main():
         fail(3, "deltalake_read.py needs the Python packages 'deltalake' and 'pyarrow' (%s) in %s" % (e, sys.executable))
 
     try:
-        table = DeltaTable(args.table_dir, version=args.version) if args.version is not None else DeltaTable(args.table_dir)
+        options = json.loads(os.environ.get("DELTALAKE_STORAGE_OPTIONS") or "{}") or None
+        table = DeltaTable(args.table_dir, version=args.version, storage_options=options)
         schema = json.loads(table.schema().to_json())
         fields = [{"name": f["name"], "type": f["type"], "nullable": f["nullable"]} for f in schema["fields"]]
         data = table.to_pyarrow_table()
@@ -72,9 +75,13 @@ def main():
         rows = [{k: norm(types.get(k), v) for k, v in r.items()} for r in data.to_pylist()]
         p = table.protocol()
         md = table.metadata()
-        root = os.path.realpath(args.table_dir)
+        remote = "://" in args.table_dir
+        root = args.table_dir.rstrip("/") + "/" if remote else os.path.realpath(args.table_dir)
         files = []
         for uri in table.file_uris():
+            if remote:
+                files.append(uri[len(root):] if uri.startswith(root) else uri)
+                continue
             local = uri[len("file://"):] if uri.startswith("file://") else uri
             files.append(os.path.relpath(os.path.realpath(local), root))
         apps = {a: table.transaction_version(a) for a in args.app_id}

@@ -18,6 +18,8 @@ export interface ObjectStoreTarget {
   freshRoot(name: string): string;
   /** Environment that DuckDB's delta extension (and delta-rs) need besides the secret (Azurite's URL). */
   env: Record<string, string>;
+  /** delta-rs (Python deltalake) storage options for this store, given the emulator endpoint. */
+  deltalake: { options: Record<string, string>; env: Record<string, string> };
 }
 
 function env(): Record<string, string> {
@@ -45,6 +47,14 @@ export function objectStoreTargets(): ObjectStoreTarget[] {
       },
       freshRoot: (name) => `az://${bucket}/tests/${name}-${randomUUID()}`,
       env: e.AZURITE_BLOB_STORAGE_URL ? { AZURITE_BLOB_STORAGE_URL: e.AZURITE_BLOB_STORAGE_URL } : {},
+      deltalake: {
+        options: {
+          azure_storage_account_name: e.AZURITE_ACCOUNT ?? 'devstoreaccount1',
+          azure_storage_account_key: readSecret(e.AZURITE_ACCOUNT_KEY_FILE),
+          azure_storage_use_emulator: 'true',
+        },
+        env: e.AZURITE_BLOB_STORAGE_URL ? { AZURITE_BLOB_STORAGE_URL: e.AZURITE_BLOB_STORAGE_URL } : {},
+      },
     });
   }
   if (e.VERSITYGW_ENDPOINT && e.VERSITYGW_ACCESS_KEY_FILE && e.VERSITYGW_SECRET_KEY_FILE && e.VERSITYGW_BUCKET) {
@@ -64,6 +74,16 @@ export function objectStoreTargets(): ObjectStoreTarget[] {
       },
       freshRoot: (name) => `s3://${bucket}/tests/${name}-${randomUUID()}`,
       env: {},
+      deltalake: {
+        options: {
+          aws_access_key_id: readSecret(e.VERSITYGW_ACCESS_KEY_FILE),
+          aws_secret_access_key: readSecret(e.VERSITYGW_SECRET_KEY_FILE),
+          aws_region: 'us-east-1',
+          aws_endpoint_url: e.VERSITYGW_ENDPOINT,
+          aws_allow_http: 'true',
+        },
+        env: {},
+      },
     });
   }
   return out;
