@@ -5,17 +5,21 @@
  *   validate  parse and check every pipeline (zod, expressions, DuckDB binding); one line per problem
  *   list      the pipelines: topics, tables, gold merge, schedules
  *   apply     create missing tables and create/update the schedules; --dry-run prints the plan only
+ *             (per table: create, add columns, or the refused changes; per stage: the schedule)
  *
  * Until the stages read their tables and rules from the definition (issue 13, stage wiring), apply
  * runs the sensor pipeline only, and only while its definition matches the stages' code.
  */
+import * as path from 'node:path';
 import { Client, Connection } from '@temporalio/client';
 import { z } from 'zod';
 import { loadEnv } from '../config';
+import { DeltaTableNotFoundError, readSnapshot } from '../lake/delta-log';
 import { ensureTables } from '../lake/tables';
 import { expressionSql } from '../lake/expression';
 import { bindProblems, sensorDrift } from '../pipelines/check';
 import { loadPipelineFile, PipelineDefinitionError, type PipelineDefinition } from '../pipelines/definition';
+import { pipelineTables, planEvolution } from '../pipelines/tables';
 import { cronFor, ensureSchedules, SCHEDULES } from '../schedules';
 import { parseArgs } from './args';
 
@@ -47,8 +51,30 @@ async function validate(pipelines: readonly PipelineDefinition[]): Promise<strin
   return problems;
 }
 
+/** One line per table: created when absent, columns added, or the refused changes. */
+async function tablePlan(p: PipelineDefinition, lakeRoot: string): Promise<string[]> {
+  const out: string[] = [];
+  for (const t of pipelineTables(p)) {
+    let existing;
+    try {
+      existing = (await readSnapshot(path.resolve(lakeRoot, ...t.name.split('/')))).metadata.fields;
+    } catch (e) {
+      if (!(e instanceof DeltaTableNotFoundError)) throw e;
+      out.push(`${p.name}: create table ${t.name} (${t.fields.map((f) => `${f.name} ${f.type}${f.nullable ? '' : ' NOT NULL'}`).join(', ')})`);
+      continue;
+    }
+    const evo = planEvolution(t.name, existing, t.fields);
+    if (evo.refused.length) out.push(...evo.refused.map((r) => `${p.name}: REFUSED ${r}`));
+    else if (evo.add.length || evo.relax.length) {
+      out.push(`${p.name}: evolve table ${t.name}: add ${evo.add.map((f) => `${f.name} ${f.type} (nullable)`).join(', ') || 'nothing'}${evo.relax.length ? `; allow NULL in ${evo.relax.join(', ')}` : ''}`);
+    } else out.push(`${p.name}: table ${t.name} is up to date`);
+  }
+  return out;
+}
+
 async function apply(pipelines: readonly PipelineDefinition[], dryRun: boolean): Promise<void> {
   const env = loadEnv();
+  if (dryRun) for (const p of pipelines) for (const line of await tablePlan(p, env.LAKE_ROOT)) console.log(line);
   const sensor = pipelines.find((p) => p.name === 'sensor');
   const others = pipelines.filter((p) => p.name !== 'sensor');
   if (others.length) {
@@ -65,7 +91,6 @@ async function apply(pipelines: readonly PipelineDefinition[], dryRun: boolean):
   const defCron = { raw: sensor.schedules.raw, bronze: sensor.schedules.bronze, gold: sensor.schedules.gold };
   for (const def of SCHEDULES) if (!cronEnv[def.cronEnv]) cronEnv[def.cronEnv] = defCron[def.stage];
   if (dryRun) {
-    console.log(`sensor: ensure tables ${sensor.tables.raw}, ${sensor.tables.bronze}, ${sensor.tables.deadLetter}, ${sensor.tables.gold} under ${env.LAKE_ROOT} (created when absent)`);
     for (const def of SCHEDULES) console.log(`sensor: create or update schedule ${def.id} (${cronFor(def, cronEnv)}) -> ${def.workflowType}${nearRealTime && def.stage !== 'gold' ? ' (near-real-time)' : ''}`);
     return;
   }
