@@ -4,6 +4,7 @@
  * generated SQL in this file's own in-memory DuckDB.
  */
 import { DuckDBConnection, DuckDBInstance } from '@duckdb/node-api';
+import { ExpectationFailedError, expectationOutcome } from '../../src/lake/expectation-outcome';
 import { parseExpression } from '../../src/lake/expression';
 import { exprTypeOf, KAFKA_COLUMNS, parsedSql, type FieldRule, type ParseRules } from '../../src/lake/parse-rules';
 
@@ -231,6 +232,19 @@ describe('expectations', () => {
       // a row that did not parse is only dead-lettered
       [null, 'missing id', null, null],
     ]);
+  });
+
+  test('the batch outcome: a fail expectation stops the run naming it and the first offending offset; warn counts kept rows', async () => {
+    const table = `batch_${n}`;
+    await run(rules, ['{"id":"a","amount":1,"status":"z"}', '{"id":"bbbb","amount":1}', '{"id":"cccc","amount":1}', '{"id":"d","status":"z"}']);
+    await con.run(`CREATE TEMP TABLE parsed_fail AS ${parsedSql(table, rules)}`);
+    const failed = await expectationOutcome(con, 'parsed_fail', rules).catch((e: unknown) => e);
+    expect(failed).toBeInstanceOf(ExpectationFailedError);
+    expect(failed).toMatchObject({ expectation: 'id too long', example: { topic: 't', partition: 0, offset: 1n }, rows: 2n });
+    expect((failed as Error).message).toMatch(/^expectation "id too long" failed .* first at t\/0@1; nothing was committed/);
+
+    await con.run(`CREATE TEMP TABLE parsed_ok AS SELECT * FROM parsed_fail WHERE failed_expectation IS NULL`);
+    expect(await expectationOutcome(con, 'parsed_ok', rules)).toEqual({ warnings: { 'unknown status': 2, 'no amount': 1 } });
   });
 
   test('without fail/warn expectations the extra columns are absent', async () => {
