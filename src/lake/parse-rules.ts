@@ -56,7 +56,7 @@ export interface ExpectationRule {
 export interface ParseOptions {
   /** `'…'` strings and keys are read as JSON strings (Jackson allowSingleQuotes, on in Spark). */
   readonly singleQuotes?: boolean;
-  /** Anything after the first complete JSON object is ignored (Spark reads the first value only). */
+  /** Anything after the first complete JSON object is ignored (Spark reads the first value only); payloads ≤ 64 KiB whose object closes within its first 256 `}`. */
   readonly trailingContent?: boolean;
   /** Invalid UTF-8 is decoded with U+FFFD replacement instead of being dead-lettered as `not UTF-8`. */
   readonly replaceInvalidUtf8?: boolean;
@@ -440,10 +440,12 @@ function payloadSql(o: ParseOptions): string {
     p = `(SELECT CASE WHEN q IS NOT NULL AND NOT json_valid(q) AND contains(q, '''') THEN ${fixed} ELSE q END FROM (SELECT ${p} AS q))`;
   }
   if (o.trailingContent) {
-    // the shortest prefix that ends in `}` and is valid JSON is the first object (first 1,000 `}` tried)
-    const ends = `list_filter(range(1, length(q) + 1), i -> substr(q, i, 1) = '}')[1:1000]`;
-    const first = `list_filter(list_transform(${ends}, i -> left(q, i)), y -> json_valid(y))[1]`;
-    p = `(SELECT CASE WHEN q IS NOT NULL AND NOT json_valid(q) THEN coalesce(${first}, q) ELSE q END FROM (SELECT ${p} AS q))`;
+    // The shortest prefix that ends in `}` and is valid JSON is the first object. Bounded work on
+    // this (rare) path: payloads up to 64 KiB, prefixes ending at one of the first 256 `}`.
+    const chunks = `regexp_extract_all(q, '[^}]*[}]')[1:256]`;
+    const prefixes = `list_transform(range(1, len(${chunks}) + 1), k -> array_to_string(${chunks}[1:k], ''))`;
+    const first = `list_filter(${prefixes}, y -> json_valid(y))[1]`;
+    p = `(SELECT CASE WHEN q IS NOT NULL AND NOT json_valid(q) AND strlen(q) <= 65536 THEN coalesce(${first}, q) ELSE q END FROM (SELECT ${p} AS q))`;
   }
   return p;
 }

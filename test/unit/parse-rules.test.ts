@@ -260,12 +260,14 @@ describe('Spark-compat parse options (default off)', () => {
     "{'s':'say \"hi\" \\' ok'}",
     '{"s":"a"} trailing',
     '{"s":"}"}{"s":"b"}',
+    `{"s":"${'}'.repeat(300)}"} x`,
+    `{"s":"${'x'.repeat(70_000)}"} x`,
     { bytes: [0x7b, 0x22, 0x73, 0x22, 0x3a, 0x22, 0x61, 0xff, 0xe2, 0x82, 0x62, 0x22, 0x7d] },
   ];
 
   test('off: single quotes, trailing content and invalid UTF-8 are dead-lettered', async () => {
     const rows = await run({ fields }, inputs);
-    expect(rows.map((r) => r.error)).toEqual(['invalid JSON', 'invalid JSON', 'invalid JSON', 'invalid JSON', 'not UTF-8']);
+    expect(rows.map((r) => r.error)).toEqual(['invalid JSON', 'invalid JSON', 'invalid JSON', 'invalid JSON', 'invalid JSON', 'invalid JSON', 'not UTF-8']);
   });
 
   test('on: Spark reads them', async () => {
@@ -276,6 +278,9 @@ describe('Spark-compat parse options (default off)', () => {
       ['say "hi" \' ok', null],
       ['a', null],
       ['}', null],
+      // bounded work: the object does not close within the first 256 `}`; the payload is over 64 KiB
+      [null, 'invalid JSON'],
+      [null, 'invalid JSON'],
       // one U+FFFD per invalid byte / truncated sequence, as Java's decoder
       ['a\ufffd\ufffdb', null],
     ]);
