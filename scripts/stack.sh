@@ -575,36 +575,23 @@ cmd_up() {
   say "up: done in $((SECONDS - t0))s"
 }
 
+# $1 = service (temporal, kafka), $2 = its external address ('' = ours), $3 = pid file, $4 = seconds after SIGTERM.
+stop_service() {
+  local name=$1 external=$2 pidfile=$3 wait_s=$4 pid
+  if [[ -n $external ]]; then
+    say "$name: external ($external), nothing to stop"
+    return
+  fi
+  if pid=$("${name}_pid"); then stop_pid "$name" "$pid" "$wait_s"; else say "$name: not running"; fi
+  rm -f "$pidfile"
+}
+
 # $@ = services to stop (temporal, kafka); none = both.
 cmd_down() {
-  local pid want=" ${*:-temporal kafka azurite versitygw} " s
-  for s in "$@"; do
-    [[ $s == temporal || $s == kafka || $s == azurite || $s == versitygw ]] ||
-      die "down: unknown service '$s' (temporal, kafka, azurite, versitygw)"
-  done
-  if [[ $want == *" temporal "* ]]; then
-    if [[ -n $EXTERNAL_TEMPORAL ]]; then
-      say "temporal: external ($EXTERNAL_TEMPORAL), nothing to stop"
-    elif pid=$(temporal_pid); then
-      stop_pid temporal "$pid" 20
-      rm -f "$TEMPORAL_PID"
-    else
-      say "temporal: not running"
-      rm -f "$TEMPORAL_PID"
-    fi
-  fi
-  if [[ $want == *" kafka "* ]]; then
-    if [[ -n $EXTERNAL_KAFKA ]]; then
-      say "kafka: external ($EXTERNAL_KAFKA), nothing to stop"
-    elif pid=$(kafka_pid); then
-      stop_pid kafka "$pid" 30
-      rm -f "$KAFKA_PID"
-    else
-      say "kafka: not running"
-      rm -f "$KAFKA_PID"
-    fi
-  fi
-  down_object_stores "$want"
+  local want=" ${*:-temporal kafka} " s
+  for s in "$@"; do [[ $s == temporal || $s == kafka ]] || die "down: unknown service '$s' (temporal, kafka)"; done
+  [[ $want != *" temporal "* ]] || stop_service temporal "$EXTERNAL_TEMPORAL" "$TEMPORAL_PID" 20
+  [[ $want != *" kafka "* ]] || stop_service kafka "$EXTERNAL_KAFKA" "$KAFKA_PID" 30
   say "down: data kept in $STACK_DIR (delete it to start from scratch)"
 }
 

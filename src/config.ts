@@ -19,6 +19,8 @@ const brokerList = nonEmpty
   .transform((s) => s.split(',').map((b) => b.trim()).filter(Boolean))
   .pipe(z.array(z.string().regex(/^[A-Za-z0-9._-]+:\d{1,5}$/, 'expected host:port')).min(1));
 
+const port = z.coerce.number().int().min(1).max(65535);
+
 const EnvSchema = z.object({
   TEMPORAL_ADDRESS: nonEmpty.default('127.0.0.1:7233'),
   TEMPORAL_NAMESPACE: nonEmpty.default('default'),
@@ -42,6 +44,17 @@ const EnvSchema = z.object({
   WORKER_MEMORY_BUDGET: memoryLimit.default('2GB'),
   /** Stage activities one worker runs at once (each opens one DuckDB instance). */
   WORKER_MAX_CONCURRENT_ACTIVITIES: z.coerce.number().int().min(1).max(16).default(2),
+  /** Port of the worker's Prometheus endpoint `/metrics` (src/metrics/); unset = no endpoint. */
+  METRICS_PORT: port.optional(),
+  /** Address the endpoint binds: localhost only unless set (e.g. 0.0.0.0 for a Prometheus in a container). */
+  METRICS_HOST: nonEmpty.default('127.0.0.1'),
+  /** Port of the Temporal SDK's own exporter, on 127.0.0.1, merged into `/metrics`; default METRICS_PORT + 1. */
+  METRICS_SDK_PORT: port.optional(),
+  /** Topics whose Kafka lag `/metrics` reports (the raw stage's topics). */
+  METRICS_TOPICS: nonEmpty
+    .default('sensor_readings')
+    .transform((s) => s.split(',').map((t) => t.trim()).filter(Boolean))
+    .pipe(z.array(z.string().regex(/^[A-Za-z0-9._-]{1,249}$/, 'expected Kafka topic names')).min(1)),
 });
 export type Env = z.infer<typeof EnvSchema>;
 

@@ -22,10 +22,26 @@ export interface TableStatus {
   version: number | null;
   rows: number | null;
   files: number;
+  /** Bytes of the live data files (Delta `add.size`). */
+  bytes: number;
+}
+
+export type StageName = 'raw' | 'bronze' | 'gold';
+
+/** Where a stage stands, from the tables (and Kafka for raw): shared by `status` and the metrics. */
+export interface StageLag {
+  stage: StageName;
+  checkpoint: unknown;
+  /** Records upstream not yet processed by this stage (null when unknown, e.g. Kafka unreachable). */
+  lag: number | null;
+  /** Raw only: Kafka end offsets − raw checkpoint, per topic (null when Kafka is unreachable). */
+  lagByTopic?: Record<string, number> | null;
+  /** The table the lag is counted in: the stage's input table (bronze, gold). */
+  lagTable?: string;
 }
 
 export interface StageStatus {
-  stage: 'raw' | 'bronze' | 'gold';
+  stage: StageName;
   schedule: string;
   workflowType: string;
   checkpoint: unknown;
@@ -99,51 +115,69 @@ async function rowsAfter(upstreamDir: string, upstream: Snapshot | null, process
   return total;
 }
 
-export async function collectStatus(client: Client, config: WorkerConfig, topics = ['sensor_readings']): Promise<PipelineStatus> {
+export interface LakeState {
+  tables: TableStatus[];
+  stages: StageLag[];
+}
+
+/** The tables' versions, sizes and checkpoints and each stage's lag — from the Delta logs and Kafka, no scans. */
+export async function readLakeState(config: WorkerConfig, topics = ['sensor_readings']): Promise<LakeState & { snaps: Map<TableDef, Snapshot | null> }> {
   const snaps = new Map<TableDef, Snapshot | null>();
   for (const t of ALL_TABLES) snaps.set(t, await snapshotOrNull(tableDir(config.lakeRoot, t)));
   const tables: TableStatus[] = ALL_TABLES.map((t) => {
     const s = snaps.get(t) ?? null;
-    return { table: t.name, version: s?.version ?? null, rows: s ? rowsOf(s) : 0, files: s?.files.size ?? 0 };
+    let bytes = 0;
+    for (const add of s?.files.values() ?? []) bytes += add.size;
+    return { table: t.name, version: s?.version ?? null, rows: s ? rowsOf(s) : 0, files: s?.files.size ?? 0, bytes };
   });
 
-  const stages: StageStatus[] = [];
+  const stages: StageLag[] = [];
   for (const def of SCHEDULES) {
-    let checkpoint: unknown = null;
-    let lag: number | null = null;
     if (def.stage === 'raw') {
       const cp = snaps.get(RAW) ? (await readRawCheckpoint(tableDir(config.lakeRoot, RAW))).checkpoint : {};
-      checkpoint = cp;
+      let lagByTopic: Record<string, number> | null = null;
       try {
         const marks = await fetchWatermarks(connectKafka(config.kafka), topics);
-        lag = marks.reduce((sum, w) => sum + Math.max(0, w.high - Math.max(w.low, cp[w.topic]?.[String(w.partition)] ?? w.low)), 0);
+        lagByTopic = Object.fromEntries(topics.map((t) => [t, 0]));
+        for (const w of marks) lagByTopic[w.topic] += Math.max(0, w.high - Math.max(w.low, cp[w.topic]?.[String(w.partition)] ?? w.low));
       } catch {
-        lag = null; // Kafka unreachable: status still shows the lake
+        lagByTopic = null; // Kafka unreachable: the lake is still reported
       }
+      const lag = lagByTopic ? Object.values(lagByTopic).reduce((a, b) => a + b, 0) : null;
+      stages.push({ stage: 'raw', checkpoint: cp, lag, lagByTopic });
     } else if (def.stage === 'bronze') {
       const processed = snaps.get(BRONZE) && snaps.get(DEAD_LETTER) ? processedThrough(await readBronzeCheckpoint(config.lakeRoot)) : -1;
-      checkpoint = { rawVersionProcessed: processed };
-      lag = await rowsAfter(tableDir(config.lakeRoot, RAW), snaps.get(RAW) ?? null, processed);
+      const lag = await rowsAfter(tableDir(config.lakeRoot, RAW), snaps.get(RAW) ?? null, processed);
+      stages.push({ stage: 'bronze', checkpoint: { rawVersionProcessed: processed }, lag, lagTable: RAW.name });
     } else {
       const processed = snaps.get(GOLD) ? (await readGoldCheckpoint(tableDir(config.lakeRoot, GOLD))).bronzeVersion : null;
-      checkpoint = { bronzeVersionProcessed: processed };
-      lag = await rowsAfter(tableDir(config.lakeRoot, BRONZE), snaps.get(BRONZE) ?? null, processed);
+      const lag = await rowsAfter(tableDir(config.lakeRoot, BRONZE), snaps.get(BRONZE) ?? null, processed);
+      stages.push({ stage: 'gold', checkpoint: { bronzeVersionProcessed: processed }, lag, lagTable: BRONZE.name });
     }
-    stages.push({ stage: def.stage, schedule: def.id, workflowType: def.workflowType, checkpoint, lastRun: await lastRun(client, def.workflowType, config.temporal.taskQueue), lag });
+  }
+  return { snaps, tables, stages };
+}
+
+export async function collectStatus(client: Client, config: WorkerConfig, topics = ['sensor_readings']): Promise<PipelineStatus> {
+  const lake = await readLakeState(config, topics);
+  const stages: StageStatus[] = [];
+  for (const def of SCHEDULES) {
+    const st = lake.stages.find((s) => s.stage === def.stage)!;
+    stages.push({ stage: def.stage, schedule: def.id, workflowType: def.workflowType, checkpoint: st.checkpoint, lastRun: await lastRun(client, def.workflowType, config.temporal.taskQueue), lag: st.lag });
   }
 
   const deadLettersByError: Record<string, number> = {};
-  if (snaps.get(DEAD_LETTER)) {
-    const lake = await openDuckDB({ extensionPath: config.deltaExtensionPath });
+  if (lake.snaps.get(DEAD_LETTER)) {
+    const duck = await openDuckDB({ extensionPath: config.deltaExtensionPath });
     try {
       const dir = sqlString(safeDuckPath(tableDir(config.lakeRoot, DEAD_LETTER)));
-      const rows = (await lake.connection.runAndReadAll(`SELECT error, count(*)::BIGINT AS n FROM delta_scan(${dir}) GROUP BY error ORDER BY n DESC`)).getRowObjects();
+      const rows = (await duck.connection.runAndReadAll(`SELECT error, count(*)::BIGINT AS n FROM delta_scan(${dir}) GROUP BY error ORDER BY n DESC`)).getRowObjects();
       for (const r of rows) deadLettersByError[String(r.error)] = Number(r.n);
     } finally {
-      lake.close();
+      duck.close();
     }
   }
-  return { at: new Date().toISOString(), stages, tables, deadLettersByError };
+  return { at: new Date().toISOString(), stages, tables: lake.tables, deadLettersByError };
 }
 
 function table(headers: string[], rows: (string | number | null)[][]): string {

@@ -7,35 +7,30 @@
  * so nothing is half-written and the retry on the next worker resumes from the tables.
  */
 import type { Duration } from '@temporalio/common';
-import { NativeConnection, Worker, type ActivityInterceptorsFactory, type WorkerInterceptors } from '@temporalio/worker';
+import { NativeConnection, Runtime, Worker, type ActivityInterceptorsFactory, type WorkerInterceptors } from '@temporalio/worker';
 import { createActivities, type ActivityDeps } from './activities';
-import { loadWorkerConfig } from './config';
+import { stageOfActivity } from './activities/stages';
+import { loadEnv, loadWorkerConfig } from './config';
 import { setCheckpointReaderMemoryLimit } from './lake/delta-log';
-
-/** The pipeline stage each activity runs (the label on its log lines and metrics). */
-export const STAGE_OF_ACTIVITY: Readonly<Record<string, string>> = {
-  ingestRaw: 'raw',
-  deserialize: 'bronze',
-  mergeGold: 'gold',
-  replayDeadLettersToBronze: 'replay',
-};
+import { PipelineMetrics } from './metrics/pipeline';
+import { metricsEndpoint, metricsInterceptor, sdkTelemetry, serveMetrics } from './metrics/server';
 
 /** Every log line of an activity (its own and kafkajs') carries `stage` besides the SDK's workflowId etc. */
 const stageLogAttributes: ActivityInterceptorsFactory = (ctx) => ({
   outbound: {
-    getLogAttributes: (input, next) => next({ ...input, stage: STAGE_OF_ACTIVITY[ctx.info.activityType] ?? ctx.info.activityType }),
+    getLogAttributes: (input, next) => next({ ...input, stage: stageOfActivity(ctx.info.activityType) }),
   },
 });
 
-/** Interceptors of every pipeline worker (also the tests' workers). */
-export function workerInterceptors(): WorkerInterceptors {
-  return { activity: [stageLogAttributes] };
+/** Interceptors of every pipeline worker (also the tests' workers); with `metrics`, results are counted. */
+export function workerInterceptors(metrics?: PipelineMetrics): WorkerInterceptors {
+  return { activity: [stageLogAttributes, ...(metrics ? [metricsInterceptor(metrics)] : [])] };
 }
 
 export async function createWorker(
   deps: ActivityDeps,
   connection: NativeConnection,
-  opts: { shutdownGraceTime?: Duration } = {},
+  opts: { shutdownGraceTime?: Duration; metrics?: PipelineMetrics } = {},
 ): Promise<Worker> {
   setCheckpointReaderMemoryLimit(deps.config.memory.checkpointReader);
   return Worker.create({
@@ -44,7 +39,7 @@ export async function createWorker(
     taskQueue: deps.config.temporal.taskQueue,
     workflowsPath: require.resolve('./workflows'),
     activities: createActivities(deps),
-    interceptors: workerInterceptors(),
+    interceptors: workerInterceptors(opts.metrics),
     maxConcurrentActivityTaskExecutions: deps.config.memory.maxConcurrentActivities,
     maxConcurrentWorkflowTaskExecutions: 10,
     shutdownGraceTime: opts.shutdownGraceTime ?? '1 minute',
@@ -52,12 +47,25 @@ export async function createWorker(
 }
 
 async function main(): Promise<void> {
-  const config = loadWorkerConfig();
+  const env = loadEnv();
+  const config = loadWorkerConfig(env);
+  const endpoint = metricsEndpoint(env);
+  // The SDK's metrics exporter is part of the runtime, which must be installed before the first connection.
+  if (endpoint) Runtime.install({ telemetryOptions: sdkTelemetry(endpoint) });
   const connection = await NativeConnection.connect({ address: config.temporal.address });
   try {
-    const worker = await createWorker({ config }, connection);
-    console.log(`worker on ${config.temporal.address} task queue ${config.temporal.taskQueue}, lake ${config.lakeRoot}`);
-    await worker.run();
+    const metrics = endpoint ? new PipelineMetrics(config, endpoint.topics) : undefined;
+    const worker = await createWorker({ config }, connection, { metrics });
+    const server = endpoint && metrics ? await serveMetrics(metrics, endpoint) : undefined;
+    console.log(
+      `worker on ${config.temporal.address} task queue ${config.temporal.taskQueue}, lake ${config.lakeRoot}` +
+        (server ? `, metrics at ${server.url}` : ''),
+    );
+    try {
+      await worker.run();
+    } finally {
+      await server?.close();
+    }
   } finally {
     await connection.close();
   }

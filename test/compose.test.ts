@@ -80,8 +80,9 @@ function stackSearchAttributes(): string[] {
 describe('docker-compose.yml', () => {
   const { kafka, temporal } = compose.services;
 
-  it('has the kafka and temporal services, and the object stores behind a profile', () => {
-    expect(Object.keys(compose.services).sort()).toEqual(['azurite', 'kafka', 'temporal', 'versitygw']);
+  it('has the kafka and temporal services, and the object stores and Prometheus behind profiles', () => {
+    expect(Object.keys(compose.services).sort()).toEqual(['azurite', 'kafka', 'prometheus', 'temporal', 'versitygw']);
+    expect(compose.services.prometheus!.profiles).toEqual(['metrics']);
     expect(kafka!.profiles).toBeUndefined();
     expect(temporal!.profiles).toBeUndefined();
     expect(compose.services.azurite!.profiles).toEqual(['object-stores']);
@@ -172,6 +173,17 @@ describe('docker-compose.yml', () => {
       counts.set(type, (counts.get(type) ?? 0) + 1);
     }
     for (const [type, n] of counts) expect([type, n <= (type === 'Keyword' ? 10 : 3)]).toEqual([type, true]);
+  });
+
+  it('Prometheus scrapes the worker endpoint the README documents, from a config file in the repo', () => {
+    const prometheus = compose.services.prometheus!;
+    const mounts = (prometheus.volumes ?? []).map((v) => v.split(':'));
+    const config = mounts.find(([, target]) => target === '/etc/prometheus/prometheus.yml')!;
+    const scrape = parse(readFileSync(join(root, config[0]!), 'utf8')) as { scrape_configs: { metrics_path: string; static_configs: { targets: string[] }[] }[] };
+    expect(scrape.scrape_configs[0]!.metrics_path).toBe('/metrics');
+    expect(scrape.scrape_configs[0]!.static_configs[0]!.targets).toEqual(['127.0.0.1:9464']);
+    expect(readFileSync(join(root, 'README.md'), 'utf8')).toContain('METRICS_PORT=9464');
+    for (const [volume] of mounts) if (!volume!.startsWith('.')) expect(Object.keys(compose.volumes ?? {})).toContain(volume);
   });
 
   it('has health checks and declares its named volumes', () => {

@@ -12,6 +12,8 @@ import { z } from 'zod';
 import { loadEnv, loadWorkerConfig } from '../config';
 import { SCHEDULES, ensureSchedules } from '../schedules';
 import { collectStatus, formatStatus } from '../status';
+import { PipelineMetrics } from '../metrics/pipeline';
+import { metricsEndpoint, sdkTelemetry, serveMetrics } from '../metrics/server';
 import { createWorker } from '../worker';
 import { parseArgs, share } from './args';
 import { produceSample } from './produce';
@@ -41,14 +43,17 @@ async function main(): Promise<void> {
 
   const env = loadEnv();
   const config = loadWorkerConfig(env);
+  const endpoint = metricsEndpoint(env);
   // The status table is the output here; worker lifecycle chatter would bury it.
-  Runtime.install({ logger: new DefaultLogger('WARN') });
+  Runtime.install({ logger: new DefaultLogger('WARN'), telemetryOptions: endpoint ? sdkTelemetry(endpoint) : undefined });
   const workerConnection = await NativeConnection.connect({ address: config.temporal.address });
   const clientConnection = await Connection.connect({ address: config.temporal.address });
   const client = new Client({ connection: clientConnection, namespace: config.temporal.namespace });
-  const worker = await createWorker({ config }, workerConnection);
+  const metrics = endpoint ? new PipelineMetrics(config, [args.topic]) : undefined;
+  const worker = await createWorker({ config }, workerConnection, { metrics });
+  const metricsServer = endpoint && metrics ? await serveMetrics(metrics, endpoint) : undefined;
   const workerDone = worker.run();
-  console.log(`worker running on task queue ${config.temporal.taskQueue}; lake at ${config.lakeRoot}`);
+  console.log(`worker running on task queue ${config.temporal.taskQueue}; lake at ${config.lakeRoot}${metricsServer ? `; metrics at ${metricsServer.url}` : ''}`);
 
   const abort = new AbortController();
   let stopping = false;
@@ -60,6 +65,7 @@ async function main(): Promise<void> {
     clearInterval(ticker);
     worker.shutdown();
     await workerDone.catch(() => undefined);
+    await metricsServer?.close();
     await clientConnection.close();
     await workerConnection.close();
     if (!stackWasUp) stack('down');
