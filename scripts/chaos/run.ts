@@ -69,6 +69,8 @@ export interface ChaosReport {
   /** Worker exits nobody asked for (crashes), e.g. 'SIGSEGV'. */
   workerCrashes: string[];
   drained: boolean;
+  /** Runs still going 30 s after the drain, terminated (stuck ones would show here). */
+  terminatedAfterDrain: string[];
   seconds: { faults: number; drain: number; total: number };
   verification: Verification | null;
   lost: number;
@@ -105,6 +107,7 @@ export async function runChaos(opts: ChaosOptions): Promise<ChaosReport> {
     workerStarts: 0,
     workerCrashes: [],
     drained: false,
+    terminatedAfterDrain: [],
     seconds: { faults: 0, drain: 0, total: 0 },
     verification: null,
     lost: 0,
@@ -256,8 +259,8 @@ export async function runChaos(opts: ChaosOptions): Promise<ChaosReport> {
 
     // Quiesce before reading: no schedule, no run, no worker.
     await Promise.all(SCHEDULES.map((s) => client.schedule.getHandle(idPrefix + s.id).delete().catch(() => undefined)));
-    const terminated = await stopWorkflows(client, taskQueue);
-    if (terminated.length) log(t0, `terminated runs still going 30s after the drain: ${terminated.join(', ')}`);
+    report.terminatedAfterDrain = await stopWorkflows(client, taskQueue);
+    if (report.terminatedAfterDrain.length) log(t0, `terminated runs still going 30s after the drain: ${report.terminatedAfterDrain.join(', ')}`);
     stopping = true;
     await worker.stop(15_000);
     report.workerCrashes = [...worker.unexpectedExits];
