@@ -1,7 +1,7 @@
 import { Context } from '@temporalio/activity';
 import { connectKafka, PermanentKafkaError, type KafkaHandle } from '../kafka/connection';
 import { offsetOf, planRead, setOffset, type LostRange, type PartitionRange, type TopicOffsets } from '../kafka/offsets';
-import { readRanges, type KafkaRecord } from '../kafka/range-reader';
+import { KafkaRecords, readRanges } from '../kafka/range-reader';
 import { fetchWatermarks, offsetsForTimestamp } from '../kafka/watermarks';
 import { openDuckDB } from '../lake/duckdb';
 import { RawTableWriter, readRawCheckpoint } from '../lake/raw-table';
@@ -61,7 +61,7 @@ export function makeIngestRaw(deps: ActivityDeps) {
       const lake = await openDuckDB({ extensionPath: deps.config.deltaExtensionPath, memoryLimit: deps.config.memory.perActivity });
       try {
         const writer = await RawTableWriter.open(lake, dir);
-        const commit = async (records: KafkaRecord[], positions: TopicOffsets) => {
+        const commit = async (records: KafkaRecords, positions: TopicOffsets) => {
           deps.faults?.beforeCommit?.('raw', commits + 1);
           await writer.append(records, positions, committed, new Date());
           commits += 1;
@@ -85,7 +85,7 @@ export function makeIngestRaw(deps: ActivityDeps) {
         });
         const rest: TopicOffsets = {};
         for (const r of unrecorded()) setOffset(rest, r.topic, r.partition, r.to);
-        if (Object.keys(rest).length > 0) await commit([], rest);
+        if (Object.keys(rest).length > 0) await commit(new KafkaRecords(), rest);
       } finally {
         lake.close();
       }

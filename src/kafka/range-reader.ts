@@ -7,32 +7,51 @@
  * is decided by positions, never by counting messages: aborted transactions, control records and
  * compaction all leave offset gaps.
  */
-import { isUtf8 } from 'node:buffer';
 import { randomUUID } from 'node:crypto';
 import type { Consumer, EachBatchPayload } from 'kafkajs';
 import type { KafkaHandle } from './connection';
 import { setOffset, type PartitionRange, type TopicOffsets } from './offsets';
 
-export interface KafkaRecord {
+/**
+ * One fetched partition batch's records, column-wise: no object per record, nothing decoded.
+ * `values` are the values as fetched (views into kafkajs' fetch response; null = a tombstone):
+ * the UTF-8 check and decode happen in DuckDB when the batch is written (src/lake/raw-table.ts).
+ * The views keep the fetch responses they point into alive until the flush is written; those
+ * responses hold little besides these records, so memory stays about the records' own size.
+ */
+export interface RecordSegment {
   topic: string;
   partition: number;
-  offset: number;
-  /** Message timestamp, epoch milliseconds. */
-  timestampMs: number;
-  /** The value as text when it is valid UTF-8 (both null: a null value, i.e. a tombstone). */
-  text: string | null;
-  /** The value's exact bytes when it is not valid UTF-8 (a copy: see decodeValue). */
-  bytes: Buffer | null;
+  offsets: number[];
+  /** Message timestamps, epoch milliseconds. */
+  timestampsMs: number[];
+  values: (Buffer | null)[];
 }
 
-/**
- * Decodes a value as soon as it is fetched. Besides doing the UTF-8 check once, this lets go of
- * kafkajs' fetch response: `m.value` is a view into a buffer of up to maxBytes, and holding a
- * few views would keep every response of a commit-sized batch alive.
- */
-function decodeValue(value: Buffer | null): Pick<KafkaRecord, 'text' | 'bytes'> {
-  if (value === null) return { text: null, bytes: null };
-  return isUtf8(value) ? { text: value.toString('utf8'), bytes: null } : { text: null, bytes: Buffer.from(value) };
+/** The records of one flush: segments in fetch order; within a partition, offsets ascend. */
+export class KafkaRecords {
+  readonly segments: RecordSegment[] = [];
+  /** Number of records. */
+  length = 0;
+  /** Sum of the values' sizes. */
+  valueBytes = 0;
+
+  /** The segment appended to next: the last one when it is the same partition, else a new one. */
+  segment(topic: string, partition: number): RecordSegment {
+    const last = this.segments[this.segments.length - 1];
+    if (last && last.topic === topic && last.partition === partition) return last;
+    const seg: RecordSegment = { topic, partition, offsets: [], timestampsMs: [], values: [] };
+    this.segments.push(seg);
+    return seg;
+  }
+
+  push(seg: RecordSegment, offset: number, timestampMs: number, value: Buffer | null): void {
+    seg.offsets.push(offset);
+    seg.timestampsMs.push(timestampMs);
+    seg.values.push(value);
+    this.length += 1;
+    this.valueBytes += value?.length ?? 0;
+  }
 }
 
 export interface RangeReadOptions {
@@ -46,7 +65,7 @@ export interface RangeReadOptions {
    * Must store records and positions atomically. Calls never overlap and come in offset order;
    * while one runs, the next batch is read (so memory holds up to two batches' worth).
    */
-  flush(records: KafkaRecord[], positions: TopicOffsets): Promise<void>;
+  flush(records: KafkaRecords, positions: TopicOffsets): Promise<void>;
   /** Called every few seconds while reading, e.g. to heartbeat. */
   onTick?(): void;
   /** Stops the read between two flushes (worker shutdown, activity cancelled); rejects with its reason. */
@@ -73,8 +92,7 @@ export async function readRanges(handle: KafkaHandle, ranges: PartitionRange[], 
   const end = new Map(wanted.map((r) => [key(r.topic, r.partition), r.to]));
   const remaining = new Set(position.keys());
   const unflushed = new Set<string>();
-  let buffer: KafkaRecord[] = [];
-  let bufferBytes = 0;
+  let buffer = new KafkaRecords();
   let lastProgressAt = Date.now();
 
   // Once finished (done or failed) no batch is looked at again: after a failed flush, a later
@@ -96,8 +114,7 @@ export async function readRanges(handle: KafkaHandle, ranges: PartitionRange[], 
       if (unflushed.has(k)) setOffset(positions, r.topic, r.partition, position.get(k)!);
     }
     const records = buffer;
-    buffer = [];
-    bufferBytes = 0;
+    buffer = new KafkaRecords();
     unflushed.clear();
     // One commit in flight while the next batch is read: the commit's Parquet/Delta I/O overlaps
     // with fetching. Commits still land one after the other, in offset order, and none starts
@@ -125,15 +142,19 @@ export async function readRanges(handle: KafkaHandle, ranges: PartitionRange[], 
       unflushed.add(k);
       lastProgressAt = Date.now();
     };
-    const full = () => buffer.length >= opts.maxRecordsPerFlush || bufferBytes >= opts.maxBytesPerFlush;
+    // The byte limit counts 64 bytes of overhead per record besides the value.
+    const full = () => buffer.length >= opts.maxRecordsPerFlush || buffer.valueBytes + 64 * buffer.length >= opts.maxBytesPerFlush;
+    let seg = buffer.segment(batch.topic, batch.partition);
     for (const m of batch.messages) {
       const offset = Number(m.offset);
       if (offset < position.get(k)!) continue; // re-delivered after a seek, or before the planned start
       if (offset >= stop) break;
-      buffer.push({ topic: batch.topic, partition: batch.partition, offset, timestampMs: Number(m.timestamp), ...decodeValue(m.value) });
-      bufferBytes += (m.value?.length ?? 0) + 64;
+      buffer.push(seg, offset, Number(m.timestamp), m.value);
       advance(offset + 1);
-      if (full()) await flush(); // commits never exceed the limits, even inside one fetched batch
+      if (full()) {
+        await flush(); // commits never exceed the limits, even inside one fetched batch
+        seg = buffer.segment(batch.topic, batch.partition);
+      }
     }
     // Filtered records (aborted transactions, control markers) still move the position.
     if (hasRawRecords(batch)) {

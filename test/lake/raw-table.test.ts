@@ -1,0 +1,91 @@
+/**
+ * Stage 1's column-wise staging (src/lake/raw-table.ts): records arrive as per-partition segments
+ * of undecoded values; DuckDB assigns topic/partition by segment, decides UTF-8 and types the
+ * columns. Checked against what Node decides for the same bytes (isUtf8), for segments of several
+ * partitions interleaved in one flush, and for the backfill path (appendMissing).
+ */
+import { isUtf8 } from 'node:buffer';
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { KafkaRecords } from '../../src/kafka/range-reader';
+import { openDuckDB, type Lake } from '../../src/lake/duckdb';
+import { RawTableWriter, readRawCheckpoint } from '../../src/lake/raw-table';
+import { safeDuckPath, sqlString } from '../../src/lake/sql';
+import { ensureTables, RAW, tableDir } from '../../src/lake/tables';
+
+const VALUES: (string | null)[] = [
+  '7b2273656e736f725f6964223a2261227d', // {"sensor_id":"a"}
+  'c3a9', // é
+  'f09f9880', // 😀 (4 bytes)
+  '00', // NUL is valid UTF-8
+  'efbfbf', // U+FFFF
+  'ff', // invalid byte
+  'eda080', // UTF-16 surrogate: invalid in UTF-8
+  'c080', // overlong NUL
+  'f4908080', // above U+10FFFF
+  'e282', // truncated sequence
+  null, // tombstone
+  '', // empty value (not a tombstone)
+];
+
+describe('raw table writer: column-wise staging', () => {
+  let lake: Lake;
+  let root: string;
+  beforeAll(async () => {
+    lake = await openDuckDB();
+  });
+  afterAll(() => lake.close());
+  beforeEach(async () => {
+    root = fs.mkdtempSync(path.join(os.tmpdir(), 'tributary-raw-table-'));
+    await ensureTables(root, [RAW]);
+  });
+  afterEach(() => fs.rmSync(root, { recursive: true, force: true }));
+
+  /** Segments p0, p1, p0 (a later fetch of p0) in one flush; offsets and timestamps per record. */
+  function records(from = 0): KafkaRecords {
+    const r = new KafkaRecords();
+    const add = (partition: number, offset: number, hex: string | null) =>
+      r.push(r.segment('t', partition), offset, 1_767_225_600_000 + offset, hex === null ? null : Buffer.from(hex, 'hex'));
+    VALUES.forEach((v, i) => i >= from && i < 6 && add(0, 100 + i, v));
+    VALUES.forEach((v, i) => i >= from && add(1, 5_000_000_000 + i, v)); // offsets beyond 2^32
+    VALUES.forEach((v, i) => i >= Math.max(from, 6) && add(0, 100 + i, v));
+    return r;
+  }
+
+  async function readBack(): Promise<{ partition: number; offset: number; ts: number; text: string | null; bytes: string | null }[]> {
+    const rows = await lake.connection.runAndReadAll(
+      `SELECT "partition", "offset", epoch_ms(kafka_ts) AS ts, raw_payload, hex(raw_payload_bytes) AS bytes
+       FROM delta_scan(${sqlString(safeDuckPath(tableDir(root, RAW)))}) ORDER BY "partition", "offset"`,
+    );
+    return rows.getRowObjects().map((x) => ({
+      partition: Number(x.partition),
+      offset: Number(x.offset),
+      ts: Number(x.ts),
+      text: x.raw_payload === null ? null : String(x.raw_payload),
+      bytes: x.bytes === null ? null : String(x.bytes).toLowerCase(),
+    }));
+  }
+
+  function expected(partition: number, offset: number, hex: string | null) {
+    const b = hex === null ? null : Buffer.from(hex, 'hex');
+    const utf8 = b !== null && isUtf8(b);
+    return { partition, offset, ts: 1_767_225_600_000 + offset, text: utf8 ? b!.toString('utf8') : null, bytes: b !== null && !utf8 ? hex : null };
+  }
+
+  it('lands every record of interleaved segments with its partition, offset, timestamp and the UTF-8 split Node would make', async () => {
+    const writer = await RawTableWriter.open(lake, tableDir(root, RAW));
+    await writer.append(records(), { t: { 0: 100 + VALUES.length, 1: 5_000_000_000 + VALUES.length } }, {}, new Date());
+    const want = [...VALUES.map((v, i) => expected(0, 100 + i, v)), ...VALUES.map((v, i) => expected(1, 5_000_000_000 + i, v))];
+    expect(await readBack()).toEqual(want);
+    expect((await readRawCheckpoint(tableDir(root, RAW))).checkpoint).toEqual({ t: { 0: 100 + VALUES.length, 1: 5_000_000_000 + VALUES.length } });
+  });
+
+  it('backfill appends only the records raw does not hold, from the same staging', async () => {
+    const writer = await RawTableWriter.open(lake, tableDir(root, RAW));
+    expect(await writer.appendMissing(records(8), new Date())).toEqual({ written: 8, alreadyPresent: 0 });
+    expect(await writer.appendMissing(records(), new Date())).toEqual({ written: 16, alreadyPresent: 8 });
+    const want = [...VALUES.map((v, i) => expected(0, 100 + i, v)), ...VALUES.map((v, i) => expected(1, 5_000_000_000 + i, v))];
+    expect(await readBack()).toEqual(want);
+  });
+});
