@@ -4,8 +4,8 @@
  * out-of-order arrival, duplicates, equal sequence values and deletes; the result must not depend
  * on arrival order or on events arriving twice.
  */
-import { DuckDBConnection, DuckDBInstance } from '@duckdb/node-api';
 import { goldRowsSql, type GoldSpec } from '../../src/lake/gold-scd';
+import { memoryDuckDB } from '../helpers/pipelines';
 
 interface Ev {
   id: string;
@@ -101,22 +101,13 @@ function referenceScd2(evs: Ev[]): string[] {
   return out.sort();
 }
 
-let instance: DuckDBInstance;
-let con: DuckDBConnection;
+const db = memoryDuckDB();
 let n = 0;
-beforeAll(async () => {
-  instance = await DuckDBInstance.create(':memory:');
-  con = await instance.connect();
-});
-afterAll(() => {
-  con?.closeSync();
-  instance?.closeSync();
-});
 
 async function load(evs: Ev[]): Promise<string> {
   const table = `ev_${n++}`;
-  await con.run(`CREATE TABLE ${table} (id VARCHAR, status VARCHAR, amount INTEGER, op VARCHAR, seq BIGINT, topic VARCHAR, partition INTEGER, "offset" BIGINT)`);
-  const app = await con.createAppender(table);
+  await db.con().run(`CREATE TABLE ${table} (id VARCHAR, status VARCHAR, amount INTEGER, op VARCHAR, seq BIGINT, topic VARCHAR, partition INTEGER, "offset" BIGINT)`);
+  const app = await db.con().createAppender(table);
   for (const e of evs) {
     app.appendVarchar(e.id);
     if (e.status === null) app.appendNull();
@@ -140,7 +131,7 @@ async function load(evs: Ev[]): Promise<string> {
 const spec = (scdType: 1 | 2): GoldSpec => ({ keys: ['id'], columns: ['id', 'status', 'amount'], sequenceBy: ['seq'], scdType, deleteWhenSql: `"op" = 'd'` });
 
 async function gold(scdType: 1 | 2, table: string): Promise<string[]> {
-  const rows = (await con.runAndReadAll(goldRowsSql(spec(scdType), table))).getRowObjectsJson();
+  const rows = (await db.con().runAndReadAll(goldRowsSql(spec(scdType), table))).getRowObjectsJson();
   return rows
     .map((r) =>
       JSON.stringify(

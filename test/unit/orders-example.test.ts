@@ -5,18 +5,14 @@
  * rows (goldRowsSql, SCD2). Gold is compared with the history the generator knows it produced —
  * a reference computed independently of the SQL.
  */
-import * as fs from 'node:fs';
-import { DuckDBConnection, DuckDBInstance } from '@duckdb/node-api';
 import { ExpectationFailedError, expectationOutcome } from '../../src/lake/expectation-outcome';
 import { expressionSql } from '../../src/lake/expression';
 import { goldRowsSql } from '../../src/lake/gold-scd';
 import { parsedSql } from '../../src/lake/parse-rules';
-import { DEFAULT_PIPELINES_FILE, parsePipelineFile, pipelineNamed, type PipelineDefinition } from '../../src/pipelines/definition';
+import { parsePipelineFile, pipelineNamed, type PipelineDefinition } from '../../src/pipelines/definition';
+import { memoryDuckDB, pipelinesWithExample } from '../helpers/pipelines';
 
-const orders: PipelineDefinition = pipelineNamed(
-  parsePipelineFile(fs.readFileSync(DEFAULT_PIPELINES_FILE, 'utf8').replace(/# example:orders:begin\n([\s\S]*?)# example:orders:end/, (_m, b: string) => b.replace(/^#/gm, ''))),
-  'orders',
-);
+const orders: PipelineDefinition = pipelineNamed(parsePipelineFile(pipelinesWithExample()), 'orders');
 
 const STATUSES = ['placed', 'paid', 'shipped'];
 const OFFSETS = ['Z', '+02:00', '-0530', '+01'];
@@ -100,20 +96,11 @@ function shuffle<T>(xs: T[], seed: number): T[] {
   return out;
 }
 
-let instance: DuckDBInstance;
-let con: DuckDBConnection;
-beforeAll(async () => {
-  instance = await DuckDBInstance.create(':memory:');
-  con = await instance.connect();
-});
-afterAll(() => {
-  con?.closeSync();
-  instance?.closeSync();
-});
+const db = memoryDuckDB();
 
 async function land(table: string, payloads: string[]): Promise<void> {
-  await con.run(`CREATE TABLE ${table} (topic VARCHAR, partition INTEGER, "offset" BIGINT, kafka_ts TIMESTAMPTZ, raw_payload VARCHAR, raw_payload_bytes BLOB, arrived_at TIMESTAMPTZ)`);
-  const app = await con.createAppender(table);
+  await db.con().run(`CREATE TABLE ${table} (topic VARCHAR, partition INTEGER, "offset" BIGINT, kafka_ts TIMESTAMPTZ, raw_payload VARCHAR, raw_payload_bytes BLOB, arrived_at TIMESTAMPTZ)`);
+  const app = await db.con().createAppender(table);
   payloads.forEach((p, i) => {
     app.appendVarchar('orders');
     app.appendInteger(i % 3);
@@ -131,10 +118,10 @@ async function land(table: string, payloads: string[]): Promise<void> {
 test('orders example: bronze/dead letter split, warn counts, SCD2 gold equals the generated history', async () => {
   const { payloads, history, deadLetters } = generate(60);
   await land('raw_orders', shuffle(payloads, 7));
-  await con.run(`CREATE TEMP TABLE parsed AS ${parsedSql('raw_orders', orders.rules, 'pipeline orders')}`);
+  await db.con().run(`CREATE TEMP TABLE parsed AS ${parsedSql('raw_orders', orders.rules, 'pipeline orders')}`);
 
-  expect(await expectationOutcome(con, 'parsed', orders.rules)).toEqual({ warnings: { 'unknown status': 0 } });
-  const dl = (await con.runAndReadAll(`SELECT error, count(*) AS n FROM parsed WHERE error IS NOT NULL GROUP BY ALL`)).getRowObjectsJS();
+  expect(await expectationOutcome(db.con(), 'parsed', orders.rules)).toEqual({ warnings: { 'unknown status': 0 } });
+  const dl = (await db.con().runAndReadAll(`SELECT error, count(*) AS n FROM parsed WHERE error IS NOT NULL GROUP BY ALL`)).getRowObjectsJS();
   expect(new Map(dl.map((r) => [String(r.error), Number(r.n)]))).toEqual(deadLetters);
 
   const g = orders.gold;
@@ -143,7 +130,7 @@ test('orders example: bronze/dead letter split, warn counts, SCD2 gold equals th
     '(SELECT * FROM parsed WHERE error IS NULL)',
   );
   const rows = (
-    await con.runAndReadAll(`SELECT order_id, status, CAST(amount AS VARCHAR) AS amount, customer_id, country, epoch_ms(__START_AT) AS s, epoch_ms(__END_AT) AS e, __IS_CURRENT AS cur FROM (${sql})`)
+    await db.con().runAndReadAll(`SELECT order_id, status, CAST(amount AS VARCHAR) AS amount, customer_id, country, epoch_ms(__START_AT) AS s, epoch_ms(__END_AT) AS e, __IS_CURRENT AS cur FROM (${sql})`)
   ).getRowObjectsJS();
   const got = rows.map((r) => JSON.stringify([r.order_id, r.status, r.amount, Number(r.customer_id), r.country, Number(r.s), r.e === null ? null : Number(r.e), r.cur])).sort();
   const want = history.map((v) => JSON.stringify([v.order, v.status, v.amount, v.customer, v.country, v.start, v.end, v.end === null])).sort();
@@ -151,10 +138,10 @@ test('orders example: bronze/dead letter split, warn counts, SCD2 gold equals th
 
   // re-deriving from the same events in another order, with every event delivered twice, changes nothing
   await land('raw_orders_again', shuffle([...payloads, ...payloads], 99));
-  await con.run(`CREATE TEMP TABLE parsed2 AS ${parsedSql('raw_orders_again', orders.rules)}`);
+  await db.con().run(`CREATE TEMP TABLE parsed2 AS ${parsedSql('raw_orders_again', orders.rules)}`);
   const again = sql.replaceAll('FROM parsed WHERE', 'FROM parsed2 WHERE');
   expect(again).not.toBe(sql);
-  const diff = (await con.runAndReadAll(`SELECT (SELECT count(*) FROM ((${again}) EXCEPT ALL (${sql}))) + (SELECT count(*) FROM ((${sql}) EXCEPT ALL (${again}))) AS n`)).getRowObjectsJS();
+  const diff = (await db.con().runAndReadAll(`SELECT (SELECT count(*) FROM ((${again}) EXCEPT ALL (${sql}))) + (SELECT count(*) FROM ((${sql}) EXCEPT ALL (${again}))) AS n`)).getRowObjectsJS();
   expect(diff[0]?.n).toBe(0n);
 });
 
@@ -163,8 +150,8 @@ test('orders example: a customer id that is not positive fails the batch, naming
     JSON.stringify({ order_id: 'x1', status: 'paid', customer: { id: 5 }, updated_at: '2024-03-01T10:00:00Z' }),
     JSON.stringify({ order_id: 'x2', status: 'paid', customer: { id: 0 }, updated_at: '2024-03-01T10:00:00Z' }),
   ]);
-  await con.run(`CREATE TEMP TABLE parsed_fail AS ${parsedSql('raw_orders_fail', orders.rules)}`);
-  const e = await expectationOutcome(con, 'parsed_fail', orders.rules).catch((x: unknown) => x);
+  await db.con().run(`CREATE TEMP TABLE parsed_fail AS ${parsedSql('raw_orders_fail', orders.rules)}`);
+  const e = await expectationOutcome(db.con(), 'parsed_fail', orders.rules).catch((x: unknown) => x);
   expect(e).toBeInstanceOf(ExpectationFailedError);
   expect((e as Error).message).toMatch(/^expectation "customer id not positive" failed .* first at orders\/1@1;/);
 });

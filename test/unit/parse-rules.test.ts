@@ -3,34 +3,22 @@
  * paths, the three expectation actions and the Spark-compat parse options, run through the
  * generated SQL in this file's own in-memory DuckDB.
  */
-import { DuckDBConnection, DuckDBInstance } from '@duckdb/node-api';
 import { ExpectationFailedError, expectationOutcome } from '../../src/lake/expectation-outcome';
 import { parseExpression } from '../../src/lake/expression';
 import { exprTypeOf, KAFKA_COLUMNS, parsedSql, type FieldRule, type ParseRules } from '../../src/lake/parse-rules';
+import { memoryDuckDB } from '../helpers/pipelines';
 
-let instance: DuckDBInstance;
-let con: DuckDBConnection;
+const db = memoryDuckDB();
 let n = 0;
-
-beforeAll(async () => {
-  instance = await DuckDBInstance.create(':memory:');
-  con = await instance.connect();
-  // only the text form of TIMESTAMPTZ values below depends on it; the parsing does not
-  await con.run(`SET TimeZone = 'UTC'`);
-});
-afterAll(() => {
-  con?.closeSync();
-  instance?.closeSync();
-});
 
 type Payload = string | null | { bytes: number[] };
 
 /** Runs `payloads` through the rules; returns one object per row (values as JSON-able text). */
 async function run(rules: ParseRules, payloads: Payload[]): Promise<Record<string, unknown>[]> {
   const table = `batch_${n++}`;
-  await con.run(`CREATE TABLE ${table} (topic VARCHAR, partition INTEGER, "offset" BIGINT, kafka_ts TIMESTAMPTZ,
+  await db.con().run(`CREATE TABLE ${table} (topic VARCHAR, partition INTEGER, "offset" BIGINT, kafka_ts TIMESTAMPTZ,
     raw_payload VARCHAR, raw_payload_bytes BLOB, arrived_at TIMESTAMPTZ)`);
-  const app = await con.createAppender(table);
+  const app = await db.con().createAppender(table);
   payloads.forEach((p, i) => {
     app.appendVarchar('t');
     app.appendInteger(0);
@@ -46,7 +34,7 @@ async function run(rules: ParseRules, payloads: Payload[]): Promise<Record<strin
   app.flushSync();
   app.closeSync();
   const cols = rules.fields.map((f) => `CAST("${f.name}" AS VARCHAR) AS "${f.name}"`).join(', ');
-  const reader = await con.runAndReadAll(`SELECT ${cols}, * EXCLUDE (topic, partition, "offset", kafka_ts, raw_payload, raw_payload_bytes, arrived_at, ${rules.fields.map((f) => `"${f.name}"`).join(', ')}) FROM (${parsedSql(table, rules)}) ORDER BY "offset"`);
+  const reader = await db.con().runAndReadAll(`SELECT ${cols}, * EXCLUDE (topic, partition, "offset", kafka_ts, raw_payload, raw_payload_bytes, arrived_at, ${rules.fields.map((f) => `"${f.name}"`).join(', ')}) FROM (${parsedSql(table, rules)}) ORDER BY "offset"`);
   return reader.getRowObjectsJson() as Record<string, unknown>[];
 }
 
@@ -237,14 +225,14 @@ describe('expectations', () => {
   test('the batch outcome: a fail expectation stops the run naming it and the first offending offset; warn counts kept rows', async () => {
     const table = `batch_${n}`;
     await run(rules, ['{"id":"a","amount":1,"status":"z"}', '{"id":"bbbb","amount":1}', '{"id":"cccc","amount":1}', '{"id":"d","status":"z"}']);
-    await con.run(`CREATE TEMP TABLE parsed_fail AS ${parsedSql(table, rules)}`);
-    const failed = await expectationOutcome(con, 'parsed_fail', rules).catch((e: unknown) => e);
+    await db.con().run(`CREATE TEMP TABLE parsed_fail AS ${parsedSql(table, rules)}`);
+    const failed = await expectationOutcome(db.con(), 'parsed_fail', rules).catch((e: unknown) => e);
     expect(failed).toBeInstanceOf(ExpectationFailedError);
     expect(failed).toMatchObject({ expectation: 'id too long', example: { topic: 't', partition: 0, offset: 1n }, rows: 2n });
     expect((failed as Error).message).toMatch(/^expectation "id too long" failed .* first at t\/0@1; nothing was committed/);
 
-    await con.run(`CREATE TEMP TABLE parsed_ok AS SELECT * FROM parsed_fail WHERE failed_expectation IS NULL`);
-    expect(await expectationOutcome(con, 'parsed_ok', rules)).toEqual({ warnings: { 'unknown status': 2, 'no amount': 1 } });
+    await db.con().run(`CREATE TEMP TABLE parsed_ok AS SELECT * FROM parsed_fail WHERE failed_expectation IS NULL`);
+    expect(await expectationOutcome(db.con(), 'parsed_ok', rules)).toEqual({ warnings: { 'unknown status': 2, 'no amount': 1 } });
   });
 
   test('without fail/warn expectations the extra columns are absent', async () => {

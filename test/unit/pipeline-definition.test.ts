@@ -3,18 +3,16 @@
  * commented orders example, the expression grammar's refusals, and one clear error per problem
  * with its place in the file.
  */
-import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { DuckDBInstance } from '@duckdb/node-api';
 import { ExpressionError, expressionSql, parseExpression } from '../../src/lake/expression';
 import { parsedSql } from '../../src/lake/parse-rules';
 import { parsedSensorSql } from '../../src/lake/sensor-rules';
 import { bindProblems, sensorDrift } from '../../src/pipelines/check';
+import { pipelinesWithExample } from '../helpers/pipelines';
 import { DEFAULT_PIPELINES_FILE, loadPipelineFile, parsePipelineFile, PipelineDefinitionError, pipelineNamed, pipelinesFilePath } from '../../src/pipelines/definition';
 
-const shipped = fs.readFileSync(DEFAULT_PIPELINES_FILE, 'utf8');
-/** pipelines.yaml with its commented example switched on (exactly the shipped text, uncommented). */
-const withExample = shipped.replace(/# example:orders:begin\n([\s\S]*?)# example:orders:end/, (_m, body: string) => body.replace(/^#/gm, ''));
+const withExample = pipelinesWithExample();
 
 /** The problems a definition text produces ([] if it is valid). */
 function problemsOf(text: string): string[] {

@@ -8,12 +8,11 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { readSnapshot } from '../../src/lake/delta-log';
 import { ALL_TABLES, ensureTables } from '../../src/lake/tables';
-import { DEFAULT_PIPELINES_FILE, loadPipelineFile, parsePipelineFile, pipelineNamed } from '../../src/pipelines/definition';
+import { loadPipelineFile, parsePipelineFile, pipelineNamed } from '../../src/pipelines/definition';
 import { pipelineTables, planEvolution, type PlannedField } from '../../src/pipelines/tables';
+import { pipelinesWithExample } from '../helpers/pipelines';
 
-const withExample = fs
-  .readFileSync(DEFAULT_PIPELINES_FILE, 'utf8')
-  .replace(/# example:orders:begin\n([\s\S]*?)# example:orders:end/, (_m, body: string) => body.replace(/^#/gm, ''));
+const withExample = pipelinesWithExample();
 const f = (name: string, type: string, nullable = true): PlannedField => ({ name, type, nullable });
 
 test('the sensor pipeline plans exactly the tables the code writes', () => {
