@@ -35,6 +35,15 @@ export function cronFor(def: ScheduleDef, env: NodeJS.ProcessEnv = process.env):
   return parsed.data;
 }
 
+/** Stage 1's partition groups for scheduled runs (scale-out), from SCHEDULE_RAW_PARALLELISM; undefined = 1. */
+export function rawParallelism(env: NodeJS.ProcessEnv = process.env): number | undefined {
+  const value = env.SCHEDULE_RAW_PARALLELISM;
+  if (value === undefined || value === '') return undefined;
+  const parsed = z.coerce.number().int().min(1).max(64).safeParse(value);
+  if (!parsed.success) throw new Error(`SCHEDULE_RAW_PARALLELISM=${JSON.stringify(value)}: expected a whole number 1..64`);
+  return parsed.data;
+}
+
 export interface EnsureSchedulesOptions {
   taskQueue: string;
   /** Input for each stage's workflow (default: {} = the workflow's defaults). */
@@ -53,6 +62,7 @@ export interface EnsureSchedulesOptions {
 
 export async function ensureSchedules(client: Client, opts: EnsureSchedulesOptions): Promise<{ id: string; cron: string; created: boolean }[]> {
   const out: { id: string; cron: string; created: boolean }[] = [];
+  const parallelism = rawParallelism(opts.env);
   for (const def of SCHEDULES) {
     const id = `${opts.idPrefix ?? ''}${def.id}`;
     const every = opts.intervals?.[def.stage];
@@ -62,7 +72,13 @@ export async function ensureSchedules(client: Client, opts: EnsureSchedulesOptio
       workflowType: def.workflowType,
       taskQueue: opts.taskQueue,
       workflowId: id,
-      args: [{ ...(opts.nearRealTime && def.stage !== 'gold' ? { nearRealTime: true } : {}), ...((opts.inputs?.[def.stage] as object) ?? {}) }],
+      args: [
+        {
+          ...(opts.nearRealTime && def.stage !== 'gold' ? { nearRealTime: true } : {}),
+          ...(def.stage === 'raw' && parallelism !== undefined ? { parallelism } : {}),
+          ...((opts.inputs?.[def.stage] as object) ?? {}),
+        },
+      ],
       staticSummary: `${def.stage}: ${def.summary} (schedule ${id}, ${cronExpression})`,
     };
     const spec: ScheduleSpec = every === undefined ? { cronExpressions: [cronExpression] } : { intervals: [{ every }] };

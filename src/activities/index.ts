@@ -3,7 +3,7 @@
  * src/lake, heartbeat, and return counts and offsets — never rows.
  */
 import type { ActivityDeps } from './deps';
-import { makeIngestRaw } from './ingest-raw';
+import { makeIngestRaw, makeListRawPartitions } from './ingest-raw';
 import { makeDeserialize } from './deserialize';
 import { makeReplayDeadLetters } from './replay-dead-letters';
 import { makeMergeGold } from './merge-gold';
@@ -13,6 +13,7 @@ export type { ActivityDeps, FaultHooks } from './deps';
 export function createActivities(deps: ActivityDeps) {
   return {
     ingestRaw: makeIngestRaw(deps),
+    listRawPartitions: makeListRawPartitions(deps),
     deserialize: makeDeserialize(deps),
     replayDeadLettersToBronze: makeReplayDeadLetters(deps),
     mergeGold: makeMergeGold(deps),

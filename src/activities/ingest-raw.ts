@@ -6,7 +6,7 @@ import { fetchWatermarks, offsetsForTimestamp } from '../kafka/watermarks';
 import { openDuckDB } from '../lake/duckdb';
 import { RawTableWriter, readRawCheckpoint } from '../lake/raw-table';
 import { ensureTables, RAW, tableDir } from '../lake/tables';
-import type { IngestRawInput, IngestRawResult, RawBackfill } from '../workflows/inputs';
+import type { IngestRawInput, IngestRawResult, PartitionRef, RawBackfill } from '../workflows/inputs';
 import type { ActivityDeps } from './deps';
 
 /**
@@ -19,6 +19,11 @@ const READER_IDLE_TIMEOUT_MS = 30_000;
 export interface IngestRawActivityInput extends IngestRawInput {
   /** The checkpoint the workflow carries (its previous run's result). */
   workflowCheckpoint?: TopicOffsets;
+  /**
+   * Fan-out: read and commit only these partitions (this activity's group); the other groups' activities own the
+   * rest. Group 0 (`reportsGone`) also reports partitions that no longer exist. Unset = every partition.
+   */
+  group?: { partitions: PartitionRef[]; reportsGone: boolean };
 }
 
 export function makeIngestRaw(deps: ActivityDeps) {
@@ -34,14 +39,19 @@ export function makeIngestRaw(deps: ActivityDeps) {
     // Read after the watermarks: a commit by a concurrent writer in between makes our
     // compare-and-swap fail and the retry re-plans, rather than re-reading its records.
     const table = await readRawCheckpoint(dir);
-    const plan = planRead({
-      topics: input.topics,
-      watermarks,
-      tableCheckpoint: table.checkpoint,
-      workflowCheckpoint: input.workflowCheckpoint,
-      startingOffsets: input.startingOffsets,
-      failOnDataLoss: input.failOnDataLoss,
-    });
+    // Planned over all partitions (a first run, a new partition, data loss are decided for the topic as a whole),
+    // then narrowed to this activity's group.
+    const plan = narrowToGroup(
+      planRead({
+        topics: input.topics,
+        watermarks,
+        tableCheckpoint: table.checkpoint,
+        workflowCheckpoint: input.workflowCheckpoint,
+        startingOffsets: input.startingOffsets,
+        failOnDataLoss: input.failOnDataLoss,
+      }),
+      input.group,
+    );
     for (const l of plan.lost) {
       ctx.log.warn('data loss: records deleted by Kafka before they were read (failOnDataLoss=false, continuing)', { ...l });
     }
@@ -95,7 +105,8 @@ export function makeIngestRaw(deps: ActivityDeps) {
     return {
       stage: 'raw',
       mode: 'scheduled',
-      checkpoint: committed,
+      // A group reports only its own partitions' positions; the workflow puts the groups' together.
+      checkpoint: input.group ? onlyPartitions(committed, input.group.partitions) : committed,
       recordsIn,
       commits,
       tableVersion: after.version,
@@ -103,6 +114,39 @@ export function makeIngestRaw(deps: ActivityDeps) {
       checkpointDisagreements: plan.disagreements,
     };
   };
+}
+
+/** The topic-partitions stage 1 would read (the fan-out's unit): every partition of the topics, from Kafka. */
+export function makeListRawPartitions(deps: ActivityDeps) {
+  return async function listRawPartitions(input: { topics: string[] }): Promise<PartitionRef[]> {
+    const kafka = connectKafka(deps.config.kafka, Context.current().log);
+    const watermarks = await fetchWatermarks(kafka, input.topics);
+    return watermarks.map((w) => ({ topic: w.topic, partition: w.partition }));
+  };
+}
+
+const inGroup = (partitions: PartitionRef[]) => (topic: string, partition: number) =>
+  partitions.some((p) => p.topic === topic && p.partition === partition);
+
+function narrowToGroup(plan: ReturnType<typeof planRead>, group: IngestRawActivityInput['group']): ReturnType<typeof planRead> {
+  if (!group) return plan;
+  const mine = inGroup(group.partitions);
+  const planned = inGroup(plan.ranges);
+  return {
+    ranges: plan.ranges.filter((r) => mine(r.topic, r.partition)),
+    // A vanished partition is in no group: group 0 reports it.
+    lost: plan.lost.filter((l) => mine(l.topic, l.partition) || (group.reportsGone && !planned(l.topic, l.partition))),
+    disagreements: plan.disagreements.filter((d) => mine(d.topic, d.partition)),
+  };
+}
+
+function onlyPartitions(offsets: TopicOffsets, partitions: PartitionRef[]): TopicOffsets {
+  const out: TopicOffsets = {};
+  for (const p of partitions) {
+    const next = offsetOf(offsets, p.topic, p.partition);
+    if (next !== undefined) setOffset(out, p.topic, p.partition, next);
+  }
+  return out;
 }
 
 /**

@@ -8,7 +8,7 @@
  */
 import { ApplicationFailure, proxyActivities, setCurrentDetails, upsertSearchAttributes, workflowInfo } from '@temporalio/workflow';
 import type { Activities } from '../activities';
-import { IngestRawInput, parseInput, type IngestRawResult } from './inputs';
+import { IngestRawInput, parseInput, partitionGroups, type IngestRawResult } from './inputs';
 import { PipelineStage, RecordsIn, RecordsOut, TableVersion } from './search-attributes';
 import { STAGE_RETRY, startNextStage, validated } from './common';
 
@@ -19,6 +19,8 @@ const { ingestRaw } = proxyActivities<Activities>({
   retry: STAGE_RETRY,
 });
 
+const { listRawPartitions } = proxyActivities<Activities>({ startToCloseTimeout: '2 minutes', retry: STAGE_RETRY });
+
 export async function ingestRawWorkflow(rawInput?: unknown): Promise<IngestRawResult> {
   const input = validated(() => parseInput(IngestRawInput, rawInput, 'ingestRawWorkflow'));
   const previous = workflowInfo().lastResult as IngestRawResult | undefined;
@@ -26,7 +28,10 @@ export async function ingestRawWorkflow(rawInput?: unknown): Promise<IngestRawRe
   upsertSearchAttributes([{ key: PipelineStage, value: 'raw' }]);
   setCurrentDetails(`Reading ${input.topics.join(', ')} up to the end offsets captured at start`);
 
-  const result = await ingestRaw({ ...input, workflowCheckpoint });
+  const result =
+    input.parallelism > 1 && !input.backfill
+      ? await fanOut(input, workflowCheckpoint)
+      : await ingestRaw({ ...input, workflowCheckpoint });
 
   upsertSearchAttributes([
     { key: RecordsIn, value: result.recordsIn },
@@ -44,9 +49,38 @@ export async function ingestRawWorkflow(rawInput?: unknown): Promise<IngestRawRe
   return result;
 }
 
+/**
+ * Scale-out: one activity per partition group, all at once, on whichever workers poll the queue. Each commits
+ * only its own partitions' rows and txns (the txn compare-and-swap is per partition, so the groups never
+ * invalidate each other; a lost version race just retries the commit), and each retries alone.
+ */
+async function fanOut(input: IngestRawInput, workflowCheckpoint: IngestRawResult['checkpoint'] | undefined): Promise<IngestRawResult> {
+  const groups = partitionGroups(await listRawPartitions({ topics: input.topics }), input.parallelism);
+  if (groups.length <= 1) return ingestRaw({ ...input, workflowCheckpoint });
+  setCurrentDetails(`Reading ${input.topics.join(', ')} in ${groups.length} partition group(s)`);
+  const results = await Promise.all(
+    groups.map((partitions, i) => ingestRaw({ ...input, workflowCheckpoint, group: { partitions, reportsGone: i === 0 } })),
+  );
+  const checkpoint: IngestRawResult['checkpoint'] = {};
+  for (const r of results) {
+    for (const [topic, parts] of Object.entries(r.checkpoint)) Object.assign((checkpoint[topic] ??= {}), parts);
+  }
+  return {
+    stage: 'raw',
+    mode: 'scheduled',
+    checkpoint,
+    recordsIn: results.reduce((n, r) => n + r.recordsIn, 0),
+    commits: results.reduce((n, r) => n + r.commits, 0),
+    tableVersion: Math.max(...results.map((r) => r.tableVersion)),
+    lost: results.flatMap((r) => r.lost),
+    checkpointDisagreements: results.flatMap((r) => r.checkpointDisagreements),
+    groups: groups.length,
+  };
+}
+
 function describeRaw(r: IngestRawResult): string {
   const lines = [
-    `**raw** — ${r.recordsIn} records in ${r.commits} commit(s); raw table version ${r.tableVersion}`,
+    `**raw** — ${r.recordsIn} records in ${r.commits} commit(s)${r.groups ? ` by ${r.groups} partition groups` : ''}; raw table version ${r.tableVersion}`,
     `checkpoint: ${JSON.stringify(r.checkpoint)}`,
   ];
   if (r.lost.length) lines.push(`lost (deleted by Kafka before read): ${JSON.stringify(r.lost)}`);

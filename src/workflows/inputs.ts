@@ -42,6 +42,12 @@ export const IngestRawInput = z
     /** Start stage 2 as soon as this run has landed new records (near-real-time mode). */
     nearRealTime: z.boolean().default(false),
     /**
+     * Scale-out: split the topics' partitions into this many groups and read each group in its own activity
+     * (on whichever workers poll the queue), each committing its own partitions' rows and offsets; a failed
+     * group retries alone. 1 = one activity for all partitions. Scheduled runs only (a backfill is one activity).
+     */
+    parallelism: z.number().int().min(1).max(64).default(1),
+    /**
      * Re-land records instead of reading new ones: explicit offset ranges per partition
      * (`{"topic":{"0":[from, toExclusive]}}`) or everything from a timestamp on. Records raw already
      * holds are skipped, nothing at or past the scheduled checkpoint is read (the scheduled run
@@ -57,6 +63,23 @@ export const IngestRawInput = z
   .strict();
 export type IngestRawInput = z.infer<typeof IngestRawInput>;
 export type RawBackfill = NonNullable<IngestRawInput['backfill']>;
+
+/** One Kafka partition of a topic (what stage 1's fan-out splits into groups). */
+export interface PartitionRef {
+  topic: string;
+  partition: number;
+}
+
+/**
+ * Stage 1's partition groups: `parallelism` groups, round-robin over the partitions sorted by topic and number
+ * (so each group gets a share of every topic), empty groups dropped. Deterministic: the workflow calls it.
+ */
+export function partitionGroups(partitions: PartitionRef[], parallelism: number): PartitionRef[][] {
+  const sorted = [...partitions].sort((a, b) => (a.topic < b.topic ? -1 : a.topic > b.topic ? 1 : a.partition - b.partition));
+  const groups: PartitionRef[][] = Array.from({ length: Math.max(1, parallelism) }, () => []);
+  sorted.forEach((p, i) => groups[i % groups.length]!.push(p));
+  return groups.filter((g) => g.length > 0);
+}
 
 export interface IngestRawResult {
   stage: 'raw';
@@ -74,6 +97,8 @@ export interface IngestRawResult {
   checkpointDisagreements: CheckpointDisagreement[];
   /** Backfill only: records read that raw already held, so not written again. */
   alreadyPresent?: number;
+  /** Fan-out (parallelism > 1): the partition groups, one activity each. */
+  groups?: number;
 }
 
 /** Validates a workflow input; the message lists every problem. */

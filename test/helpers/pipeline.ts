@@ -139,6 +139,42 @@ export async function testWorker(config: WorkerConfig, faults?: FaultHooks): Pro
   };
 }
 
+/**
+ * Scale-out tests: runs fn while several workers poll the same task queue, each with its own activities (e.g.
+ * createActivities(...) wrapped to record which worker ran what). All shut down when fn settles.
+ */
+export async function runWorkers<T>(config: WorkerConfig, activities: object[], fn: (client: Client) => Promise<T>): Promise<T> {
+  installRuntime();
+  clientConnection ??= await Connection.connect({ address: config.temporal.address });
+  const client = new Client({ connection: clientConnection, namespace: config.temporal.namespace });
+  const workflowBundleCode = await workflowBundle();
+  // One connection per worker: the SDK refuses two workers of one queue on one connection (as separate hosts would be).
+  const connections: NativeConnection[] = [];
+  try {
+    const workers: Worker[] = [];
+    for (const a of activities) {
+      const connection = await NativeConnection.connect({ address: config.temporal.address });
+      connections.push(connection);
+      workers.push(
+        await Worker.create({
+          connection,
+          namespace: config.temporal.namespace,
+          taskQueue: config.temporal.taskQueue,
+          workflowBundle: workflowBundleCode,
+          activities: a,
+          interceptors: workerInterceptors(),
+          maxConcurrentActivityTaskExecutions: 2,
+        }),
+      );
+    }
+    const done = fn(client);
+    const [result] = await Promise.all([done, ...workers.map((w) => w.runUntil(done.catch(() => undefined)))]);
+    return result;
+  } finally {
+    for (const c of connections) await c.close().catch(() => undefined);
+  }
+}
+
 export async function closeConnections(): Promise<void> {
   await clientConnection?.close();
   await workerConnection?.close();
