@@ -113,13 +113,16 @@ async function main(): Promise<void> {
 
     const phases = new Map<string, { ms: number; n: number }>();
     t = performance.now();
+    const cpu0 = process.cpuUsage();
     const r = await mergeBronzeIntoGold(profiled(conn, phases), { bronzeDir, goldDir, mode: { kind: 'incremental' }, maxRowsPerBatch });
     const secs = (performance.now() - t) / 1000;
+    const cpu = process.cpuUsage(cpu0);
+    const cpuSecs = (cpu.user + cpu.system) / 1e6;
     const snap = await readSnapshot(goldDir);
     const goldRows = [...snap.files.values()].reduce((s, a) => s + (recordCountOf(a) ?? 0), 0);
     console.log(
       `merge: ${r.rowsIn.toLocaleString('en-US')} bronze rows in ${r.batches.length} batches → ${goldRows.toLocaleString('en-US')} gold rows in ${secs.toFixed(2)} s ` +
-        `(${Math.round(r.rowsIn / secs).toLocaleString('en-US')} rows/s); inserted ${r.inserted}, updated ${r.updated}, skipped ${r.skippedOlder}; ` +
+        `(${Math.round(r.rowsIn / secs).toLocaleString('en-US')} rows/s), CPU ${cpuSecs.toFixed(2)} s (all threads; less sensitive to other load than wall time); inserted ${r.inserted}, updated ${r.updated}, skipped ${r.skippedOlder}; ` +
         `files rewritten ${r.filesRewritten}, added ${r.filesAdded}, live ${snap.files.size}`,
     );
     const total = [...phases.values()].reduce((s, p) => s + p.ms, 0);

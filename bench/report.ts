@@ -31,6 +31,8 @@ export interface StageResult {
   records?: number;
   seconds?: number;
   recordsPerSec?: number;
+  /** CPU time of this process (worker threads and DuckDB's threads included) during the stage. */
+  cpuSeconds?: number;
   delta?: DeltaWrites;
   peakRssBytes?: number;
   rssSampledBytes?: number;
@@ -56,15 +58,18 @@ export interface SizeResult {
 }
 
 /** Spark's seconds ÷ ours per stage and end to end (higher = we are faster); undefined where either is missing. */
-export function sparkRatios(r: SizeResult): { rows: { label: string; spark: number; ours: number | undefined }[] } | undefined {
+export function sparkRatios(r: SizeResult): { rows: { label: string; spark: number; ours: number | undefined; sparkCpu: number; oursCpu: number | undefined }[] } | undefined {
   if (!r.spark) return undefined;
-  const ok = (n: number) => r.stages.find((s) => s.stage === n && !s.error && s.seconds !== undefined)?.seconds;
+  const stage = (n: number) => r.stages.find((s) => s.stage === n && !s.error && s.seconds !== undefined);
   const sp = r.spark.seconds;
+  const cpu = r.spark.cpuSeconds;
+  const ran = [1, 2, 3].map(stage);
+  const sum = (f: (s: StageResult) => number | undefined) => (ran.every((s) => s && f(s) !== undefined) ? ran.reduce((a, s) => a + f(s!)!, 0) : undefined);
   const rows = [
-    { label: '1 raw', spark: sp.raw, ours: ok(1) },
-    { label: '2 bronze', spark: sp.bronze, ours: ok(2) },
-    { label: '3 gold', spark: sp.gold, ours: ok(3) },
-    { label: 'end to end', spark: sp.raw + sp.bronze + sp.gold, ours: r.endToEnd?.to === 'gold' ? r.endToEnd.seconds : undefined },
+    { label: '1 raw', spark: sp.raw, ours: stage(1)?.seconds, sparkCpu: cpu.raw, oursCpu: stage(1)?.cpuSeconds },
+    { label: '2 bronze', spark: sp.bronze, ours: stage(2)?.seconds, sparkCpu: cpu.bronze, oursCpu: stage(2)?.cpuSeconds },
+    { label: '3 gold', spark: sp.gold, ours: stage(3)?.seconds, sparkCpu: cpu.gold, oursCpu: stage(3)?.cpuSeconds },
+    { label: 'end to end', spark: sp.raw + sp.bronze + sp.gold, ours: sum((s) => s.seconds), sparkCpu: cpu.raw + cpu.bronze + cpu.gold, oursCpu: sum((s) => s.cpuSeconds) },
   ];
   return { rows };
 }
@@ -227,13 +232,28 @@ export function printReport(results: SizeResult[], checks: Check[], mergeGold: M
   }
   console.log(`\n${table(rows)}`);
 
-  const sprows: string[][] = [['N', 'stage', 'Spark 3.5.3 + delta-spark 3.3.2, local[2] (s)', 'tributary (s)', 'ratio (Spark ÷ ours)']];
+  const sprows: string[][] = [['N', 'stage', 'Spark (s)', 'tributary (s)', 'ratio', 'Spark CPU (s)', 'tributary CPU (s)', 'CPU ratio']];
+  const ratio = (a: number, b: number | undefined) => (b !== undefined && b > 0 ? `${(a / b).toFixed(2)} ×` : '');
   for (const r of results) {
     for (const x of sparkRatios(r)?.rows ?? []) {
-      sprows.push([fmtInt(r.n), x.label, x.spark.toFixed(2), x.ours !== undefined ? x.ours.toFixed(2) : '', x.ours !== undefined ? `${(x.spark / x.ours).toFixed(2)} ×` : '']);
+      sprows.push([
+        fmtInt(r.n),
+        x.label,
+        x.spark.toFixed(2),
+        x.ours?.toFixed(2) ?? '',
+        ratio(x.spark, x.ours),
+        x.sparkCpu.toFixed(2),
+        x.oursCpu?.toFixed(2) ?? '',
+        ratio(x.sparkCpu, x.oursCpu),
+      ]);
     }
   }
-  if (sprows.length > 1) console.log(`\nvs the seed's Spark jobs (same topic, back to back; Spark's session start not counted):\n${table(sprows)}`);
+  if (sprows.length > 1) {
+    console.log(
+      `\nvs the seed's Spark jobs — Spark 3.5.3 + delta-spark 3.3.2, local[2], same topic, run right after ours; ratio = Spark ÷ tributary; ` +
+        `Spark's session start not counted; CPU = user+system of the JVM + Python driver vs of the worker process:\n${table(sprows)}`,
+    );
+  }
 
   const crows: string[][] = [['N', 'ceiling', 'rate', 'seconds', 'detail']];
   for (const r of results) {

@@ -47,7 +47,7 @@ import { parseArgs, share } from '../src/cli/args';
 import { loadEnv, loadWorkerConfig, type WorkerConfig } from '../src/config';
 import { createActivities } from '../src/activities';
 import { connectKafka } from '../src/kafka/connection';
-import type { SampleOptions } from '../src/sample/sensor-data';
+import { emptyTruth, type SampleOptions } from '../src/sample/sensor-data';
 import { duckdbCeiling, javaConsumerCeiling, kafkajsAlone, procStatusKb, runMergeGold } from './ceilings';
 import { createTopic, deleteTopic, produceBacklog, writePayloadFile } from './dataset';
 import { deltaWrites, lakeState } from './lake-writes';
@@ -83,13 +83,18 @@ const BenchArgs = z
     keep: flag,
     /** Run the seed's Spark jobs on the same topic after the stages (installs pyspark once). */
     vsSpark: flag,
+    /**
+     * Use this existing topic (one size only; it must hold exactly that backlog, e.g. one a --keep run
+     * left behind) instead of producing a new one: saves the production time on a busy box. Kept afterwards.
+     */
+    topic: z.string().min(1).optional(),
   })
   .strict();
 type BenchArgs = z.infer<typeof BenchArgs>;
 
 const USAGE =
   'usage: npm run bench -- [--sizes 100000,1000000] [--with-10m] [--malformed 0.1] [--duplicates 0.05] [--out-of-order 0.05] ' +
-  '[--seed 42] [--out bench/out/<timestamp>.json] [--stages 1,2,3] [--skip-ceilings] [--no-merge-gold] [--keep] [--vs-spark]';
+  '[--seed 42] [--out bench/out/<timestamp>.json] [--stages 1,2,3] [--skip-ceilings] [--no-merge-gold] [--keep] [--vs-spark] [--topic <existing>]';
 
 // ---------------------------------------------------------------------------------------------
 // Stages
@@ -186,6 +191,7 @@ function machineInfo() {
 
 async function main(args: BenchArgs): Promise<void> {
   const sizes = [...new Set([...args.sizes, ...(args.with10m ? [10_000_000] : [])])].sort((a, b) => a - b);
+  if (args.topic && sizes.length !== 1) throw new Error('--topic needs exactly one size (--sizes N, the backlog the topic holds)');
   const env = loadEnv();
   const base = loadWorkerConfig(env);
   const kafkaLibDir = process.env.KAFKA_LIB_DIR ?? readStackVar('KAFKA_LIB_DIR');
@@ -221,16 +227,22 @@ async function main(args: BenchArgs): Promise<void> {
   const results: SizeResult[] = [];
   try {
     for (const n of sizes) {
-      const topic = `bench-${n}-${randomUUID().slice(0, 8)}`;
+      const topic = args.topic ?? `bench-${n}-${randomUUID().slice(0, 8)}`;
       const lakeRoot = path.join(workDir, `lake-${n}`);
       fs.mkdirSync(lakeRoot, { recursive: true });
       const payloadFile = path.join(workDir, `payloads-${n}.tsv`);
       const opts = sampleOptions(args, n);
       console.log(`\n== N = ${fmtInt(n)}: topic ${topic}, lake ${lakeRoot}`);
 
-      await createTopic(kafka, topic);
-      const produced = await produceBacklog(kafka, topic, opts);
-      console.log(`produced ${fmtInt(n)} messages (${mib(produced.bytes)} payload) in ${produced.seconds.toFixed(1)} s = ${fmtInt(n / produced.seconds)} msg/s (setup, not a stage figure)`);
+      let produced: Awaited<ReturnType<typeof produceBacklog>>;
+      if (args.topic) {
+        produced = { seconds: 0, bytes: 0, truth: emptyTruth() };
+        console.log(`using the existing topic ${topic} (nothing produced)`);
+      } else {
+        await createTopic(kafka, topic);
+        produced = await produceBacklog(kafka, topic, opts);
+        console.log(`produced ${fmtInt(n)} messages (${mib(produced.bytes)} payload) in ${produced.seconds.toFixed(1)} s = ${fmtInt(n / produced.seconds)} msg/s (setup, not a stage figure)`);
+      }
 
       const size: SizeResult = {
         n,
@@ -288,6 +300,7 @@ async function main(args: BenchArgs): Promise<void> {
           r.rssBeforeBytes = process.memoryUsage.rss();
           sampler.reset();
           const t0 = performance.now();
+          const cpu0 = process.cpuUsage();
           const mono0 = Number(process.hrtime.bigint() / 1000n);
           try {
             r.result = await client.workflow.execute(s.workflow, {
@@ -299,6 +312,8 @@ async function main(args: BenchArgs): Promise<void> {
             r.error = String(e instanceof Error ? `${e.message}${e.cause ? `: ${String((e.cause as Error).cause ?? e.cause)}` : ''}` : e);
           }
           r.seconds = (performance.now() - t0) / 1000;
+          const cpu = process.cpuUsage(cpu0);
+          r.cpuSeconds = (cpu.user + cpu.system) / 1e6;
           r.monotonicUs = [mono0, Number(process.hrtime.bigint() / 1000n)];
           const peak = sampler.peak();
           r.peakRssBytes = peak.bytes;
@@ -309,7 +324,7 @@ async function main(args: BenchArgs): Promise<void> {
           r.recordsPerSec = r.records / r.seconds;
           console.log(
             `stage ${s.n} ${s.workflow}: ${r.error ? `FAILED (${r.error}) after ` : ''}${fmtInt(r.records)} records in ${r.seconds.toFixed(2)} s = ` +
-              `${fmtInt(r.recordsPerSec)} rec/s; ${r.delta.versions} Delta versions, ${r.delta.filesAdded} files; peak RSS ${mib(r.peakRssBytes)}`,
+              `${fmtInt(r.recordsPerSec)} rec/s, ${r.cpuSeconds.toFixed(2)} s CPU; ${r.delta.versions} Delta versions, ${r.delta.filesAdded} files; peak RSS ${mib(r.peakRssBytes)}`,
           );
           if (r.error) break; // later stages would measure nothing meaningful
         }
@@ -372,7 +387,7 @@ async function main(args: BenchArgs): Promise<void> {
       }
 
       if (!args.keep) {
-        await deleteTopic(kafka, topic).catch((e) => console.log(`could not delete topic ${topic}: ${String(e)}`));
+        if (!args.topic) await deleteTopic(kafka, topic).catch((e) => console.log(`could not delete topic ${topic}: ${String(e)}`));
         fs.rmSync(lakeRoot, { recursive: true, force: true });
         fs.rmSync(payloadFile, { force: true });
         fs.rmSync(path.join(workDir, `ceiling-${n}.parquet`), { force: true });

@@ -14,6 +14,8 @@ export interface SparkBaseline {
   startupSeconds: number;
   /** Each job from its first line to the end of its availableNow run. */
   seconds: { raw: number; bronze: number; gold: number };
+  /** CPU time per job: the driver JVM (local mode: executors are its threads) + the Python driver. */
+  cpuSeconds: { raw: number; bronze: number; gold: number };
   rows: { raw: number; bronze: number; deadLetter: number; gold: number };
   driverMemory: string;
   wallSeconds: number;

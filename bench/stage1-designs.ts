@@ -113,15 +113,23 @@ async function main(): Promise<void> {
   const ckDir = arg('librdkafka');
   const rows: string[] = [];
   for (let r = 1; r <= rounds; r++) {
-    const alone = await readerRound(topic, false);
-    const full = await readerRound(topic, true);
-    const line = (what: string, x: { messages: number; seconds: number }) =>
-      `round ${r} | ${what.padEnd(16)} | ${x.messages.toLocaleString('en-US').padStart(11)} msgs | ${x.seconds.toFixed(2).padStart(7)} s | ${Math.round(x.messages / x.seconds).toLocaleString('en-US').padStart(10)} msg/s`;
+    // CPU time (this process, all threads) is far less sensitive to other load than wall time.
+    const timed = async <T extends { messages: number; seconds: number }>(f: () => Promise<T>) => {
+      const c0 = process.cpuUsage();
+      const x = await f();
+      const c = process.cpuUsage(c0);
+      return { ...x, cpu: (c.user + c.system) / 1e6 };
+    };
+    const alone = await timed(() => readerRound(topic, false));
+    const full = await timed(() => readerRound(topic, true));
+    const line = (what: string, x: { messages: number; seconds: number; cpu: number }) =>
+      `round ${r} | ${what.padEnd(16)} | ${x.messages.toLocaleString('en-US').padStart(11)} msgs | ${x.seconds.toFixed(2).padStart(7)} s | ${Math.round(x.messages / x.seconds).toLocaleString('en-US').padStart(10)} msg/s | ` +
+      `CPU ${x.cpu.toFixed(2).padStart(6)} s = ${((x.cpu * 1e6) / x.messages).toFixed(2)} µs/msg`;
     rows.push(line('reader alone', alone), line('reader + raw', full));
     console.log(rows[rows.length - 2]);
     console.log(rows[rows.length - 1]);
     if (ckDir) {
-      const ck = await librdkafkaRound(ckDir, topic, alone.messages);
+      const ck = await timed(() => librdkafkaRound(ckDir, topic, alone.messages));
       rows.push(line('librdkafka alone', ck));
       console.log(rows[rows.length - 1]);
     }
