@@ -40,7 +40,7 @@ export class AzureBlobStore implements TableStore {
   }
 
   locate(key: string): string {
-    return `${this.root}/${key}`;
+    return key === '' ? this.root : `${this.root}/${key}`;
   }
 
   private blob(key: string) {

@@ -52,7 +52,7 @@ export class S3Store implements TableStore {
   }
 
   locate(key: string): string {
-    return `${this.root}/${key}`;
+    return key === '' ? this.root : `${this.root}/${key}`;
   }
 
   async read(key: string): Promise<Buffer> {
