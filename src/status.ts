@@ -6,7 +6,7 @@
  */
 import { Client, WorkflowExecutionInfo } from '@temporalio/client';
 import type { WorkerConfig } from './config';
-import { connectKafka } from './kafka/connection';
+import { connectKafka, type KafkaLogger } from './kafka/connection';
 import { fetchWatermarks } from './kafka/watermarks';
 import { addedFilesSince, DeltaTableNotFoundError, readSnapshot, recordCountOf, type Snapshot } from './lake/delta-log';
 import { openDuckDB } from './lake/duckdb';
@@ -121,7 +121,12 @@ export interface LakeState {
 }
 
 /** The tables' versions, sizes and checkpoints and each stage's lag — from the Delta logs and Kafka, no scans. */
-export async function readLakeState(config: WorkerConfig, topics = ['sensor_readings']): Promise<LakeState & { snaps: Map<TableDef, Snapshot | null> }> {
+/** `kafkaLogger`: where kafkajs lines go (default: warnings and errors on stderr). */
+export async function readLakeState(
+  config: WorkerConfig,
+  topics = ['sensor_readings'],
+  kafkaLogger?: KafkaLogger,
+): Promise<LakeState & { snaps: Map<TableDef, Snapshot | null> }> {
   const snaps = new Map<TableDef, Snapshot | null>();
   for (const t of ALL_TABLES) snaps.set(t, await snapshotOrNull(tableDir(config.lakeRoot, t)));
   const tables: TableStatus[] = ALL_TABLES.map((t) => {
@@ -137,7 +142,7 @@ export async function readLakeState(config: WorkerConfig, topics = ['sensor_read
       const cp = snaps.get(RAW) ? (await readRawCheckpoint(tableDir(config.lakeRoot, RAW))).checkpoint : {};
       let lagByTopic: Record<string, number> | null = null;
       try {
-        const marks = await fetchWatermarks(connectKafka(config.kafka), topics);
+        const marks = await fetchWatermarks(connectKafka(config.kafka, kafkaLogger), topics);
         lagByTopic = Object.fromEntries(topics.map((t) => [t, 0]));
         for (const w of marks) lagByTopic[w.topic] += Math.max(0, w.high - Math.max(w.low, cp[w.topic]?.[String(w.partition)] ?? w.low));
       } catch {

@@ -54,7 +54,7 @@ async function main(): Promise<void> {
   if (endpoint) Runtime.install({ telemetryOptions: sdkTelemetry(endpoint) });
   const connection = await NativeConnection.connect({ address: config.temporal.address });
   try {
-    const metrics = endpoint ? new PipelineMetrics(config, endpoint.topics) : undefined;
+    const metrics = endpoint ? new PipelineMetrics(config, endpoint.topics, Runtime.instance().logger) : undefined;
     const worker = await createWorker({ config }, connection, { metrics });
     const server = endpoint && metrics ? await serveMetrics(metrics, endpoint) : undefined;
     console.log(

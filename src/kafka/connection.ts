@@ -82,8 +82,28 @@ export interface KafkaHandle {
   explain(error: unknown, context: string): Error;
 }
 
+/**
+ * kafkajs 2.2.4 (the last release) arms a timer with a negative delay whenever its request queue
+ * is idle (requestQueue.scheduleCheckPendingRequests: `throttledUntil - Date.now()` with
+ * throttledUntil = -1). Node 24 prints a TimeoutNegativeWarning for that, raw on stderr, and runs
+ * the timer after 1 ms — what kafkajs means. This drops exactly that warning; every other one is
+ * emitted as before.
+ */
+let timeoutWarningFiltered = false;
+export function dropNegativeTimeoutWarning(): void {
+  if (timeoutWarningFiltered) return;
+  timeoutWarningFiltered = true;
+  const emitWarning = process.emitWarning.bind(process) as (...args: unknown[]) => void;
+  process.emitWarning = ((warning: string | Error, ...rest: unknown[]) => {
+    const type = warning instanceof Error ? warning.name : typeof rest[0] === 'string' ? rest[0] : (rest[0] as { type?: string } | undefined)?.type;
+    if (type === 'TimeoutNegativeWarning') return;
+    emitWarning(warning, ...rest);
+  }) as typeof process.emitWarning;
+}
+
 /** `logger`: where kafkajs log lines go (activities pass their own, so lines carry the workflow id and stage). */
 export function connectKafka(conn: KafkaConnectionConfig, logger: KafkaLogger = consoleKafkaLogger): KafkaHandle {
+  dropNegativeTimeoutWarning();
   const password = conn.sasl ? readPassword(conn.sasl.passwordSource) : undefined;
   const config: KafkaConfig = {
     clientId: conn.clientId,

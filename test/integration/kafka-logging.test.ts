@@ -2,6 +2,7 @@
  * kafkajs log lines go through the logger the caller gives (the worker passes its activity logger),
  * at our level for them, with the password masked — never raw on the console.
  */
+import { spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
@@ -64,5 +65,19 @@ describe('kafkajs logging', () => {
     expect(lines).toContainEqual(expect.objectContaining({ level: 'error', message: expect.stringMatching(/^kafkajs: SASL PLAIN authentication failed/) }));
     for (const l of lines) expect(l.meta).toMatchObject({ sdkComponent: 'kafkajs' });
     expect(JSON.stringify(lines)).not.toContain(wrongPassword);
+  });
+
+  it("drops only Node 24's warning about kafkajs' negative timer delay", () => {
+    // In a process of its own: jest's sandboxed `process` does not carry warnings.
+    const script = [
+      "require('./src/kafka/connection').dropNegativeTimeoutWarning();",
+      "process.emitWarning('-5 is a negative number.', 'TimeoutNegativeWarning');",
+      'clearTimeout(setTimeout(() => undefined, -5));', // what kafkajs does: Node 24 warns
+      "process.emitWarning('still shown', 'TributaryTestWarning');",
+    ].join('\n');
+    const r = spawnSync(process.execPath, ['--import', 'tsx', '-e', script], { encoding: 'utf8' });
+    expect(r.status).toBe(0);
+    expect(r.stderr).not.toMatch(/TimeoutNegativeWarning|negative number/);
+    expect(r.stderr).toMatch(/TributaryTestWarning: still shown/);
   });
 });

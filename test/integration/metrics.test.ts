@@ -6,12 +6,12 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as net from 'node:net';
-import * as path from 'node:path';
 import { Client, Connection } from '@temporalio/client';
 import { parseExposition, type Labels } from '../../src/metrics/exposition';
 import { BRONZE, DEAD_LETTER, GOLD, RAW, tableDir } from '../../src/lake/tables';
 import { deserializeWorkflow, ingestRawWorkflow, mergeGoldWorkflow } from '../../src/workflows';
-import { createTopic, deltaScan, deltaVersions, env, produce, queryLake, tempLakeRoot, uniqueName } from '../helpers/pipeline';
+import { PipelineMetrics } from '../../src/metrics/pipeline';
+import { createTopic, deltaScan, deltaVersions, env, produce, queryLake, tempLakeRoot, testConfig, uniqueName } from '../helpers/pipeline';
 
 async function freePort(): Promise<number> {
   const srv = net.createServer();
@@ -68,7 +68,9 @@ describe('worker /metrics', () => {
     const [port, sdkPort] = [await freePort(), await freePort()];
     const t0 = Date.now() / 1000;
     let output = '';
-    worker = spawn(path.resolve('node_modules/.bin/tsx'), [path.resolve('src/worker.ts')], {
+    // Exactly what `npm run worker` runs (its graceful SIGTERM is checked at the end, on every Node version CI uses).
+    const [command, ...commandArgs] = (JSON.parse(fs.readFileSync('package.json', 'utf8')) as { scripts: Record<string, string> }).scripts.worker!.split(' ');
+    worker = spawn(command === 'node' ? process.execPath : command!, commandArgs, {
       env: { ...process.env, LAKE_ROOT: lakeRoot, TEMPORAL_TASK_QUEUE: taskQueue, METRICS_PORT: String(port), METRICS_SDK_PORT: String(sdkPort), METRICS_TOPICS: topic },
       stdio: ['ignore', 'pipe', 'pipe'],
     });
@@ -167,5 +169,30 @@ describe('worker /metrics', () => {
     expect(output).not.toMatch(/^\[kafkajs\]/m);
     worker.kill('SIGTERM');
     expect(await workerExit).toBe(0);
+  });
+
+  it('an unreachable Kafka is a 0 in tributary_collect_success, logged at debug, nothing on the console', async () => {
+    const root = tempLakeRoot();
+    const deadBroker = `127.0.0.1:${await freePort()}`;
+    const config = testConfig(root, { brokers: [deadBroker], clientId: 'tributary-test', securityProtocol: 'PLAINTEXT' });
+    const debug: string[] = [];
+    const consoleCalls: unknown[][] = [];
+    const spies = (['log', 'info', 'warn', 'error', 'debug'] as const).map((m) =>
+      jest.spyOn(console, m).mockImplementation((...args: unknown[]) => void consoleCalls.push(args)),
+    );
+    try {
+      const metrics = new PipelineMetrics(config, ['sensor_readings'], { debug: (m: string) => void debug.push(m) });
+      await metrics.collect();
+      const m = parseExposition(metrics.render());
+      expect(value(m, 'tributary_collect_success', { source: 'kafka' })).toBe(0);
+      expect(value(m, 'tributary_collect_success', { source: 'lake' })).toBe(1);
+      expect(m.filter((s) => s.name === 'tributary_kafka_lag_records')).toEqual([]);
+      expect(value(m, 'tributary_lag_records', { stage: 'bronze', table: RAW.name })).toBe(0);
+    } finally {
+      spies.forEach((s) => s.mockRestore());
+      fs.rmSync(root, { recursive: true, force: true });
+    }
+    expect(consoleCalls).toEqual([]);
+    expect(debug.some((line) => line.startsWith('kafkajs: ') && line.includes('ECONNREFUSED'))).toBe(true);
   });
 });

@@ -6,14 +6,15 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { tempLakeRoot } from '../helpers/pipeline';
 
-const TSX = path.resolve('node_modules/.bin/tsx');
+// As `npm run status` runs it: node --import tsx (one process, so SIGINT reaches the command itself).
+const NODE = [process.execPath, '--import', 'tsx'] as const;
 const CLI = path.resolve('src/cli/status.ts');
 
 describe('status --watch', () => {
   it('prints a fresh status every interval and stops cleanly on SIGINT', async () => {
     const lakeRoot = tempLakeRoot();
     try {
-      const child = spawn(TSX, [CLI, '--watch', '--every', '1', '--json'], { env: { ...process.env, LAKE_ROOT: lakeRoot }, stdio: ['ignore', 'pipe', 'pipe'] });
+      const child = spawn(NODE[0], [...NODE.slice(1), CLI, '--watch', '--every', '1', '--json'], { env: { ...process.env, LAKE_ROOT: lakeRoot }, stdio: ['ignore', 'pipe', 'pipe'] });
       const snapshots: { at: string; tables: unknown[] }[] = [];
       let stderr = '';
       child.stderr.on('data', (d) => (stderr += d));
@@ -45,7 +46,7 @@ describe('status --watch', () => {
   });
 
   it('rejects bad arguments with the usage line', () => {
-    const r = spawnSync(TSX, [CLI, '--watch', '--every', '0'], { encoding: 'utf8' });
+    const r = spawnSync(NODE[0], [...NODE.slice(1), CLI, '--watch', '--every', '0'], { encoding: 'utf8' });
     expect(r.status).toBe(2);
     expect(r.stderr).toMatch(/--every: .*greater than or equal to 1/);
     expect(r.stderr).toMatch(/usage: npm run status/);
