@@ -117,6 +117,22 @@ export async function runChaos(opts: ChaosOptions): Promise<ChaosReport> {
     ok: false,
   };
   const cleanups: (() => Promise<unknown>)[] = [];
+  const cleanUp = async (removeWorkDir: boolean) => {
+    for (const c of cleanups.splice(0).reverse()) await c().catch((e) => log(t0, `cleanup: ${(e as Error).message}`));
+    if (!removeWorkDir) return log(t0, `kept ${work} for inspection`);
+    fs.rmSync(work, { recursive: true, force: true });
+    try {
+      fs.rmdirSync(path.dirname(work)); // only when empty: another run may be using it
+    } catch {
+      // not empty
+    }
+  };
+  // Ctrl-C or a SIGTERM still removes the schedules, topic, processes and files of the run.
+  const interrupted = (signal: NodeJS.Signals) => {
+    log(t0, `${signal}: cleaning up`);
+    void cleanUp(true).finally(() => process.exit(130));
+  };
+  process.once('SIGINT', interrupted).once('SIGTERM', interrupted);
   log(t0, `run ${runId}: variant ${opts.variant}, ${opts.kills} faults, ${opts.messages} messages, seed ${opts.seed}; work dir ${work}`);
   try {
     // The service this variant restarts is a private one; the other comes from the shared stack.
@@ -199,7 +215,8 @@ export async function runChaos(opts: ChaosOptions): Promise<ChaosReport> {
     await startWorker();
     log(t0, `worker pid ${worker.pid} on task queue ${taskQueue}; schedules ${idPrefix}sensor-*`);
 
-    // Faults, with the truth sent in kills + 1 chunks between them.
+    // Faults, with the truth sent in kills + 1 chunks between them (after a worker kill; just
+    // before a broker or server kill, so that a stage has work when it comes).
     const records = generateTruth({ messages: opts.messages, seed: opts.seed, partitions: opts.partitions });
     const chunk = (k: number) => [Math.floor((records.length * k) / (opts.kills + 1)), Math.floor((records.length * (k + 1)) / (opts.kills + 1))];
     const send = async (k: number) => {
@@ -222,6 +239,12 @@ export async function runChaos(opts: ChaosOptions): Promise<ChaosReport> {
         log(t0, `fault ${k}/${opts.kills}: kill -9 worker pid ${pid}; in flight: ${describe(hit)}`);
         await startWorker();
       } else {
+        // Send the next chunk, then kill while a stage activity runs (or after 20 s, whatever runs
+        // then): for the broker, a stage-1 run, the only one that talks to Kafka.
+        await send(k);
+        const wanted = (a: InFlight) => !kafka || a.type === 'ingestRaw';
+        const deadline = Date.now() + 20_000;
+        while (Date.now() < deadline && !(await inFlight(client, taskQueue)).some(wanted)) await sleep(250);
         hit = await inFlight(client, taskQueue);
         const svc = (kafka ?? temporal)!;
         const pid = svc.proc.pid;
@@ -234,7 +257,7 @@ export async function runChaos(opts: ChaosOptions): Promise<ChaosReport> {
       report.kills += 1;
       if (hit.length > 0) report.faultsMidActivity += 1;
       for (const a of hit) report.activitiesHit[a.type] = (report.activitiesHit[a.type] ?? 0) + 1;
-      await send(k);
+      if (opts.variant === 'worker') await send(k);
     }
     report.seconds.faults = (Date.now() - tFaults) / 1000;
 
@@ -273,17 +296,9 @@ export async function runChaos(opts: ChaosOptions): Promise<ChaosReport> {
     report.wrongOther = v.raw.wrong + v.bronze.wrong;
     report.ok = report.drained && report.lost + report.duplicated + report.wrongGold + report.wrongOther === 0;
   } finally {
-    for (const c of cleanups.reverse()) await c().catch((e) => log(t0, `cleanup: ${(e as Error).message}`));
+    process.off('SIGINT', interrupted).off('SIGTERM', interrupted);
+    await cleanUp(!opts.keep && (report.ok || !report.verification));
     report.seconds.total = (Date.now() - t0) / 1000;
-    if (opts.keep || (!report.ok && report.verification)) log(t0, `kept ${work} for inspection`);
-    else {
-      fs.rmSync(work, { recursive: true, force: true });
-      try {
-        fs.rmdirSync(path.dirname(work)); // only when empty: another run may be using it
-      } catch {
-        // not empty
-      }
-    }
   }
   return report;
 }
