@@ -586,12 +586,16 @@ stop_service() {
   rm -f "$pidfile"
 }
 
-# $@ = services to stop (temporal, kafka); none = both.
+# $@ = services to stop (temporal, kafka, azurite, versitygw); none = all.
 cmd_down() {
-  local want=" ${*:-temporal kafka} " s
-  for s in "$@"; do [[ $s == temporal || $s == kafka ]] || die "down: unknown service '$s' (temporal, kafka)"; done
+  local want=" ${*:-temporal kafka azurite versitygw} " s
+  for s in "$@"; do
+    [[ $s == temporal || $s == kafka || $s == azurite || $s == versitygw ]] ||
+      die "down: unknown service '$s' (temporal, kafka, azurite, versitygw)"
+  done
   [[ $want != *" temporal "* ]] || stop_service temporal "$EXTERNAL_TEMPORAL" "$TEMPORAL_PID" 20
   [[ $want != *" kafka "* ]] || stop_service kafka "$EXTERNAL_KAFKA" "$KAFKA_PID" 30
+  down_object_stores "$want"
   say "down: data kept in $STACK_DIR (delete it to start from scratch)"
 }
 
