@@ -52,7 +52,8 @@ export const ChaosOptions = z
      */
     recovery: z.enum(['fail-attempts', 'heartbeat-timeout']).default('fail-attempts'),
     drainTimeout: z.coerce.number().int().min(10).default(900),
-    keep: z.coerce.boolean().default(false),
+    /** Keep the run's directory (lake, logs) even when it passed. `--keep` or `--keep true|false`. */
+    keep: z.union([z.boolean(), z.enum(['true', 'false']).transform((v) => v === 'true')]).default(false),
   })
   .strict()
   .refine((o) => o.minGap <= o.maxGap, { message: 'must be <= --max-gap', path: ['minGap'] });
