@@ -13,6 +13,22 @@ import { adminKafka } from '../helpers/pipeline';
 
 const REPO = path.resolve(__dirname, '..', '..');
 
+const drivers = new Set<ReturnType<typeof spawn>>();
+
+// A driver still running when the tests end (a timeout) is stopped: on SIGTERM it removes its
+// schedules, topic, processes and files before it exits.
+afterAll(async () => {
+  await Promise.all(
+    [...drivers].map(
+      (d) =>
+        new Promise((resolve) => {
+          d.once('close', resolve);
+          d.kill('SIGTERM');
+        }),
+    ),
+  );
+}, 120_000);
+
 function chaos(args: string[]): Promise<{ code: number | null; output: string; report: ChaosReport | undefined }> {
   return new Promise((resolve, reject) => {
     const child = spawn(process.execPath, ['--import', require.resolve('tsx'), path.join(REPO, 'scripts', 'chaos.ts'), ...args], { cwd: REPO, stdio: ['ignore', 'pipe', 'pipe'] });
@@ -20,7 +36,9 @@ function chaos(args: string[]): Promise<{ code: number | null; output: string; r
     child.stdout.on('data', (b: Buffer) => (output += b.toString()));
     child.stderr.on('data', (b: Buffer) => (output += b.toString()));
     child.on('error', reject);
+    drivers.add(child);
     child.on('close', (code) => {
+      drivers.delete(child);
       const line = output.split('\n').find((l) => l.startsWith('chaos-report '));
       resolve({ code, output, report: line ? (JSON.parse(line.slice('chaos-report '.length)) as ChaosReport) : undefined });
     });
@@ -53,7 +71,7 @@ describe('chaos (npm run chaos), a short round of each variant', () => {
   // are private), so they run at once and the round costs about as long as its slowest run.
   const runs = new Map<string, ReturnType<typeof chaos>>();
   beforeAll(() => {
-    for (const v of VARIANTS) runs.set(v.variant, chaos(['--variant', v.variant, '--messages', '1500', '--seed', '7', ...v.args]));
+    for (const v of VARIANTS) runs.set(v.variant, chaos(['--variant', v.variant, '--messages', '1500', '--seed', '7', '--drain-timeout', '300', ...v.args]));
   });
 
   it.each(VARIANTS)('$variant: $kills faults, nothing lost, duplicated or wrong; nothing of the run left behind', async ({ variant, kills }) => {
