@@ -15,7 +15,7 @@ import { setOffset, type PartitionRange, type TopicOffsets } from './offsets';
 /**
  * One fetched partition batch's records, column-wise: no object per record, nothing decoded.
  * `values` are the values as fetched (views into kafkajs' fetch response; null = a tombstone):
- * the UTF-8 check and decode happen in DuckDB when the batch is written (src/lake/raw-table.ts).
+ * the UTF-8 check and decode happen when the batch is written (src/lake/raw-table.ts).
  * The views keep the fetch responses they point into alive until the flush is written; those
  * responses hold little besides these records, so memory stays about the records' own size.
  */

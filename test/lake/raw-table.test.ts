@@ -1,7 +1,7 @@
 /**
  * Stage 1's column-wise staging (src/lake/raw-table.ts): records arrive as per-partition segments
- * of undecoded values; DuckDB assigns topic/partition by segment, decides UTF-8 and types the
- * columns. Checked against what Node decides for the same bytes (isUtf8), for segments of several
+ * of undecoded values; the writer checks UTF-8 (isUtf8), DuckDB joins topic/partition by segment,
+ * decodes and types the columns. Checked against Node's own decisions for edge-case bytes, for segments of several
  * partitions interleaved in one flush, and for the backfill path (appendMissing).
  */
 import { isUtf8 } from 'node:buffer';
