@@ -10,7 +10,7 @@
  * out of order by up to 5 minutes; committed in versions of --version-rows rows, as stage 2 writes
  * them. Then one scheduled merge of the whole backlog, timed; every SQL statement the merge runs is
  * timed and attributed to a phase (a proxy around the DuckDB connection). --explain also prints
- * EXPLAIN ANALYZE of the first batch's dedupe statement.
+ * EXPLAIN ANALYZE of the dedupe (as gold-merge.ts does it) over the first bronze file.
  */
 import * as fs from 'node:fs';
 import * as os from 'node:os';
@@ -104,10 +104,10 @@ async function main(): Promise<void> {
     if (process.argv.includes('--explain')) {
       const snap = await readSnapshot(bronzeDir);
       const first = [...snap.files.keys()].sort()[0];
-      const plan = await conn.runAndReadAll(`EXPLAIN ANALYZE SELECT count(*) FROM (
-        SELECT sensor_id, ts_ms, row_number() OVER (PARTITION BY sensor_id, ts_ms ORDER BY arrived_at DESC, topic DESC, "partition" DESC, "offset" DESC, value DESC, unit DESC) AS rn,
-               min(arrived_at) OVER (PARTITION BY sensor_id, ts_ms) AS first_at
-        FROM read_parquet('${path.join(bronzeDir, first)}')) WHERE rn = 1`);
+      const plan = await conn.runAndReadAll(`EXPLAIN ANALYZE SELECT count(*), max(w.value), max(first_at) FROM (
+        SELECT sensor_id, ts_ms, min(arrived_at) AS first_at,
+               arg_max({'value': value, 'unit': unit, 'new_at': arrived_at}, (arrived_at, topic, "partition", "offset", value, unit)) AS w
+        FROM read_parquet('${path.join(bronzeDir, first)}') GROUP BY sensor_id, ts_ms)`);
       console.log(plan.getRows().map((r) => String(r[1])).join('\n'));
     }
 

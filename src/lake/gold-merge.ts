@@ -305,15 +305,18 @@ async function loadBronzeBatch(conn: DuckDBConnection, bronzeDir: string, batch:
   const missing = BRONZE.fields.map((f) => f.name).filter((n) => !types.has(n));
   if (missing.length > 0) throw new DeltaLogCorruptError(`${bronzeDir}: bronze data files lack column(s) ${missing.join(', ')}`);
   const arrived = utcTimestamp('arrived_at', types.get('arrived_at')!);
+  // One hash aggregate per key instead of two window functions (a sort of the whole batch): the
+  // winner is the row with the greatest (arrived_at, topic, partition, offset, value, unit) — the
+  // same total order as before; bronze's columns are NOT NULL, so no NULL ordering question arises.
   await conn.run(`CREATE OR REPLACE TEMP TABLE ${T.src} AS
-    SELECT sensor_id, ts_ms, value, unit, arrived_at AS new_at, first_at FROM (
-      SELECT CAST(sensor_id AS VARCHAR) AS sensor_id, CAST(ts_ms AS BIGINT) AS ts_ms, CAST(value AS DOUBLE) AS value,
-             CAST(unit AS VARCHAR) AS unit, ${arrived} AS arrived_at,
-             min(${arrived}) OVER (PARTITION BY sensor_id, ts_ms) AS first_at,
-             row_number() OVER (PARTITION BY sensor_id, ts_ms
-               ORDER BY ${arrived} DESC, topic DESC, "partition" DESC, "offset" DESC, value DESC, unit DESC) AS rn
-      FROM ${from}
-    ) WHERE rn = 1`);
+    SELECT sensor_id, ts_ms, w.value, w.unit, w.new_at, first_at FROM (
+      SELECT sensor_id, ts_ms, min(arrived_at) AS first_at,
+             arg_max({'value': value, 'unit': unit, 'new_at': arrived_at}, (arrived_at, topic, "partition", "offset", value, unit)) AS w
+      FROM (SELECT CAST(sensor_id AS VARCHAR) AS sensor_id, CAST(ts_ms AS BIGINT) AS ts_ms, CAST(value AS DOUBLE) AS value,
+                   CAST(unit AS VARCHAR) AS unit, ${arrived} AS arrived_at, CAST(topic AS VARCHAR) AS topic,
+                   CAST("partition" AS INTEGER) AS "partition", CAST("offset" AS BIGINT) AS "offset"
+            FROM ${from})
+      GROUP BY sensor_id, ts_ms)`);
   const r = (await conn.runAndReadAll(`SELECT count(*)::BIGINT AS k FROM ${T.src}`)).getRowObjects()[0];
   return { rowsIn: batch.rows, keys: Number(r.k) };
 }
