@@ -9,7 +9,7 @@
 import type { Duration } from '@temporalio/common';
 import { NativeConnection, Runtime, Worker, type ActivityInterceptorsFactory, type WorkerInterceptors } from '@temporalio/worker';
 import { createActivities, type ActivityDeps } from './activities';
-import { stageOfActivity } from './activities/stages';
+import { stageOfActivity } from './stages';
 import { loadEnv, loadWorkerConfig } from './config';
 import { setCheckpointReaderMemoryLimit } from './lake/delta-log';
 import { PipelineMetrics } from './metrics/pipeline';
@@ -22,7 +22,13 @@ const stageLogAttributes: ActivityInterceptorsFactory = (ctx) => ({
   },
 });
 
-/** Interceptors of every pipeline worker (also the tests' workers); with `metrics`, results are counted. */
+/** Workflow interceptor modules (a prebuilt workflow bundle must be built with them: bundleWorkflowCode). */
+export const WORKFLOW_INTERCEPTOR_MODULES = [require.resolve('./workflows/log-attributes')];
+
+/**
+ * Activity interceptors of every pipeline worker (also the tests' workers, which run a prebuilt bundle made
+ * with WORKFLOW_INTERCEPTOR_MODULES); with `metrics`, results are counted.
+ */
 export function workerInterceptors(metrics?: PipelineMetrics): WorkerInterceptors {
   return { activity: [stageLogAttributes, ...(metrics ? [metricsInterceptor(metrics)] : [])] };
 }
@@ -39,7 +45,7 @@ export async function createWorker(
     taskQueue: deps.config.temporal.taskQueue,
     workflowsPath: require.resolve('./workflows'),
     activities: createActivities(deps),
-    interceptors: workerInterceptors(opts.metrics),
+    interceptors: { ...workerInterceptors(opts.metrics), workflowModules: WORKFLOW_INTERCEPTOR_MODULES },
     maxConcurrentActivityTaskExecutions: deps.config.memory.maxConcurrentActivities,
     maxConcurrentWorkflowTaskExecutions: 10,
     shutdownGraceTime: opts.shutdownGraceTime ?? '1 minute',

@@ -7,7 +7,7 @@
  * Every name is listed in METRICS (the README's table is checked against it by the tests).
  */
 import type { WorkerConfig } from '../config';
-import { stageOfActivity } from '../activities/stages';
+import { stageOfActivity } from '../stages';
 import type { KafkaLogger } from '../kafka/connection';
 import { BRONZE, DEAD_LETTER, GOLD, RAW } from '../lake/tables';
 import { readLakeState } from '../status';

@@ -12,7 +12,7 @@ import { bundleWorkflowCode, NativeConnection, Runtime, Worker, DefaultLogger, t
 import { Kafka, logLevel, type Message } from 'kafkajs';
 import { loadEnv, loadWorkerConfig, type KafkaConnectionConfig, type WorkerConfig } from '../../src/config';
 import { createActivities, type FaultHooks } from '../../src/activities';
-import { workerInterceptors } from '../../src/worker';
+import { WORKFLOW_INTERCEPTOR_MODULES, workerInterceptors } from '../../src/worker';
 import { openDuckDB } from '../../src/lake/duckdb';
 import { sqlString } from '../../src/lake/sql';
 
@@ -99,7 +99,7 @@ export async function produce(topic: string, messages: Message[]): Promise<void>
 
 let bundle: Promise<WorkflowBundleWithSourceMap> | undefined;
 function workflowBundle(): Promise<WorkflowBundleWithSourceMap> {
-  bundle ??= bundleWorkflowCode({ workflowsPath: require.resolve('../../src/workflows'), logger: new DefaultLogger('WARN') });
+  bundle ??= bundleWorkflowCode({ workflowsPath: require.resolve('../../src/workflows'), workflowInterceptorModules: WORKFLOW_INTERCEPTOR_MODULES, logger: new DefaultLogger('WARN') });
   return bundle;
 }
 

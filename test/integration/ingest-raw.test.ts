@@ -218,6 +218,9 @@ describe('ingestRawWorkflow', () => {
     const kafkajsLines = workerLogs.entries.filter((e) => e.message.startsWith('kafkajs: '));
     expect(kafkajsLines.map((e) => e.message)).toContainEqual(expect.stringMatching(/authentication failed/i));
     for (const e of kafkajsLines) expect(e.meta).toMatchObject({ workflowId, stage: 'raw', activityType: 'ingestRaw' });
+    // The SDK's own lines of the run too: the activity's and the workflow's failure.
+    expect(workerLogs.entries.find((e) => e.message === 'Activity failed')?.meta).toMatchObject({ workflowId, stage: 'raw' });
+    expect(workerLogs.entries.find((e) => e.message === 'Workflow failed')?.meta).toMatchObject({ workflowId, stage: 'raw' });
     expect(captured.filter((line) => line.startsWith('[kafkajs]'))).toEqual([]);
     for (const secret of [wrongPassword, realPassword]) expect(JSON.stringify(workerLogs.entries, (_k, v) => (typeof v === 'bigint' ? String(v) : v))).not.toContain(secret);
     expect(failure.type).toBe('PermanentKafkaError');
