@@ -7,6 +7,8 @@ import type { WorkerConfig } from '../config';
 export interface FaultHooks {
   beforeCommit?(stage: string, commitNumber: number): void;
   afterCommit?(stage: string, commitNumber: number): void;
+  /** Stage 1, between capturing Kafka's log ends and reading the table checkpoint (a race window). */
+  afterWatermarks?(stage: 'raw'): Promise<void>;
 }
 
 /** What activities get from the worker process: config (secrets stay behind it) and hooks. */

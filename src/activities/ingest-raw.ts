@@ -1,6 +1,6 @@
 import { Context } from '@temporalio/activity';
 import { connectKafka, PermanentKafkaError, type KafkaHandle } from '../kafka/connection';
-import { offsetOf, planRead, setOffset, type LostRange, type PartitionRange, type TopicOffsets } from '../kafka/offsets';
+import { aheadOfLogEnd, offsetOf, planRead, setOffset, type LostRange, type PartitionRange, type TopicOffsets } from '../kafka/offsets';
 import { KafkaRecords, readRanges } from '../kafka/range-reader';
 import { fetchWatermarks, offsetsForTimestamp } from '../kafka/watermarks';
 import { openDuckDB } from '../lake/duckdb';
@@ -35,10 +35,14 @@ export function makeIngestRaw(deps: ActivityDeps) {
     const kafka = connectKafka(deps.config.kafka, ctx.log);
     if (input.backfill) return backfillRaw(deps, kafka, dir, input, input.backfill);
 
-    const watermarks = await fetchWatermarks(kafka, input.topics);
-    // Read after the watermarks: a commit by a concurrent writer in between makes our
-    // compare-and-swap fail and the retry re-plans, rather than re-reading its records.
+    let watermarks = await fetchWatermarks(kafka, input.topics);
+    await deps.faults?.afterWatermarks?.('raw');
     const table = await readRawCheckpoint(dir);
+    // A checkpoint past log ends captured before it was read is normal when a concurrent raw run
+    // (backfill, near-real-time follow-up, second worker) committed in between: capture again.
+    // Only past a log end captured after the checkpoint is it a reset (planRead). Commits after
+    // this read make our compare-and-swap fail and the retry re-plans.
+    if (aheadOfLogEnd(watermarks, table.checkpoint).length > 0) watermarks = await fetchWatermarks(kafka, input.topics);
     // Planned over all partitions (a first run, a new partition, data loss are decided for the topic as a whole),
     // then narrowed to this activity's group.
     const plan = narrowToGroup(
@@ -53,7 +57,7 @@ export function makeIngestRaw(deps: ActivityDeps) {
       input.group,
     );
     for (const l of plan.lost) {
-      ctx.log.warn('data loss: records deleted by Kafka before they were read (failOnDataLoss=false, continuing)', { ...l });
+      ctx.log.warn(`data loss (${l.kind}; failOnDataLoss=false, continuing)`, { ...l });
     }
     if (plan.disagreements.length > 0) {
       ctx.log.warn('workflow checkpoint differs from the raw table; using the table', { disagreements: plan.disagreements });
@@ -186,7 +190,7 @@ async function backfillRaw(deps: ActivityDeps, kafka: KafkaHandle, dir: string, 
     // to the scheduled run entirely.
     const owned = offsetOf(table.checkpoint, r.topic, r.partition) ?? r.from;
     const to = Math.max(r.from, Math.min(r.to, w.high, owned));
-    if (r.from < w.low) lost.push({ topic: r.topic, partition: r.partition, from: r.from, to: Math.min(w.low, to), reason: 'were deleted from Kafka (retention); cannot be backfilled' });
+    if (r.from < w.low) lost.push({ topic: r.topic, partition: r.partition, from: r.from, to: Math.min(w.low, to), kind: 'retention', reason: 'were deleted from Kafka (retention); cannot be backfilled' });
     return { ...r, from: Math.max(r.from, w.low), to };
   });
 

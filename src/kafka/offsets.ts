@@ -5,6 +5,15 @@
  *
  * All offsets are "next offset to read" (Kafka's convention), as plain numbers (JSON-safe in
  * workflow history; Kafka offsets stay far below 2^53 in practice and inputs are checked).
+ *
+ * Resets. Kafka's log end never moves backwards, except when the topic was deleted and recreated
+ * (offsets restart at 0) or the log was truncated (unclean leader election). So a checkpoint past
+ * the log end is a reset — provided the log end was captured AFTER the checkpoint was read: one
+ * captured before may simply predate a concurrent raw run's commit (see the stage-1 activity,
+ * which re-captures in that case). On a reset the offsets below the checkpoint are never read
+ * again (raw already holds them, from the old log); the records Kafka now has or will write there
+ * cannot be landed and are reported as a lost range of kind 'reset' (failOnDataLoss=true: the
+ * run fails, non-retryable). Reading continues from the checkpoint once the log passes it.
  */
 
 /** topic → partition (as a string key, JSON-friendly) → next offset to read. */
@@ -41,7 +50,14 @@ export interface LostRange {
   from: number;
   /** Exclusive; null when unknown (the partition is gone). */
   to: number | null;
+  /** retention: deleted before read; reset: log end below the checkpoint; gone: partition vanished. */
+  kind: 'retention' | 'reset' | 'gone';
   reason: string;
+}
+
+/** Partitions whose checkpoint is past the captured log end (a reset, or a high captured too early). */
+export function aheadOfLogEnd(watermarks: PartitionWatermarks[], checkpoint: TopicOffsets): PartitionWatermarks[] {
+  return watermarks.filter((w) => (offsetOf(checkpoint, w.topic, w.partition) ?? -1) > w.high);
 }
 
 export interface CheckpointDisagreement {
@@ -114,11 +130,21 @@ export function planRead(input: {
       else if (firstRun) [from, origin] = [startingOffset(startingOffsets, w), 'startingOffsets'];
       else [from, origin] = [w.low, 'new partition'];
 
-      if (from < w.low) {
-        lost.push({ topic, partition: w.partition, from, to: w.low, reason: 'were deleted from Kafka (retention) before being read' });
-        [from, origin] = [w.low, 'data loss reset'];
-      } else if (from > w.high) {
-        lost.push({ topic, partition: w.partition, from: w.high, to: null, reason: `are unknown: the checkpoint ${from} is past the log end ${w.high} (topic recreated?)` });
+      if (from > w.high) {
+        // Never back to the log start: raw holds offsets below the checkpoint already.
+        lost.push({
+          topic,
+          partition: w.partition,
+          from: w.low,
+          to: from,
+          kind: 'reset',
+          reason:
+            `cannot be landed: the log end ${w.high} is below the checkpoint ${from} (topic deleted and recreated, or truncated by an unclean ` +
+            `leader election); raw holds these offsets from the earlier log, reading resumes at ${from} once the log passes it`,
+        });
+        origin = 'data loss reset';
+      } else if (from < w.low) {
+        lost.push({ topic, partition: w.partition, from, to: w.low, kind: 'retention', reason: 'were deleted from Kafka (retention) before being read' });
         [from, origin] = [w.low, 'data loss reset'];
       }
       ranges.push({ topic, partition: w.partition, from, to: Math.max(from, w.high), origin });
@@ -126,7 +152,7 @@ export function planRead(input: {
 
     for (const [p, next] of Object.entries(known)) {
       if (!parts.some((w) => String(w.partition) === p)) {
-        lost.push({ topic, partition: Number(p), from: next, to: null, reason: 'are gone: the partition no longer exists' });
+        lost.push({ topic, partition: Number(p), from: next, to: null, kind: 'gone', reason: 'are gone: the partition no longer exists' });
       }
     }
   }

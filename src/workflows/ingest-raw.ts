@@ -83,7 +83,7 @@ function describeRaw(r: IngestRawResult): string {
     `**raw** — ${r.recordsIn} records in ${r.commits} commit(s)${r.groups ? ` by ${r.groups} partition groups` : ''}; raw table version ${r.tableVersion}`,
     `checkpoint: ${JSON.stringify(r.checkpoint)}`,
   ];
-  if (r.lost.length) lines.push(`lost (deleted by Kafka before read): ${JSON.stringify(r.lost)}`);
+  if (r.lost.length) lines.push(`lost (retention, reset or partition gone): ${JSON.stringify(r.lost)}`);
   if (r.checkpointDisagreements.length) lines.push(`table checkpoint won over workflow's: ${JSON.stringify(r.checkpointDisagreements)}`);
   return lines.join('\n\n');
 }

@@ -1,4 +1,4 @@
-import { DataLossError, planRead, StartingOffsetsError, type PartitionWatermarks } from '../../src/kafka/offsets';
+import { aheadOfLogEnd, DataLossError, planRead, StartingOffsetsError, type PartitionWatermarks } from '../../src/kafka/offsets';
 
 const wm = (partition: number, low: number, high: number, topic = 't'): PartitionWatermarks => ({ topic, partition, low, high });
 
@@ -50,7 +50,17 @@ describe('planRead', () => {
 
   it('a vanished partition and a checkpoint past the log end count as data loss', () => {
     const plan = planRead({ ...base, watermarks: [wm(0, 0, 5)], tableCheckpoint: { t: { '0': 9, '1': 4 } }, startingOffsets: 'latest' });
-    expect(plan.ranges[0]).toMatchObject({ from: 0, to: 5, origin: 'data loss reset' });
-    expect(plan.lost.map((l) => [l.partition, l.from, l.to])).toEqual([[0, 5, null], [1, 4, null]]);
+    // A reset never goes back to the log start: raw holds offsets 0..8 already (issue 16 finding 4).
+    expect(plan.ranges[0]).toMatchObject({ from: 9, to: 9, origin: 'data loss reset' });
+    expect(plan.lost.map((l) => [l.partition, l.from, l.to, l.kind])).toEqual([[0, 0, 9, 'reset'], [1, 4, null, 'gone']]);
+    expect(() => planRead({ ...base, failOnDataLoss: true, watermarks: [wm(0, 0, 5)], tableCheckpoint: { t: { '0': 9 } }, startingOffsets: 'latest' })).toThrow(
+      /t\[0\] offsets 0\.\.8 cannot be landed: the log end 5 is below the checkpoint 9/,
+    );
+    // Once the new log passes the checkpoint, reading resumes there.
+    expect(planRead({ ...base, watermarks: [wm(0, 0, 12)], tableCheckpoint: { t: { '0': 9 } }, startingOffsets: 'latest' }).ranges[0]).toMatchObject({ from: 9, to: 12, origin: 'table' });
+  });
+
+  it('aheadOfLogEnd lists partitions whose checkpoint is past a captured log end', () => {
+    expect(aheadOfLogEnd([wm(0, 0, 5), wm(1, 0, 5)], { t: { '0': 5, '1': 6 } }).map((w) => w.partition)).toEqual([1]);
   });
 });

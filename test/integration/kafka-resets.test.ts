@@ -1,0 +1,129 @@
+/**
+ * Issue 16 finding 4: Kafka resets against the real broker. A topic deleted and recreated (its
+ * offsets restart below our checkpoint) is reported as a reset range and never re-lands offsets
+ * raw already holds; failOnDataLoss=true fails non-retryably. A checkpoint ahead of log ends that
+ * were captured before a concurrent raw run committed is normal concurrency, not a reset.
+ */
+import { ingestRawWorkflow } from '../../src/workflows';
+import type { IngestRawInput, IngestRawResult } from '../../src/workflows/inputs';
+import { RAW, tableDir } from '../../src/lake/tables';
+import {
+  adminKafka,
+  closeConnections,
+  createTopic,
+  deltaScan,
+  execute,
+  produce,
+  queryLake,
+  rootFailure,
+  tempLakeRoot,
+  testConfig,
+  testWorker,
+  uniqueName,
+  type TestWorker,
+} from '../helpers/pipeline';
+
+afterAll(closeConnections);
+
+const ingest = (w: TestWorker, input: Partial<IngestRawInput>) => execute(w, ingestRawWorkflow, input) as Promise<IngestRawResult>;
+const messages = (from: number, n: number, tag: string) => Array.from({ length: n }, (_, i) => ({ value: `${tag}-${from + i}` }));
+
+async function rawStats(lakeRoot: string) {
+  const [row] = await queryLake<{ n: number; keys: number; hi: number }>(
+    `SELECT count(*)::INT AS n, count(DISTINCT (topic, "partition", "offset"))::INT AS keys, max("offset")::INT AS hi FROM ${deltaScan(tableDir(lakeRoot, RAW))}`,
+  );
+  return row;
+}
+
+async function deleteTopic(topic: string): Promise<void> {
+  const admin = adminKafka().admin();
+  await admin.connect();
+  try {
+    await admin.deleteTopics({ topics: [topic], timeout: 30_000 });
+  } finally {
+    await admin.disconnect();
+  }
+}
+
+/** Deletion completes asynchronously on the broker: creating the same name is refused until it has. */
+async function recreateTopic(topic: string): Promise<void> {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      await createTopic(topic, 1);
+      return;
+    } catch (e) {
+      if (attempt >= 60) throw e;
+      const admin = adminKafka().admin();
+      await admin.connect();
+      // Wait on the broker's own answer, not a timer: the topic list no longer has it.
+      await admin.listTopics().finally(() => admin.disconnect());
+    }
+  }
+}
+
+describe('stage 1 under Kafka resets', () => {
+  it('a topic deleted and recreated: reported as a reset range, nothing re-landed, failOnDataLoss=true fails, reading resumes past the checkpoint', async () => {
+    const topic = uniqueName('raw-recreated');
+    await createTopic(topic, 1);
+    const lakeRoot = tempLakeRoot();
+    const w = await testWorker(testConfig(lakeRoot));
+    await produce(topic, messages(0, 100, 'old'));
+    const first = await w.run(() => ingest(w, { topics: [topic], startingOffsets: 'earliest' }));
+    expect(first.checkpoint[topic]!['0']).toBe(100);
+
+    await deleteTopic(topic);
+    await recreateTopic(topic);
+    await produce(topic, messages(0, 30, 'new'));
+
+    const failed = await w.run(() => ingest(w, { topics: [topic], failOnDataLoss: true }).then(() => null, (e) => e));
+    const failure = rootFailure(failed);
+    expect(failure.type).toBe('DataLossError');
+    expect(failure.message).toContain(`${topic}[0] offsets 0..99 cannot be landed: the log end 30 is below the checkpoint 100`);
+
+    const lenient = await w.run(() => ingest(w, { topics: [topic], failOnDataLoss: false }));
+    expect(lenient.lost).toEqual([expect.objectContaining({ topic, partition: 0, from: 0, to: 100, kind: 'reset' })]);
+    expect(lenient.recordsIn).toBe(0);
+    expect(lenient.checkpoint[topic]!['0']).toBe(100);
+    expect(await rawStats(lakeRoot)).toEqual({ n: 100, keys: 100, hi: 99 });
+
+    // The new log passes the checkpoint: reading resumes there, exactly once.
+    await produce(topic, messages(30, 80, 'new'));
+    const resumed = await w.run(() => ingest(w, { topics: [topic], failOnDataLoss: true }));
+    expect(resumed).toMatchObject({ lost: [], recordsIn: 10 });
+    expect(resumed.checkpoint[topic]!['0']).toBe(110);
+    expect(await rawStats(lakeRoot)).toEqual({ n: 110, keys: 110, hi: 109 });
+    await deleteTopic(topic);
+  });
+
+  it('a concurrent raw run that commits past the log ends captured at start is not a reset: nothing re-read, nothing lost', async () => {
+    const topic = uniqueName('raw-race');
+    await createTopic(topic, 1);
+    const lakeRoot = tempLakeRoot();
+    let w: TestWorker;
+    let raced = false;
+    // Between the log-end capture and the checkpoint read of the second run below, a concurrent run
+    // lands newer records (a backfill, a near-real-time follow-up or a second worker would).
+    const faults = {
+      afterWatermarks: async () => {
+        if (!armed || raced) return;
+        raced = true;
+        await produce(topic, messages(150, 50, 'm'));
+        const concurrent = await ingest(w, { topics: [topic] });
+        expect(concurrent.checkpoint[topic]!['0']).toBe(200);
+      },
+    };
+    let armed = false;
+    w = await testWorker(testConfig(lakeRoot), faults);
+    await produce(topic, messages(0, 100, 'm'));
+    await w.run(() => ingest(w, { topics: [topic], startingOffsets: 'earliest' }));
+    await produce(topic, messages(100, 50, 'm'));
+    armed = true;
+    const run = await w.run(() => ingest(w, { topics: [topic] }));
+    expect(raced).toBe(true);
+    expect(run.lost).toEqual([]);
+    expect(run.recordsIn).toBe(0);
+    expect(run.checkpoint[topic]!['0']).toBe(200);
+    expect(await rawStats(lakeRoot)).toEqual({ n: 200, keys: 200, hi: 199 });
+    await deleteTopic(topic);
+  });
+});
