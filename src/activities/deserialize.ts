@@ -27,7 +27,9 @@ export function makeDeserialize(deps: ActivityDeps) {
         maxRowsPerBatch: input.maxRowsPerBatch,
         backfill,
         hooks: deps.faults,
+        // The heartbeat after each batch also delivers a cancellation, which stops the run before the next batch.
         onBatch: (b, totals) => ctx.heartbeat({ rawVersion: b.to, totals }),
+        signal: ctx.cancellationSignal,
       });
       const wf = input.workflowCheckpoint;
       const checkpointDisagreement = !backfill && wf !== undefined && wf !== s.checkpointBefore ? { workflow: wf, table: s.checkpointBefore } : null;

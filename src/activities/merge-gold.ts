@@ -10,8 +10,6 @@ export interface MergeGoldActivityInput extends MergeGoldInput {
   workflowCheckpoint?: number;
 }
 
-const HEARTBEAT_EVERY_MS = 10_000;
-
 export function makeMergeGold(deps: ActivityDeps) {
   return async function mergeGold(input: MergeGoldActivityInput): Promise<MergeGoldResult> {
     const ctx = Context.current();
@@ -23,8 +21,9 @@ export function makeMergeGold(deps: ActivityDeps) {
     // A backfill resumes after the last batch an earlier attempt finished (heartbeat details);
     // re-merging would be harmless, just slower.
     const resumed = input.backfill ? (ctx.info.heartbeatDetails as { backfillDone?: number } | undefined)?.backfillDone : undefined;
-    const progress = { batch: 0, bronzeVersion: undefined as number | undefined, backfillDone: resumed };
-    const beat = setInterval(() => ctx.heartbeat(progress), HEARTBEAT_EVERY_MS);
+    // Heartbeats come from progress only (batch start, commit attempt, batch end), never from a
+    // timer: a query that hangs stops them, and the heartbeat timeout ends the attempt.
+    const progress = { batch: 0, bronzeVersion: undefined as number | undefined, backfillDone: resumed, commitAttempt: 0 };
     let commits = 0;
     const lake = await openDuckDB({ extensionPath: deps.config.deltaExtensionPath, memoryLimit: deps.config.memory.perActivity });
     try {
@@ -36,6 +35,11 @@ export function makeMergeGold(deps: ActivityDeps) {
           : { kind: 'incremental', workflowCheckpoint: input.workflowCheckpoint },
         maxRowsPerBatch: input.maxRowsPerBatch,
         layout: { targetRowsPerFile: input.targetRowsPerFile },
+        signal: ctx.cancellationSignal,
+        beforeCommitAttempt: async (attempt) => {
+          progress.commitAttempt = attempt;
+          ctx.heartbeat(progress);
+        },
         beforeBatch: (n, batch) => {
           progress.batch = n;
           ctx.heartbeat(progress);
@@ -75,7 +79,6 @@ export function makeMergeGold(deps: ActivityDeps) {
         goldVersion: summary.goldVersion,
       };
     } finally {
-      clearInterval(beat);
       lake.close();
     }
   };

@@ -23,7 +23,7 @@ export function makeReplayDeadLetters(deps: ActivityDeps) {
         deps.config.lakeRoot,
         input.replayId,
         { batchIdFrom: input.batchIdFrom, batchIdTo: input.batchIdTo, failedAtFrom: input.failedAtFrom, failedAtTo: input.failedAtTo, errors: input.errors },
-        { hooks: deps.faults },
+        { hooks: deps.faults, onProgress: (step) => ctx.heartbeat({ replayId: input.replayId, step }), signal: ctx.cancellationSignal },
       );
       return { stage: 'bronze-replay', ...s };
     } finally {

@@ -57,8 +57,17 @@ export class KafkaRecords {
 export interface RangeReadOptions {
   maxRecordsPerFlush: number;
   maxBytesPerFlush: number;
-  /** Fail when no partition advances for this long although data is still expected. */
+  /**
+   * Fail when no partition advances for this long although data is still expected. Time spent
+   * waiting for a commit (flush) does not count: a slow commit is progress, not a stall.
+   */
   idleTimeoutMs: number;
+  /**
+   * Fail when one commit takes longer than this (default 10 minutes): a hung commit. The read
+   * still waits for it before returning, but onTick (the activity's heartbeat) stops, so the
+   * heartbeat timeout ends the attempt.
+   */
+  commitTimeoutMs?: number;
   /**
    * Persists a batch. `positions` holds the next offset of every partition that advanced since
    * the previous flush (it may advance without records: aborted transactions, control records).
@@ -106,6 +115,8 @@ export async function readRanges(handle: KafkaHandle, ranges: PartitionRange[], 
   };
 
   let committing: Promise<void> = Promise.resolve();
+  /** When the commit now in flight started (null: none is). */
+  let commitStartedAt: number | null = null;
   const flush = async () => {
     if (buffer.length === 0 && unflushed.size === 0) return;
     const positions: TopicOffsets = {};
@@ -121,9 +132,16 @@ export async function readRanges(handle: KafkaHandle, ranges: PartitionRange[], 
     // after one failed (it would record positions past records that were never written).
     await committing;
     if (stopped) return;
+    commitStartedAt = Date.now();
     committing = opts.flush(records, positions).then(
-      () => void (lastProgressAt = Date.now()), // a slow commit is progress, not a stall
-      (e) => finish(e),
+      () => {
+        commitStartedAt = null;
+        lastProgressAt = Date.now(); // a finished commit is progress
+      },
+      (e) => {
+        commitStartedAt = null;
+        finish(e);
+      },
     );
   };
 
@@ -190,9 +208,17 @@ export async function readRanges(handle: KafkaHandle, ranges: PartitionRange[], 
   consumer.on(consumer.events.CRASH, (e) => finish(e.payload.error));
   const onAbort = () => finish(opts.signal?.reason ?? new Error('read aborted'));
   opts.signal?.addEventListener('abort', onAbort, { once: true });
+  const commitTimeoutMs = opts.commitTimeoutMs ?? 600_000;
   const ticker = setInterval(() => {
     opts.onTick?.();
-    if (Date.now() - lastProgressAt > opts.idleTimeoutMs) {
+    const now = Date.now();
+    if (commitStartedAt !== null) {
+      // While a commit is being written the read may wait for it (two batches at most in memory):
+      // the stall clock restarts when it finishes. Only a commit that never finishes is an error.
+      if (now - commitStartedAt > commitTimeoutMs) finish(new Error(`a commit has not finished after ${commitTimeoutMs} ms`));
+      return;
+    }
+    if (now - lastProgressAt > opts.idleTimeoutMs) {
       const stuck = [...remaining].map((k) => k.replace('\u0000', '[') + ']').join(', ');
       finish(new Error(`no progress for ${opts.idleTimeoutMs} ms while reading ${stuck}`));
     }

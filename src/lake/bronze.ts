@@ -184,6 +184,8 @@ export interface BronzeRunOptions {
   hooks?: CommitHooks;
   /** Called after every batch (the activity heartbeats here). */
   onBatch?: (b: BatchResult, totals: BronzeRunTotals) => void | Promise<void>;
+  /** Stops the run between two batches (activity cancelled, worker shutting down); rejects with its reason. */
+  signal?: AbortSignal;
   now?: () => Date;
 }
 
@@ -256,6 +258,11 @@ export async function runBronze(lake: Lake, lakeRoot: string, opts: BronzeRunOpt
   let repaired: OutputTable | null = null;
   let backfillRange: BronzeRunSummary['backfillRange'] = null;
 
+  // Between batches only: each table commit is all or nothing, and the retry resumes from the txns.
+  const write = (batch: RawBatch, mode: 'scheduled' | 'backfill') => {
+    opts.signal?.throwIfAborted();
+    return mode === 'scheduled' ? writer.writeScheduledBatch(batch) : writer.writeBackfillBatch(batch);
+  };
   const account = async (b: BatchResult) => {
     totals.batches += 1;
     totals.recordsIn += b.rawRows;
@@ -281,7 +288,7 @@ export async function runBronze(lake: Lake, lakeRoot: string, opts: BronzeRunOpt
         const changes = await rawChanges(lake, lakeRoot, from, to);
         for (const batch of planBatches(changes, from, maxRows)) {
           if (batch.rows === 0) continue;
-          await account(await writer.writeBackfillBatch(batch));
+          await account(await write(batch, 'backfill'));
         }
       }
     } else {
@@ -294,7 +301,7 @@ export async function runBronze(lake: Lake, lakeRoot: string, opts: BronzeRunOpt
         // Bounded like any batch; every piece keeps the batch id (to) the other table committed.
         for (const batch of planBatches(changes, after, maxRows, [repaired])) {
           totals.repairBatches += 1;
-          await account(await writer.writeScheduledBatch({ ...batch, batchId: to }));
+          await account(await write({ ...batch, batchId: to }, 'scheduled'));
         }
         after = to;
       }
@@ -304,7 +311,7 @@ export async function runBronze(lake: Lake, lakeRoot: string, opts: BronzeRunOpt
           // Versions that appended no rows (e.g. only aborted Kafka transactions) need no commit:
           // trailing ones are simply looked at again (cheaply) by the next run.
           if (batch.rows === 0) continue;
-          await account(await writer.writeScheduledBatch(batch));
+          await account(await write(batch, 'scheduled'));
         }
       }
     }

@@ -132,7 +132,14 @@ export async function replayDeadLetters(
   lakeRoot: string,
   replayId: string,
   selection: ReplaySelection,
-  opts: { hooks?: CommitHooks; now?: () => Date } = {},
+  opts: {
+    hooks?: CommitHooks;
+    now?: () => Date;
+    /** Called after each step (the activity heartbeats here). */
+    onProgress?: (step: string) => void;
+    /** Stops the replay between steps (activity cancelled, worker shutting down); rejects with its reason. */
+    signal?: AbortSignal;
+  } = {},
 ): Promise<ReplaySummary> {
   if (replayId.length === 0) throw new Error('replay id must not be empty');
   const c = lake.connection;
@@ -152,6 +159,11 @@ export async function replayDeadLetters(
     replayedAt: replayedAt.toISOString(),
   };
   const drop = () => c.run(`DROP TABLE IF EXISTS ${PARSED}; DROP TABLE IF EXISTS ${SRC}`);
+  // Each step ends in one all-or-nothing commit (or none); a retry finds what was done by the replay id.
+  const step = (name: string) => {
+    opts.onProgress?.(name);
+    opts.signal?.throwIfAborted();
+  };
 
   try {
     // ── step 1: the replay log ───────────────────────────────────────────────────────────────────
@@ -188,6 +200,7 @@ export async function replayDeadLetters(
           NULL::TIMESTAMPTZ AS arrived_at, NULL::BIGINT AS batch_id, NULL::TIMESTAMPTZ AS failed_at, NULL::VARCHAR AS error, NULL::VARCHAR AS raw_payload) WHERE false`);
       }
       summary.examined = await count(lake, SRC);
+      step('selected');
       // Rows an earlier replay already logged never go again (the log is small: only moved rows).
       const logged = liveFiles(logSnap);
       if (logged.length > 0) {
@@ -196,6 +209,7 @@ export async function replayDeadLetters(
       }
       summary.alreadyReplayed = summary.examined - (await count(lake, SRC));
       await c.run(`CREATE TEMP TABLE ${PARSED} AS SELECT * FROM (${parsedSensorSql(SRC)})`);
+      step('parsed');
       const byError = (await c.runAndReadAll(`SELECT error, count(*)::BIGINT AS n FROM ${PARSED} GROUP BY error`)).getRowObjects();
       summary.stillFailing = {};
       for (const r of byError) {
@@ -227,6 +241,7 @@ export async function replayDeadLetters(
       );
       await drop();
     }
+    step('logged');
 
     // ── step 2: bronze, from the rows logged under this id ─────────────────────────────────────────
     const bronzeSnap = await readSnapshot(bronzeDir);
@@ -257,6 +272,7 @@ export async function replayDeadLetters(
         },
         opts.hooks,
       );
+      opts.onProgress?.('bronze');
     }
     return summary;
   } finally {

@@ -496,6 +496,8 @@ export interface GoldMergeRequest {
   beforeBatch?: (n: number, batch: BronzeBatch) => void | Promise<void>;
   afterBatch?: (n: number, r: BatchMergeResult) => void | Promise<void>;
   beforeCommitAttempt?: MergeBatchOptions['beforeCommitAttempt'];
+  /** Stops the run between two batches (activity cancelled, worker shutting down); rejects with its reason. */
+  signal?: AbortSignal;
 }
 
 export interface GoldMergeSummary {
@@ -553,6 +555,8 @@ export async function mergeBronzeIntoGold(conn: DuckDBConnection, req: GoldMerge
   const batches = await planBronzeBatches(conn, req.bronzeDir, after, to, req.maxRowsPerBatch ?? 1_000_000);
   const results: BatchMergeResult[] = [];
   for (const [i, batch] of batches.entries()) {
+    // Between batches only: each gold commit is all or nothing, and the retry resumes from its txn.
+    req.signal?.throwIfAborted();
     await req.beforeBatch?.(i + 1, batch);
     const r = await mergeBatchIntoGold(conn, req.bronzeDir, req.goldDir, batch, {
       checkpointAppId: scheduled ? GOLD_CHECKPOINT_APP_ID : null,

@@ -1,4 +1,5 @@
 import {
+  ActivityFailure,
   ApplicationFailure,
   ParentClosePolicy,
   startChild,
@@ -25,6 +26,27 @@ export const NON_RETRYABLE_ERROR_TYPES = [
 
 /** Retries of a stage activity: a few, backing off; errors no retry can fix fail at once. */
 export const STAGE_RETRY = { maximumAttempts: 5, initialInterval: '2s', backoffCoefficient: 2, nonRetryableErrorTypes: NON_RETRYABLE_ERROR_TYPES } as const;
+
+/** Another run of the same stage committed first (its compare-and-swap, or the Delta version race). */
+export const COLLISION_ERROR_TYPES = ['ConcurrentWriterError', 'DeltaCommitConflictError'];
+
+/**
+ * A near-real-time follow-up does not retry a collision: the run it collided with (usually the
+ * scheduled one) is doing the same work, and whatever it leaves is picked up by the next run.
+ */
+export const FOLLOW_UP_RETRY = { ...STAGE_RETRY, nonRetryableErrorTypes: [...NON_RETRYABLE_ERROR_TYPES, ...COLLISION_ERROR_TYPES] };
+
+/** Whether this run is the near-real-time follow-up of its stage (its fixed id, see startNextStage). */
+export function isFollowUp(): boolean {
+  const { workflowId, taskQueue, workflowType } = workflowInfo();
+  return workflowId === followUpWorkflowId(taskQueue, workflowType);
+}
+
+/** The message of a collision (see COLLISION_ERROR_TYPES) that failed an activity, else null. */
+export function collision(e: unknown): string | null {
+  const cause = e instanceof ActivityFailure ? e.cause : undefined;
+  return cause instanceof ApplicationFailure && cause.type && COLLISION_ERROR_TYPES.includes(cause.type) ? cause.message : null;
+}
 
 /** Runs input validation; a bad input fails the workflow at once instead of retrying its task. */
 export function validated<T>(parse: () => T): T {

@@ -67,4 +67,9 @@ export interface DeserializeResult {
   lagRecords: number;
   /** The workflow's carried checkpoint differed from the tables' (the tables won). */
   checkpointDisagreement: { workflow: number; table: number } | null;
+  /**
+   * Set when a near-real-time follow-up yielded to another stage-2 run it collided with (the
+   * collision's message); it then did nothing, the counts are 0 and the table versions -1.
+   */
+  yielded?: string;
 }

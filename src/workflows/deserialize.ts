@@ -11,17 +11,19 @@
  */
 import { proxyActivities, setCurrentDetails, upsertSearchAttributes, workflowInfo } from '@temporalio/workflow';
 import type { Activities } from '../activities';
-import { STAGE_RETRY, startNextStage, validated } from './common';
+import { collision, FOLLOW_UP_RETRY, isFollowUp, STAGE_RETRY, startNextStage, validated } from './common';
 import { DeserializeInput, isBackfill, type DeserializeResult } from './deserialize-input';
 import { parseInput } from './inputs';
 import { DeadLetters, PipelineStage, RecordsIn, RecordsOut, TableVersion } from './search-attributes';
 
-const { deserialize } = proxyActivities<Activities>({
-  // A backlog is worked off in bounded batches; the heartbeat after each batch says it is alive.
+const options = {
+  // A backlog is worked off in bounded batches; the heartbeat after each batch says it is alive and
+  // delivers a cancellation, honoured before the next batch.
   startToCloseTimeout: '2 hours',
   heartbeatTimeout: '2 minutes',
-  retry: STAGE_RETRY,
-});
+} as const;
+const { deserialize } = proxyActivities<Activities>({ ...options, retry: STAGE_RETRY });
+const followUp = proxyActivities<Activities>({ ...options, retry: FOLLOW_UP_RETRY });
 
 export async function deserializeWorkflow(rawInput?: unknown): Promise<DeserializeResult> {
   const input = validated(() => parseInput(DeserializeInput, rawInput, 'deserializeWorkflow'));
@@ -34,7 +36,16 @@ export async function deserializeWorkflow(rawInput?: unknown): Promise<Deseriali
       : `Parsing raw versions after ${workflowCheckpoint ?? 'the tables’ checkpoint'} up to the latest at start, ≤ ${input.maxRowsPerBatch} rows per batch`,
   );
 
-  const result = await deserialize({ ...input, workflowCheckpoint });
+  let result: DeserializeResult;
+  try {
+    result = await (isFollowUp() ? followUp.deserialize : deserialize)({ ...input, workflowCheckpoint });
+  } catch (e) {
+    // A near-real-time follow-up that collides with another stage-2 run yields to it.
+    const reason = isFollowUp() ? collision(e) : null;
+    if (reason === null) throw e;
+    setCurrentDetails(`**bronze** — yielded to another stage-2 run that was writing: ${reason}`);
+    return yieldedBronze(reason, workflowCheckpoint);
+  }
 
   upsertSearchAttributes([
     { key: RecordsIn, value: result.recordsIn },
@@ -47,6 +58,32 @@ export async function deserializeWorkflow(rawInput?: unknown): Promise<Deseriali
     await startNextStage('mergeGoldWorkflow', {});
   }
   return result;
+}
+
+function yieldedBronze(reason: string, checkpoint: number | undefined): DeserializeResult {
+  const c = checkpoint ?? -1;
+  return {
+    stage: 'bronze',
+    mode: 'scheduled',
+    yielded: reason,
+    checkpoint: c,
+    checkpointBefore: c,
+    rawTargetVersion: null,
+    backfillRange: null,
+    batches: 0,
+    repairBatches: 0,
+    repaired: null,
+    recordsIn: 0,
+    recordsOut: 0,
+    deadLetters: 0,
+    deadLettersByError: {},
+    alreadyPresent: 0,
+    bronzeTableVersion: -1,
+    deadLetterTableVersion: -1,
+    lagVersions: 0,
+    lagRecords: 0,
+    checkpointDisagreement: null,
+  };
 }
 
 function describeBronze(r: DeserializeResult): string {

@@ -60,4 +60,6 @@ export interface MergeGoldResult {
   batches: number;
   /** Gold table version after the run. */
   goldVersion: number;
+  /** Set when a near-real-time follow-up yielded to another gold run it collided with; counts are 0, goldVersion -1. */
+  yielded?: string;
 }

@@ -9,17 +9,19 @@
  */
 import { proxyActivities, setCurrentDetails, upsertSearchAttributes, workflowInfo } from '@temporalio/workflow';
 import type { Activities } from '../activities';
-import { STAGE_RETRY, validated } from './common';
+import { collision, FOLLOW_UP_RETRY, isFollowUp, STAGE_RETRY, validated } from './common';
 import { parseInput } from './inputs';
 import { MergeGoldInput, type MergeGoldResult } from './merge-gold-input';
 import { PipelineStage, RecordsIn, RecordsOut, TableVersion } from './search-attributes';
 
-const { mergeGold } = proxyActivities<Activities>({
+const options = {
   startToCloseTimeout: '2 hours',
-  // The activity heartbeats on a timer while DuckDB works, and after each batch.
+  // The activity heartbeats on progress (batch start, commit attempt, batch end), never on a timer,
+  // so a hung query ends the attempt here; cancellation is honoured between batches.
   heartbeatTimeout: '2 minutes',
-  retry: STAGE_RETRY,
-});
+} as const;
+const { mergeGold } = proxyActivities<Activities>({ ...options, retry: STAGE_RETRY });
+const followUp = proxyActivities<Activities>({ ...options, retry: FOLLOW_UP_RETRY });
 
 export async function mergeGoldWorkflow(rawInput?: unknown): Promise<MergeGoldResult> {
   const input = validated(() => parseInput(MergeGoldInput, rawInput, 'mergeGoldWorkflow'));
@@ -32,7 +34,16 @@ export async function mergeGoldWorkflow(rawInput?: unknown): Promise<MergeGoldRe
       : `Merging bronze versions after ${workflowCheckpoint ?? 'the gold checkpoint'} into gold`,
   );
 
-  const result = await mergeGold({ ...input, workflowCheckpoint });
+  let result: MergeGoldResult;
+  try {
+    result = await (isFollowUp() ? followUp.mergeGold : mergeGold)({ ...input, workflowCheckpoint });
+  } catch (e) {
+    // A near-real-time follow-up that collides with another gold run yields to it.
+    const reason = isFollowUp() ? collision(e) : null;
+    if (reason === null) throw e;
+    setCurrentDetails(`**gold** — yielded to another gold run that was writing: ${reason}`);
+    return yieldedGold(reason, workflowCheckpoint ?? null);
+  }
 
   upsertSearchAttributes([
     { key: RecordsIn, value: result.rowsIn },
@@ -41,6 +52,28 @@ export async function mergeGoldWorkflow(rawInput?: unknown): Promise<MergeGoldRe
   ]);
   setCurrentDetails(describeGold(result));
   return result;
+}
+
+function yieldedGold(reason: string, checkpoint: number | null): MergeGoldResult {
+  return {
+    stage: 'gold',
+    mode: 'incremental',
+    yielded: reason,
+    bronzeAfterVersion: checkpoint ?? -1,
+    bronzeToVersion: checkpoint ?? -1,
+    checkpoint,
+    checkpointDisagreement: null,
+    rowsIn: 0,
+    inserted: 0,
+    updated: 0,
+    skippedOlder: 0,
+    arrivalBackdated: 0,
+    filesRewritten: 0,
+    filesAdded: 0,
+    commits: 0,
+    batches: 0,
+    goldVersion: -1,
+  };
 }
 
 function describeGold(r: MergeGoldResult): string {

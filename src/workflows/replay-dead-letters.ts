@@ -16,7 +16,9 @@ import { DeadLetters, PipelineStage, RecordsIn, RecordsOut, TableVersion } from 
 
 const { replayDeadLettersToBronze } = proxyActivities<Activities>({
   startToCloseTimeout: '2 hours',
-  heartbeatTimeout: '10 minutes',
+  // Heartbeats after each step (select, parse, replay-log commit, bronze commit); cancellation is
+  // honoured between steps.
+  heartbeatTimeout: '5 minutes',
   retry: STAGE_RETRY,
 });
 

@@ -179,6 +179,20 @@ describe('bronze batch writer', () => {
     expect((await tableStats(root)).all_keys).toBe(2000);
   });
 
+  it('a cancelled run stops between batches: what it committed stays, the retry resumes from the txns (issue 16 finding 7)', async () => {
+    const root = await newLake();
+    for (let v = 0; v < 4; v++) await appendRaw(lake.connection, root, Array.from({ length: 100 }, (_, i) => ({ value: good(v * 100 + i) })));
+    const cancel = new AbortController();
+    // Built outside the call: an option the run does not know would otherwise not even compile.
+    const opts = { maxRowsPerBatch: 100, signal: cancel.signal, onBatch: () => cancel.abort(new Error('activity cancelled')) };
+    await expect(runBronze(lake, root, opts)).rejects.toThrow('activity cancelled');
+    expect(await readBronzeCheckpoint(root)).toMatchObject({ bronze: 1, deadLetter: 1 }); // raw v0 is the table's creation
+    expect((await tableStats(root)).bronze).toBe(100);
+    const rest = await runBronze(lake, root, { maxRowsPerBatch: 100 });
+    expect(rest).toMatchObject({ checkpointBefore: 1, checkpointAfter: 4, batches: 3 });
+    expect((await tableStats(root)).bronze_keys).toBe(400);
+  });
+
   it('bounds batches by raw rows, stops at the raw version that existed at start, and a run with nothing new adds no versions', async () => {
     const root = await newLake();
     for (let v = 0; v < 5; v++) await appendRaw(lake.connection, root, Array.from({ length: 1000 }, (_, i) => ({ value: good(v * 1000 + i) })));

@@ -49,6 +49,32 @@ async function appendDeadLetters(root: string, rows: { payload: string | null; o
 const ok = (i: number) => JSON.stringify({ sensor_id: `r-${i}`, value: i, unit: 'C', ts_ms: 1_700_000_000_000 + i });
 
 describe('replayDeadLetters', () => {
+  it('heartbeats after each step and stops between steps when cancelled; the retry finishes exactly once (issue 16 finding 7)', async () => {
+    const root = fs.mkdtempSync(path.join(os.tmpdir(), 'tributary-replay-'));
+    roots.push(root);
+    await ensureTables(root, [RAW, BRONZE, DEAD_LETTER, REPLAY_LOG]);
+    await appendDeadLetters(root, [
+      { payload: ok(1), offset: 1, error: 'not an object', batchId: 0 },
+      { payload: ok(2), offset: 2, error: 'not an object', batchId: 0 },
+    ]);
+    const steps: string[] = [];
+    const cancel = new AbortController();
+    // Built outside the call: options the replay does not know would otherwise not even compile.
+    const opts = {
+      onProgress: (s: string) => {
+        steps.push(s);
+        if (s === 'logged') cancel.abort(new Error('activity cancelled'));
+      },
+      signal: cancel.signal,
+    };
+    await expect(replayDeadLetters(lake, root, 'cancelled-1', {}, opts)).rejects.toThrow('activity cancelled');
+    expect(steps).toEqual(['selected', 'parsed', 'logged']);
+    expect((await readSnapshot(tableDir(root, BRONZE))).appTransactions.has(replayAppId('cancelled-1'))).toBe(false);
+    const retry = await replayDeadLetters(lake, root, 'cancelled-1', {});
+    expect(retry).toMatchObject({ alreadyLogged: true, moved: 2 });
+    expect(await q(`SELECT count(*)::INT AS n FROM ${scan(root, BRONZE)}`)).toEqual([{ n: 2 }]);
+  });
+
   it('moves only rows that now pass, exactly once, and records which rows and when', async () => {
     const root = fs.mkdtempSync(path.join(os.tmpdir(), 'tributary-replay-'));
     roots.push(root);

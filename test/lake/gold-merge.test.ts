@@ -334,6 +334,20 @@ describe('copy-on-write', () => {
 });
 
 describe('concurrency', () => {
+  test('a cancelled run stops between batches: merged batches stay, the next run resumes from the checkpoint (issue 16 finding 7)', async () => {
+    const t = await tables();
+    const v1 = await appendBronzeGrid(t.bronze, ['x'], 0, 10, 'ts_ms', 1);
+    await appendBronzeGrid(t.bronze, ['y'], 0, 10, 'ts_ms', 2);
+    const cancel = new AbortController();
+    // Built outside the call: an option the run does not know would otherwise not even compile.
+    const extra = { maxRowsPerBatch: 10, signal: cancel.signal, afterBatch: () => cancel.abort(new Error('activity cancelled')) };
+    await expect(incremental(t, extra)).rejects.toThrow('activity cancelled');
+    expect((await readGoldCheckpoint(t.gold)).bronzeVersion).toBe(v1);
+    const rest = await incremental(t);
+    expect(rest).toMatchObject({ afterVersion: v1, inserted: 10 });
+    expect((await readGold(t.gold)).rows).toHaveLength(20);
+  });
+
   test('two mergers racing for a version: the loser rebuilds on the winner snapshot (newest value wins either way)', async () => {
     const t = await tables();
     await appendBronzeGrid(t.bronze, ['x', 'y'], 0, 10, 'ts_ms', 1); // v1
