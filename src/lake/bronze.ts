@@ -58,7 +58,7 @@ import {
 import type { Lake } from './duckdb';
 import { parsedSensorSql, PAYLOAD_ERRORS } from './sensor-rules';
 import { safeDuckPath, sqlString } from './sql';
-import { BRONZE, DEAD_LETTER, RAW, tableDir, type TableDef } from './tables';
+import { assertSameUpstream, BRONZE, DEAD_LETTER, RAW, tableDir, upstreamTxn, type TableDef } from './tables';
 
 export const BRONZE_TXN_APP_ID = 'tributary.bronze/raw-version';
 export const BACKFILL_TXN_APP_ID = 'tributary.bronze/backfill';
@@ -147,15 +147,26 @@ export async function readBronzeCheckpoint(lakeRoot: string): Promise<BronzeChec
 /** The scheduled checkpoint: the raw version BOTH tables hold everything through. */
 export const processedThrough = (c: BronzeCheckpoint): number => Math.min(c.bronze, c.deadLetter);
 
-/** Latest raw version, or null when stage 1 has not created the raw table yet. */
-export async function rawLatestVersion(lakeRoot: string): Promise<number | null> {
+/** The raw table now, or null when stage 1 has not created it yet. */
+async function rawSnapshot(lakeRoot: string): Promise<Snapshot | null> {
   try {
-    return (await readSnapshot(tableDir(lakeRoot, RAW))).version;
+    return await readSnapshot(tableDir(lakeRoot, RAW));
   } catch (e) {
     if (e instanceof DeltaTableNotFoundError) return null;
     throw e;
   }
 }
+
+/** Latest raw version, or null when stage 1 has not created the raw table yet. */
+export async function rawLatestVersion(lakeRoot: string): Promise<number | null> {
+  return (await rawSnapshot(lakeRoot))?.version ?? null;
+}
+
+/** The txn prefix under which bronze and the dead letter record the raw table's identity (see tables.ts). */
+export const BRONZE_STAGE = 'tributary.bronze';
+const RAW_CHANGED_RECOVERY =
+  'To keep bronze as it is, put the original raw table back. To derive bronze anew from this raw table, move ' +
+  'bronze/sensor_readings and bronze/sensor_readings_dead_letter aside and run deserializeWorkflow (then rebuild gold the same way).';
 
 /** What the raw commits in (after, to] appended, with row counts. */
 export async function rawChanges(lake: Lake, lakeRoot: string, after: number, to: number): Promise<RawVersionChange[]> {
@@ -253,7 +264,11 @@ export async function runBronze(lake: Lake, lakeRoot: string, opts: BronzeRunOpt
   const writer = new BronzeBatchWriter(lake, lakeRoot, opts.hooks, opts.now);
   const start = await readBronzeCheckpoint(lakeRoot);
   const checkpointBefore = processedThrough(start);
-  const target = await rawLatestVersion(lakeRoot);
+  const raw = await rawSnapshot(lakeRoot);
+  const target = raw?.version ?? null;
+  if (raw) {
+    for (const t of [BRONZE, DEAD_LETTER]) assertSameUpstream(BRONZE_STAGE, raw, await readSnapshot(tableDir(lakeRoot, t)), RAW_CHANGED_RECOVERY);
+  }
   const totals = emptyTotals();
   let repaired: OutputTable | null = null;
   let backfillRange: BronzeRunSummary['backfillRange'] = null;
@@ -357,6 +372,7 @@ export class BronzeBatchWriter {
   private readonly bronzeDir: string;
   private readonly deadLetterDir: string;
   private readonly commits: Record<OutputTable, number> = { bronze: 0, 'dead-letter': 0 };
+  private rawTableId: string | null = null;
 
   constructor(
     private readonly lake: Lake,
@@ -443,8 +459,12 @@ export class BronzeBatchWriter {
   }
 
   /** Commits bronze, then the dead letter (each only if the batch writes it). */
-  private async writeTables(batch: RawBatch, result: BatchResult, txn: (snap: Snapshot) => object[], mode: 'scheduled' | 'backfill'): Promise<void> {
+  private async writeTables(batch: RawBatch, result: BatchResult, stageTxn: (snap: Snapshot) => object[], mode: 'scheduled' | 'backfill'): Promise<void> {
     const backfill = mode === 'backfill';
+    // Every commit also records which raw table its raw versions belong to (see tables.ts).
+    this.rawTableId ??= (await readSnapshot(this.rawDir)).metadata.id;
+    const rawId = this.rawTableId;
+    const txn = (snap: Snapshot) => [...stageTxn(snap), ...upstreamTxn(BRONZE_STAGE, rawId, snap)];
     let t = performance.now();
     if (batch.tables.includes('bronze') && (!backfill || result.good > 0)) {
       result.bronzeVersion = await this.commitTable('bronze', BRONZE, this.bronzeDir, this.bronzeSelect(), txn, {

@@ -59,7 +59,7 @@ import {
   type Snapshot,
 } from './delta-log';
 import { safeDuckPath, sqlIdent, sqlString } from './sql';
-import { BRONZE, GOLD } from './tables';
+import { assertSameUpstream, BRONZE, GOLD, upstreamTxn } from './tables';
 
 /** Gold's scheduled checkpoint: the last bronze version merged (Delta `txn` action). */
 export const GOLD_CHECKPOINT_APP_ID = 'tributary.gold/bronze-version';
@@ -74,6 +74,11 @@ export interface GoldLayout {
 export const DEFAULT_GOLD_LAYOUT: GoldLayout = { targetRowsPerFile: 500_000, clusterMs: 3_600_000 };
 
 /** A gold checkpoint that no longer fits the bronze table (bronze recreated, or a bad override). */
+/** The txn prefix under which gold records bronze's identity (see tables.ts). */
+export const GOLD_STAGE = 'tributary.gold';
+const BRONZE_CHANGED_RECOVERY =
+  'To keep gold as it is, put the original bronze table back. To rebuild gold from this bronze table, move gold/sensor_readings aside and run mergeGoldWorkflow (it merges all of bronze).';
+
 export class GoldCheckpointError extends Error {
   override name = 'GoldCheckpointError';
 }
@@ -138,6 +143,8 @@ export interface MergeBatchOptions {
   checkpointInterval?: number;
   /** Test hook: an attempt has written its files and is about to commit on `snapshotVersion`. */
   beforeCommitAttempt?: (attempt: number, snapshotVersion: number) => Promise<void>;
+  /** Bronze's Delta table id, recorded in gold's commits (see assertSameUpstream in tables.ts). */
+  upstreamId?: string;
 }
 
 export interface BatchMergeResult {
@@ -239,7 +246,10 @@ export async function mergeBatchIntoGold(
           removedFiles: plan.removes.map((a) => a.path),
           addedFiles: plan.adds.map((a) => a.path),
         });
-        const txn = opts.checkpointAppId !== null ? [txnAction(opts.checkpointAppId, batch.toVersion)] : [];
+        const txn = [
+          ...(opts.checkpointAppId !== null ? [txnAction(opts.checkpointAppId, batch.toVersion)] : []),
+          ...(opts.upstreamId ? upstreamTxn(GOLD_STAGE, opts.upstreamId, snap) : []),
+        ];
         if (plan.adds.length === 0 && plan.removes.length === 0 && txn.length === 0) return null;
         await opts.beforeCommitAttempt?.(result.attempts, snap.version);
         return {
@@ -529,6 +539,7 @@ export async function readGoldCheckpoint(goldDir: string): Promise<{ bronzeVersi
 /** A whole run: plan the bronze range, merge it batch by batch (one gold commit per batch). */
 export async function mergeBronzeIntoGold(conn: DuckDBConnection, req: GoldMergeRequest): Promise<GoldMergeSummary> {
   const bronze = await readSnapshot(req.bronzeDir);
+  assertSameUpstream(GOLD_STAGE, bronze, await readSnapshot(req.goldDir), BRONZE_CHANGED_RECOVERY);
   const gold = await readGoldCheckpoint(req.goldDir);
   let after: number;
   let to = bronze.version;
@@ -563,6 +574,7 @@ export async function mergeBronzeIntoGold(conn: DuckDBConnection, req: GoldMerge
       layout: req.layout,
       checkpointInterval: req.checkpointInterval,
       beforeCommitAttempt: req.beforeCommitAttempt,
+      upstreamId: bronze.metadata.id,
     });
     results.push(r);
     await req.afterBatch?.(i + 1, r);

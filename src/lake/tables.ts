@@ -3,7 +3,7 @@
  * (the seed's columns and types; Delta `timestamp` = DuckDB TIMESTAMPTZ, UTC).
  */
 import * as path from 'node:path';
-import { createDeltaTable, type DeltaField } from './delta-log';
+import { createDeltaTable, txnAction, type DeltaField, type Snapshot } from './delta-log';
 
 export interface TableDef {
   /** Path under the lake root, e.g. `raw/sensor_readings`. */
@@ -87,4 +87,38 @@ export async function ensureTables(lakeRoot: string, tables: readonly TableDef[]
     if (r.created) created.push(t.name);
   }
   return created;
+}
+
+/**
+ * A stage's checkpoint is a version of its upstream table, meaningful only for that very table.
+ * So every commit of a stage's output table also records the upstream table's identity (Delta
+ * `metaData.id`, new whenever a table is created) as a txn `<stage>/upstream/<id>`. An upstream
+ * table with another id was deleted and recreated, or restored from another copy: its versions
+ * are not the ones the checkpoint counts, and going on would silently skip (or re-read) rows.
+ */
+export class UpstreamTableChangedError extends Error {
+  override name = 'UpstreamTableChangedError';
+}
+
+const upstreamPrefix = (stage: string) => `${stage}/upstream/`;
+
+/** The txn recording `upstreamId` in `downstream`, unless it is recorded already. */
+export function upstreamTxn(stage: string, upstreamId: string, downstream: Snapshot): ReturnType<typeof txnAction>[] {
+  const appId = upstreamPrefix(stage) + upstreamId;
+  return downstream.appTransactions.has(appId) ? [] : [txnAction(appId, 1)];
+}
+
+/**
+ * Refuses (non-retryable) when `downstream` recorded another upstream table than `upstream`.
+ * Tables written before this check existed recorded none: they adopt the current one.
+ */
+export function assertSameUpstream(stage: string, upstream: Snapshot, downstream: Snapshot, recovery: string): void {
+  const prefix = upstreamPrefix(stage);
+  const recorded = [...downstream.appTransactions.keys()].filter((k) => k.startsWith(prefix)).map((k) => k.slice(prefix.length));
+  if (recorded.length === 0 || recorded.includes(upstream.metadata.id)) return;
+  throw new UpstreamTableChangedError(
+    `${upstream.tableDir} is not the table ${downstream.tableDir} was derived from: its Delta table id is ${upstream.metadata.id}, ` +
+      `the checkpoint refers to table ${recorded.join(', ')} (the upstream table was deleted and recreated, or restored from another copy, ` +
+      `so its versions are not the ones the checkpoint counts). Nothing was written. ${recovery}`,
+  );
 }

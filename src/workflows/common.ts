@@ -22,6 +22,7 @@ export const NON_RETRYABLE_ERROR_TYPES = [
   'UnsupportedDeltaFeatureError',
   'InvalidInputError',
   'GoldCheckpointError',
+  'UpstreamTableChangedError',
 ];
 
 /** Retries of a stage activity: a few, backing off; errors no retry can fix fail at once. */

@@ -20,7 +20,7 @@ import { commitWithRetry, readSnapshot, removeAction } from '../../src/lake/delt
 import { openDuckDB, type Lake } from '../../src/lake/duckdb';
 import { ConcurrentWriterError } from '../../src/lake/delta-log';
 import { sqlString } from '../../src/lake/sql';
-import { BRONZE, DEAD_LETTER, ensureTables, RAW, tableDir } from '../../src/lake/tables';
+import { BRONZE, DEAD_LETTER, ensureTables, RAW, tableDir, UpstreamTableChangedError } from '../../src/lake/tables';
 import { appendRaw, type RawRow } from '../helpers/raw-fixture';
 
 let lake: Lake;
@@ -191,6 +191,23 @@ describe('bronze batch writer', () => {
     const rest = await runBronze(lake, root, { maxRowsPerBatch: 100 });
     expect(rest).toMatchObject({ checkpointBefore: 1, checkpointAfter: 4, batches: 3 });
     expect((await tableStats(root)).bronze_keys).toBe(400);
+  });
+
+  it('refuses a raw table recreated past the checkpoint instead of silently skipping its first versions (issue 16 finding 1)', async () => {
+    const root = await newLake();
+    await appendRaw(lake.connection, root, [{ value: good(1) }]);
+    await appendRaw(lake.connection, root, [{ value: good(2) }]);
+    expect((await runBronze(lake, root)).checkpointAfter).toBe(2);
+    // raw deleted and recreated (or restored from another copy); it grows past bronze's checkpoint
+    fs.rmSync(tableDir(root, RAW), { recursive: true });
+    await ensureTables(root, [RAW]);
+    for (let v = 0; v < 4; v++) await appendRaw(lake.connection, root, [{ value: good(10 + v) }]);
+    const versions = async () => [(await readSnapshot(tableDir(root, BRONZE))).version, (await readSnapshot(tableDir(root, DEAD_LETTER))).version];
+    const before = await versions();
+    const refused = await runBronze(lake, root).then(() => null, (e: Error) => e);
+    expect(refused).toBeInstanceOf(UpstreamTableChangedError);
+    expect(refused!.message).toMatch(/deleted and recreated, or restored from another copy.*Nothing was written.*move bronze\/sensor_readings and bronze\/sensor_readings_dead_letter aside/);
+    expect(await versions()).toEqual(before);
   });
 
   it('bounds batches by raw rows, stops at the raw version that existed at start, and a run with nothing new adds no versions', async () => {

@@ -26,7 +26,7 @@ import {
   type GoldMergeRequest,
 } from '../../src/lake/gold-merge';
 import { sqlString } from '../../src/lake/sql';
-import { BRONZE, GOLD } from '../../src/lake/tables';
+import { BRONZE, GOLD, UpstreamTableChangedError } from '../../src/lake/tables';
 import { expectReadersAgree, loadDeltaExtension, type NormalizedRow } from '../helpers/deltalake-reader';
 
 let instance: DuckDBInstance;
@@ -334,6 +334,20 @@ describe('copy-on-write', () => {
 });
 
 describe('concurrency', () => {
+  test('refuses a bronze table recreated past the checkpoint instead of silently skipping its first versions (issue 16 finding 1)', async () => {
+    const t = await tables();
+    await appendBronzeGrid(t.bronze, ['x'], 0, 10, 'ts_ms', 1);
+    await incremental(t);
+    fs.rmSync(t.bronze, { recursive: true });
+    await createDeltaTable(t.bronze, BRONZE.fields);
+    for (let i = 0; i < 3; i++) await appendBronzeGrid(t.bronze, ['y'], i * 10, i * 10 + 10, 'ts_ms', 2 + i);
+    const before = (await readSnapshot(t.gold)).version;
+    const refused = await incremental(t).then(() => null, (e: Error) => e);
+    expect(refused).toBeInstanceOf(UpstreamTableChangedError);
+    expect(refused!.message).toMatch(/Nothing was written.*move gold\/sensor_readings aside and run mergeGoldWorkflow/);
+    expect((await readSnapshot(t.gold)).version).toBe(before);
+  });
+
   test('a cancelled run stops between batches: merged batches stay, the next run resumes from the checkpoint (issue 16 finding 7)', async () => {
     const t = await tables();
     const v1 = await appendBronzeGrid(t.bronze, ['x'], 0, 10, 'ts_ms', 1);
