@@ -246,11 +246,9 @@ export async function mergeBatchIntoGold(
           removedFiles: plan.removes.map((a) => a.path),
           addedFiles: plan.adds.map((a) => a.path),
         });
-        const txn = [
-          ...(opts.checkpointAppId !== null ? [txnAction(opts.checkpointAppId, batch.toVersion)] : []),
-          ...(opts.upstreamId ? upstreamTxn(GOLD_STAGE, opts.upstreamId, snap) : []),
-        ];
-        if (plan.adds.length === 0 && plan.removes.length === 0 && txn.length === 0) return null;
+        const checkpoint = opts.checkpointAppId !== null ? [txnAction(opts.checkpointAppId, batch.toVersion)] : [];
+        if (plan.adds.length === 0 && plan.removes.length === 0 && checkpoint.length === 0) return null;
+        const txn = [...checkpoint, ...(opts.upstreamId ? upstreamTxn(GOLD_STAGE, opts.upstreamId, snap) : [])];
         await opts.beforeCommitAttempt?.(result.attempts, snap.version);
         return {
           actions: [...plan.removes.map((a) => removeAction(a)), ...plan.adds.map((a) => addAction(a)), ...txn],
