@@ -37,6 +37,7 @@
  * Memory: one batch at a time (bounded by raw row count from the add stats), parsed once into a
  * temp table that is dropped after the batch; DuckDB's memory_limit bounds the rest (it spills).
  */
+import { createHash } from 'node:crypto';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import {
@@ -48,6 +49,7 @@ import {
   dataFilePath,
   DeltaCommitConflictError,
   DeltaTableNotFoundError,
+  readCommit,
   readSnapshot,
   recordCountOf,
   txnAction,
@@ -56,9 +58,10 @@ import {
   type Snapshot,
 } from './delta-log';
 import type { Lake } from './duckdb';
-import { parsedSensorSql, PAYLOAD_ERRORS } from './sensor-rules';
+import type { FieldRule } from './parse-rules';
+import { parsedSensorSql, PAYLOAD_ERRORS, SENSOR_FIELDS } from './sensor-rules';
 import { safeDuckPath, sqlString } from './sql';
-import { assertSameUpstream, BRONZE, DEAD_LETTER, RAW, tableDir, upstreamTxn, type TableDef } from './tables';
+import { assertSameUpstream, BRONZE, DEAD_LETTER, RAW, tableDir, upstreamTxn } from './tables';
 
 export const BRONZE_TXN_APP_ID = 'tributary.bronze/raw-version';
 export const BACKFILL_TXN_APP_ID = 'tributary.bronze/backfill';
@@ -72,6 +75,30 @@ export type OutputTable = 'bronze' | 'dead-letter';
 export interface CommitHooks {
   beforeCommit?(stage: string, commitNumber: number): void;
   afterCommit?(stage: string, commitNumber: number): void;
+}
+
+/**
+ * A batch committed to one table only is to be finished under other parse rules than the ones it
+ * was derived with (a deploy between the crash and the retry): re-deriving would land rows in
+ * neither table or in both. Not retryable.
+ */
+export class RulesChangedError extends Error {
+  override name = 'RulesChangedError';
+}
+
+/** What a batch's first commit (bronze) records about the batch, in its commitInfo.tributary. */
+export interface FirstCommitInfo {
+  /** Fingerprint of the parse rules the batch was derived with (absent in older tables). */
+  rules?: string;
+  /** The dead-letter half, written before this commit (absent in older tables). */
+  deadLetter?: PendingDeadLetter;
+}
+export interface PendingDeadLetter {
+  /** The add action of the dead-letter data file; null when the batch had no bad rows. */
+  add: AddAction | null;
+  batchId: number;
+  rows: number;
+  byError: Record<string, number>;
 }
 
 /** The raw table's version is below our checkpoint: it was recreated, or this is the wrong lake. */
@@ -198,6 +225,8 @@ export interface BronzeRunOptions {
   /** Stops the run between two batches (activity cancelled, worker shutting down); rejects with its reason. */
   signal?: AbortSignal;
   now?: () => Date;
+  /** The parse rules (default: the sensor pipeline's SENSOR_FIELDS). */
+  rules?: readonly FieldRule[];
 }
 
 export interface BatchResult {
@@ -261,7 +290,7 @@ const emptyTotals = (): BronzeRunTotals => ({
  */
 export async function runBronze(lake: Lake, lakeRoot: string, opts: BronzeRunOptions = {}): Promise<BronzeRunSummary> {
   const maxRows = opts.maxRowsPerBatch ?? DEFAULT_MAX_ROWS_PER_BATCH;
-  const writer = new BronzeBatchWriter(lake, lakeRoot, opts.hooks, opts.now);
+  const writer = new BronzeBatchWriter(lake, lakeRoot, opts.hooks, opts.now, opts.rules);
   const start = await readBronzeCheckpoint(lakeRoot);
   const checkpointBefore = processedThrough(start);
   const raw = await rawSnapshot(lakeRoot);
@@ -312,11 +341,21 @@ export async function runBronze(lake: Lake, lakeRoot: string, opts: BronzeRunOpt
       if (start.bronze !== start.deadLetter) {
         repaired = start.bronze < start.deadLetter ? 'bronze' : 'dead-letter';
         const to = Math.max(start.bronze, start.deadLetter);
-        const changes = await rawChanges(lake, lakeRoot, after, to);
-        // Bounded like any batch; every piece keeps the batch id (to) the other table committed.
-        for (const batch of planBatches(changes, after, maxRows, [repaired])) {
+        const first = await writer.firstCommitOf(repaired === 'bronze' ? 'dead-letter' : 'bronze', to);
+        if (repaired === 'dead-letter' && first?.deadLetter && writer.pendingFileExists(first.deadLetter)) {
+          // Exactly what the first attempt derived: its dead-letter file, written before bronze's commit.
+          opts.signal?.throwIfAborted();
           totals.repairBatches += 1;
-          await account(await write({ ...batch, batchId: to }, 'scheduled'));
+          await account(await writer.commitPendingDeadLetter(after, to, first.deadLetter));
+        } else {
+          // Older tables (no file named) or the file is gone: re-derive, but only under the same rules.
+          writer.assertSameRules(first, after, to);
+          const changes = await rawChanges(lake, lakeRoot, after, to);
+          // Bounded like any batch; every piece keeps the batch id (to) the other table committed.
+          for (const batch of planBatches(changes, after, maxRows, [repaired])) {
+            totals.repairBatches += 1;
+            await account(await write({ ...batch, batchId: to }, 'scheduled'));
+          }
         }
         after = to;
       }
@@ -379,6 +418,7 @@ export class BronzeBatchWriter {
     lakeRoot: string,
     private readonly hooks: CommitHooks = {},
     private readonly now: () => Date = () => new Date(),
+    private readonly rules: readonly FieldRule[] = SENSOR_FIELDS,
   ) {
     this.rawDir = tableDir(lakeRoot, RAW);
     this.bronzeDir = tableDir(lakeRoot, BRONZE);
@@ -458,33 +498,125 @@ export class BronzeBatchWriter {
     };
   }
 
-  /** Commits bronze, then the dead letter (each only if the batch writes it). */
+  /**
+   * Commits bronze, then the dead letter (each only if the batch writes it). Both data files are
+   * written before the first commit, and bronze's commit names the dead-letter file: a retry after a
+   * crash between the two commits commits exactly that file, whatever the rules are by then.
+   */
   private async writeTables(batch: RawBatch, result: BatchResult, stageTxn: (snap: Snapshot) => object[], mode: 'scheduled' | 'backfill'): Promise<void> {
     const backfill = mode === 'backfill';
-    // Every commit also records which raw table its raw versions belong to (see tables.ts).
-    this.rawTableId ??= (await readSnapshot(this.rawDir)).metadata.id;
-    const rawId = this.rawTableId;
-    const txn = (snap: Snapshot) => [...stageTxn(snap), ...upstreamTxn(BRONZE_STAGE, rawId, snap)];
+    const txn = await this.withUpstream(stageTxn);
+    const writesBronze = batch.tables.includes('bronze') && (!backfill || result.good > 0);
+    const writesDeadLetter = batch.tables.includes('dead-letter') && (!backfill || result.bad > 0);
+    const c = this.lake.connection;
     let t = performance.now();
-    if (batch.tables.includes('bronze') && (!backfill || result.good > 0)) {
-      result.bronzeVersion = await this.commitTable('bronze', BRONZE, this.bronzeDir, this.bronzeSelect(), txn, {
-        operation: 'WRITE',
-        operationParameters: { mode: 'Append' },
-        engineInfo: `tributary stage 2 (${mode})`,
-        tributary: { stage: 'bronze', mode, rawVersions: [batch.from + 1, batch.to], rows: result.good },
-      });
-    }
+    const bronzeAdd = writesBronze ? await writeParquetDataFile(c, this.bronzeDir, this.bronzeSelect(), BRONZE.fields) : null;
     result.timingsMs.bronze = performance.now() - t;
     t = performance.now();
-    if (batch.tables.includes('dead-letter') && (!backfill || result.bad > 0)) {
-      result.deadLetterVersion = await this.commitTable('dead-letter', DEAD_LETTER, this.deadLetterDir, this.deadLetterSelect(result.batchId), txn, {
+    const deadLetterAdd = writesDeadLetter ? await writeParquetDataFile(c, this.deadLetterDir, this.deadLetterSelect(result.batchId), DEAD_LETTER.fields) : null;
+    result.timingsMs.deadLetter = performance.now() - t;
+    const pending: PendingDeadLetter | undefined =
+      writesBronze && writesDeadLetter ? { add: deadLetterAdd, batchId: result.batchId, rows: result.bad, byError: result.deadLettersByError } : undefined;
+
+    t = performance.now();
+    if (writesBronze) {
+      const info = { stage: 'bronze', mode, rawVersions: [batch.from + 1, batch.to], rows: result.good, rules: this.rulesFingerprint(), deadLetter: pending };
+      try {
+        result.bronzeVersion = await this.commitTable('bronze', this.bronzeDir, bronzeAdd, txn, {
+          operation: 'WRITE',
+          operationParameters: { mode: 'Append' },
+          engineInfo: `tributary stage 2 (${mode})`,
+          tributary: info,
+        });
+      } catch (e) {
+        // Bronze's commit certainly did not happen: nothing references the dead-letter file either.
+        if (e instanceof ConcurrentWriterError && deadLetterAdd) fs.rmSync(dataFilePath(this.deadLetterDir, deadLetterAdd.path), { force: true });
+        throw e;
+      }
+    }
+    result.timingsMs.bronze += performance.now() - t;
+    t = performance.now();
+    if (writesDeadLetter) {
+      result.deadLetterVersion = await this.commitTable('dead-letter', this.deadLetterDir, deadLetterAdd, txn, {
         operation: 'WRITE',
         operationParameters: { mode: 'Append' },
         engineInfo: `tributary stage 2 (${mode})`,
         tributary: { stage: 'dead-letter', mode, rawVersions: [batch.from + 1, batch.to], batchId: result.batchId, rows: result.bad },
       });
     }
+    result.timingsMs.deadLetter += performance.now() - t;
+  }
+
+  /** Adds to a batch's txns the one recording which raw table its raw versions belong to (see tables.ts). */
+  private async withUpstream(stageTxn: (snap: Snapshot) => object[]): Promise<(snap: Snapshot) => object[]> {
+    this.rawTableId ??= (await readSnapshot(this.rawDir)).metadata.id;
+    const rawId = this.rawTableId;
+    return (snap) => [...stageTxn(snap), ...upstreamTxn(BRONZE_STAGE, rawId, snap)];
+  }
+
+  /** Fingerprint of the parse rules (their generated SQL): equal fingerprints derive equal rows. */
+  rulesFingerprint(): string {
+    return createHash('sha256').update(parsedSensorSql('__source', this.rules)).digest('hex').slice(0, 16);
+  }
+
+  /**
+   * The commitInfo.tributary of the commit that moved `table`'s scheduled txn to `to` (searched
+   * from the latest version back); null when that commit is not found (e.g. log files cleaned up).
+   */
+  async firstCommitOf(table: OutputTable, to: number): Promise<FirstCommitInfo | null> {
+    const dir = table === 'bronze' ? this.bronzeDir : this.deadLetterDir;
+    const snap = await readSnapshot(dir);
+    for (let v = snap.version; v > Math.max(0, snap.version - 1000); v--) {
+      let actions: Record<string, unknown>[];
+      try {
+        actions = await readCommit(dir, v);
+      } catch {
+        return null;
+      }
+      const moved = actions.some((a) => {
+        const t = a.txn as { appId?: string; version?: number } | undefined;
+        return t?.appId === BRONZE_TXN_APP_ID && t.version === to;
+      });
+      if (!moved) continue;
+      const info = actions.find((a) => a.commitInfo)?.commitInfo as { tributary?: FirstCommitInfo } | undefined;
+      return info?.tributary ?? {};
+    }
+    return null;
+  }
+
+  pendingFileExists(p: PendingDeadLetter): boolean {
+    return p.add === null || fs.existsSync(dataFilePath(this.deadLetterDir, p.add.path));
+  }
+
+  /** Re-deriving (after, to] for the lagging table is exact only under the rules it was first derived with. */
+  assertSameRules(first: FirstCommitInfo | null, after: number, to: number): void {
+    const now = this.rulesFingerprint();
+    if (first?.rules === undefined || first.rules === now) return;
+    throw new RulesChangedError(
+      `raw versions ${after + 1}..${to} were committed to one output table under parse rules ${first.rules}, and the rules are now ${now}; ` +
+        `finishing the batch under other rules would put rows in neither table or in both. Nothing was written. Run stage 2 once with ` +
+        `the previous rules (the earlier deployment) to finish this batch, then deploy the new ones.`,
+    );
+  }
+
+  /** The repair after a crash between the two commits: the dead-letter file the first attempt wrote, committed as it is. */
+  async commitPendingDeadLetter(after: number, to: number, p: PendingDeadLetter): Promise<BatchResult> {
+    const batch: RawBatch = { from: after, to, files: [], rows: 0, tables: ['dead-letter'], batchId: p.batchId };
+    const result = this.emptyResult(batch, { good: 0, bad: p.rows, byError: p.byError });
+    const txn = await this.withUpstream((snap) => {
+      const found = txnOf(snap, BRONZE_TXN_APP_ID);
+      if (found !== after) throw new ConcurrentWriterError(`${snap.tableDir}: ${BRONZE_TXN_APP_ID} is ${found}, expected ${after}: another stage-2 run is writing`);
+      return [txnAction(BRONZE_TXN_APP_ID, to)];
+    });
+    const t = performance.now();
+    result.deadLetterVersion = await this.commitTable('dead-letter', this.deadLetterDir, p.add, txn, {
+      operation: 'WRITE',
+      operationParameters: { mode: 'Append' },
+      engineInfo: 'tributary stage 2 (repair)',
+      tributary: { stage: 'dead-letter', mode: 'scheduled', rawVersions: [after + 1, to], batchId: p.batchId, rows: p.rows, repair: 'the file the first attempt wrote' },
+    });
     result.timingsMs.deadLetter = performance.now() - t;
+    return result;
   }
 
   /**
@@ -506,7 +638,7 @@ export class BronzeBatchWriter {
              CASE WHEN error IS NULL THEN NULL
                   WHEN error = ${sqlString(PAYLOAD_ERRORS.notUtf8)} THEN to_base64(raw_payload_bytes)
                   ELSE raw_payload END AS dl_payload
-      FROM (${parsedSensorSql(source)})`);
+      FROM (${parsedSensorSql(source, this.rules)})`);
     return this.counts();
   }
 
@@ -573,13 +705,11 @@ export class BronzeBatchWriter {
    */
   private async commitTable(
     stage: OutputTable,
-    table: TableDef,
     dir: string,
-    selectSql: string,
+    add: AddAction | null,
     txn: (snap: Snapshot) => object[],
     commitInfo: object,
   ): Promise<number> {
-    const add = await writeParquetDataFile(this.lake.connection, dir, selectSql, table.fields);
     const n = this.commits[stage] + 1;
     this.hooks.beforeCommit?.(stage, n); // a "crash" here leaves an orphan data file, as a real one would
     let committed: { version: number } | null;

@@ -481,7 +481,8 @@ async function readParquetCheckpoint(tableDir: string, version: number, conn?: D
   }
 }
 
-async function readCommit(tableDir: string, version: number): Promise<Record<string, unknown>[]> {
+/** The actions of one commit file, in order (commitInfo included). */
+export async function readCommit(tableDir: string, version: number): Promise<Record<string, unknown>[]> {
   const file = path.join(logDir(tableDir), commitFileName(version));
   const text = await fsp.readFile(file, 'utf8');
   const out: Record<string, unknown>[] = [];

@@ -23,6 +23,7 @@ export const NON_RETRYABLE_ERROR_TYPES = [
   'InvalidInputError',
   'GoldCheckpointError',
   'UpstreamTableChangedError',
+  'RulesChangedError',
 ];
 
 /** Retries of a stage activity: a few, backing off; errors no retry can fix fail at once. */

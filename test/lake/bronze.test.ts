@@ -13,12 +13,14 @@ import {
   planBatches,
   rawChanges,
   readBronzeCheckpoint,
+  RulesChangedError,
   runBronze,
   type BatchResult,
 } from '../../src/lake/bronze';
 import { commitWithRetry, readSnapshot, removeAction } from '../../src/lake/delta-log';
 import { openDuckDB, type Lake } from '../../src/lake/duckdb';
 import { ConcurrentWriterError } from '../../src/lake/delta-log';
+import { SENSOR_FIELDS } from '../../src/lake/sensor-rules';
 import { sqlString } from '../../src/lake/sql';
 import { BRONZE, DEAD_LETTER, ensureTables, RAW, tableDir, UpstreamTableChangedError } from '../../src/lake/tables';
 import { appendRaw, type RawRow } from '../helpers/raw-fixture';
@@ -160,7 +162,7 @@ describe('bronze batch writer', () => {
     expect(await q(`SELECT DISTINCT batch_id::INT AS b FROM ${scan(root, DEAD_LETTER)} ORDER BY 1`)).toEqual(ids.map((b) => ({ b })));
   });
 
-  it('a repair batch is bounded by maxRowsPerBatch too, and every piece keeps the batch id (issue 16 finding 6)', async () => {
+  it('a re-derived repair is bounded by maxRowsPerBatch too, and every piece keeps the batch id (issue 16 finding 6)', async () => {
     const root = await newLake();
     for (let v = 0; v < 4; v++) await appendRaw(lake.connection, root, Array.from({ length: 500 }, (_, i) => ({ value: KINDS[(v * 500 + i) % KINDS.length]!.value })));
     const die = (s: string, n: number) => {
@@ -168,6 +170,10 @@ describe('bronze batch writer', () => {
     };
     await expect(runBronze(lake, root, { maxRowsPerBatch: 1000, hooks: { afterCommit: die } })).rejects.toThrow(/injected crash/);
     expect(await readBronzeCheckpoint(root)).toMatchObject({ bronze: 4, deadLetter: 2 });
+    // The dead-letter file the first attempt wrote is gone (cleaned up): the repair re-derives.
+    const dl = tableDir(root, DEAD_LETTER);
+    const live = (await readSnapshot(dl)).files;
+    for (const f of fs.readdirSync(dl).filter((n) => n.endsWith('.parquet') && !live.has(n))) fs.rmSync(path.join(dl, f));
     const seen: BatchResult[] = [];
     const again = await runBronze(lake, root, { maxRowsPerBatch: 500, onBatch: (b) => void seen.push(b) });
     expect(again).toMatchObject({ repaired: 'dead-letter', repairBatches: 2, checkpointAfter: 4 });
@@ -208,6 +214,45 @@ describe('bronze batch writer', () => {
     expect(refused).toBeInstanceOf(UpstreamTableChangedError);
     expect(refused!.message).toMatch(/deleted and recreated, or restored from another copy.*Nothing was written.*move bronze\/sensor_readings and bronze\/sensor_readings_dead_letter aside/);
     expect(await versions()).toEqual(before);
+  });
+
+  describe('repair after a deploy that changed the rules (issue 16 finding 3)', () => {
+    // Narrower value range: the good rows of KINDS (values 1 and 2) are bad under these rules.
+    const changedRules = SENSOR_FIELDS.map((f) => (f.name === 'value' ? { ...f, range: { min: -100, max: 0.5 } } : f));
+    const expectedGood = Array.from({ length: 2000 }, (_, i) => KINDS[i % KINDS.length]!.error === null).filter(Boolean).length;
+    async function crashBetweenCommits(): Promise<string> {
+      const root = await newLake();
+      for (let v = 0; v < 4; v++) {
+        await appendRaw(lake.connection, root, Array.from({ length: 500 }, (_, i) => ({ value: KINDS[(v * 500 + i) % KINDS.length]!.value })));
+      }
+      const die = (s: string, n: number) => {
+        if (s === 'bronze' && n === 2) throw new Error('injected crash');
+      };
+      await expect(runBronze(lake, root, { maxRowsPerBatch: 1000, hooks: { afterCommit: die } })).rejects.toThrow(/injected crash/);
+      expect(await readBronzeCheckpoint(root)).toMatchObject({ bronze: 4, deadLetter: 2 });
+      return root;
+    }
+
+    it('commits exactly the dead-letter file the first attempt wrote, whatever the rules are now', async () => {
+      const root = await crashBetweenCommits();
+      const again = await runBronze(lake, root, { maxRowsPerBatch: 1000, rules: changedRules });
+      expect(again).toMatchObject({ repaired: 'dead-letter', repairBatches: 1, checkpointAfter: 4, recordsIn: 0 });
+      expect(await tableStats(root)).toEqual({ bronze: expectedGood, dl: 2000 - expectedGood, bronze_keys: expectedGood, dl_keys: 2000 - expectedGood, all_keys: 2000 });
+      expect(await q(`SELECT DISTINCT batch_id::INT AS b FROM ${scan(root, DEAD_LETTER)} ORDER BY 1`)).toEqual([{ b: 2 }, { b: 4 }]);
+    });
+
+    it('refuses to re-derive under other rules when that file is gone, and finishes under the same rules', async () => {
+      const root = await crashBetweenCommits();
+      const dl = tableDir(root, DEAD_LETTER);
+      const live = (await readSnapshot(dl)).files;
+      for (const f of fs.readdirSync(dl).filter((n) => n.endsWith('.parquet') && !live.has(n))) fs.rmSync(path.join(dl, f));
+      const refused = await runBronze(lake, root, { rules: changedRules }).then(() => null, (e: Error) => e);
+      expect(refused).toBeInstanceOf(RulesChangedError);
+      expect(refused!.message).toMatch(/raw versions 3\.\.4 were committed to one output table under parse rules .* Nothing was written/);
+      expect(await readBronzeCheckpoint(root)).toMatchObject({ bronze: 4, deadLetter: 2 });
+      await runBronze(lake, root);
+      expect(await tableStats(root)).toEqual({ bronze: expectedGood, dl: 2000 - expectedGood, bronze_keys: expectedGood, dl_keys: 2000 - expectedGood, all_keys: 2000 });
+    });
   });
 
   it('bounds batches by raw rows, stops at the raw version that existed at start, and a run with nothing new adds no versions', async () => {
