@@ -4,6 +4,7 @@
  * raw already holds; failOnDataLoss=true fails non-retryably. A checkpoint ahead of log ends that
  * were captured before a concurrent raw run committed is normal concurrency, not a reset.
  */
+import * as fs from 'node:fs';
 import { ingestRawWorkflow } from '../../src/workflows';
 import type { IngestRawInput, IngestRawResult } from '../../src/workflows/inputs';
 import { RAW, tableDir } from '../../src/lake/tables';
@@ -23,7 +24,11 @@ import {
   type TestWorker,
 } from '../helpers/pipeline';
 
-afterAll(closeConnections);
+const lakeRoots: string[] = [];
+afterAll(async () => {
+  await closeConnections();
+  for (const r of lakeRoots) fs.rmSync(r, { recursive: true, force: true });
+});
 
 const ingest = (w: TestWorker, input: Partial<IngestRawInput>) => execute(w, ingestRawWorkflow, input) as Promise<IngestRawResult>;
 const messages = (from: number, n: number, tag: string) => Array.from({ length: n }, (_, i) => ({ value: `${tag}-${from + i}` }));
@@ -66,6 +71,7 @@ describe('stage 1 under Kafka resets', () => {
     const topic = uniqueName('raw-recreated');
     await createTopic(topic, 1);
     const lakeRoot = tempLakeRoot();
+    lakeRoots.push(lakeRoot);
     const w = await testWorker(testConfig(lakeRoot));
     await produce(topic, messages(0, 100, 'old'));
     const first = await w.run(() => ingest(w, { topics: [topic], startingOffsets: 'earliest' }));
@@ -99,6 +105,7 @@ describe('stage 1 under Kafka resets', () => {
     const topic = uniqueName('raw-race');
     await createTopic(topic, 1);
     const lakeRoot = tempLakeRoot();
+    lakeRoots.push(lakeRoot);
     let w: TestWorker;
     let raced = false;
     // Between the log-end capture and the checkpoint read of the second run below, a concurrent run
