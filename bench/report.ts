@@ -58,7 +58,7 @@ export interface SizeResult {
 }
 
 /** Spark's seconds ÷ ours per stage and end to end (higher = we are faster); undefined where either is missing. */
-export function sparkRatios(r: SizeResult): { rows: { label: string; spark: number; ours: number | undefined; sparkCpu: number; oursCpu: number | undefined }[] } | undefined {
+export function sparkRatios(r: SizeResult): { rows: { label: string; spark: number; ours: number | undefined; sparkCpu: number | null; oursCpu: number | undefined }[] } | undefined {
   if (!r.spark) return undefined;
   const stage = (n: number) => r.stages.find((s) => s.stage === n && !s.error && s.seconds !== undefined);
   const sp = r.spark.seconds;
@@ -69,7 +69,7 @@ export function sparkRatios(r: SizeResult): { rows: { label: string; spark: numb
     { label: '1 raw', spark: sp.raw, ours: stage(1)?.seconds, sparkCpu: cpu.raw, oursCpu: stage(1)?.cpuSeconds },
     { label: '2 bronze', spark: sp.bronze, ours: stage(2)?.seconds, sparkCpu: cpu.bronze, oursCpu: stage(2)?.cpuSeconds },
     { label: '3 gold', spark: sp.gold, ours: stage(3)?.seconds, sparkCpu: cpu.gold, oursCpu: stage(3)?.cpuSeconds },
-    { label: 'end to end', spark: sp.raw + sp.bronze + sp.gold, ours: sum((s) => s.seconds), sparkCpu: cpu.raw + cpu.bronze + cpu.gold, oursCpu: sum((s) => s.cpuSeconds) },
+    { label: 'end to end', spark: sp.raw + sp.bronze + sp.gold, ours: sum((s) => s.seconds), sparkCpu: cpu.raw !== null && cpu.bronze !== null && cpu.gold !== null ? cpu.raw + cpu.bronze + cpu.gold : null, oursCpu: sum((s) => s.cpuSeconds) },
   ];
   return { rows };
 }
@@ -242,9 +242,9 @@ export function printReport(results: SizeResult[], checks: Check[], mergeGold: M
         x.spark.toFixed(2),
         x.ours?.toFixed(2) ?? '',
         ratio(x.spark, x.ours),
-        x.sparkCpu.toFixed(2),
+        x.sparkCpu?.toFixed(2) ?? '',
         x.oursCpu?.toFixed(2) ?? '',
-        ratio(x.sparkCpu, x.oursCpu),
+        x.sparkCpu !== null ? ratio(x.sparkCpu, x.oursCpu) : '',
       ]);
     }
   }

@@ -62,10 +62,32 @@ timings = {}
 cpu = {}
 
 
+def _jvm_pid():
+    # pyspark starts the driver JVM through spark-submit, which execs java: the gateway's child is the JVM.
+    proc = getattr(spark.sparkContext._gateway, "proc", None)
+    return proc.pid if proc is not None else None
+
+
+JVM_PID = _jvm_pid()
+
+
 def cpu_seconds():
-    """CPU time of the driver JVM (all its threads: executors run inside it in local mode) plus this Python process."""
-    jvm = spark._jvm.java.lang.management.ManagementFactory.getOperatingSystemMXBean().getProcessCpuTime() / 1e9
+    """CPU time of the driver JVM (all its threads: executors run inside it in local mode) plus this
+    Python process, from /proc; None when the JVM's pid is unknown."""
+    if JVM_PID is None:
+        return None
+    try:
+        with open(f"/proc/{JVM_PID}/stat") as f:
+            fields = f.read().rsplit(")", 1)[1].split()
+        jvm = (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")  # utime, stime
+    except OSError:
+        return None
     return jvm + time.process_time()
+
+
+def cpu_since(c0):
+    c1 = cpu_seconds()
+    return None if c0 is None or c1 is None else c1 - c0
 
 
 # ------------------------------------------------------------------------------------------ Job 1
@@ -99,7 +121,7 @@ raw_landed = raw_stream.select(
     .awaitTermination()
 )
 timings["raw"] = time.monotonic() - t0
-cpu["raw"] = cpu_seconds() - c0
+cpu["raw"] = cpu_since(c0)
 log(f"job 1 raw: {timings['raw']:.1f} s")
 
 # ------------------------------------------------------------------------------------------ Job 2
@@ -161,7 +183,7 @@ def parse_and_route(batch_df, batch_id):
     .awaitTermination()
 )
 timings["bronze"] = time.monotonic() - t0
-cpu["bronze"] = cpu_seconds() - c0
+cpu["bronze"] = cpu_since(c0)
 log(f"job 2 bronze: {timings['bronze']:.1f} s")
 
 # ------------------------------------------------------------------------------------------ Job 3
@@ -204,7 +226,7 @@ def merge_to_gold(batch_df, batch_id):
     .awaitTermination()
 )
 timings["gold"] = time.monotonic() - t0
-cpu["gold"] = cpu_seconds() - c0
+cpu["gold"] = cpu_since(c0)
 log(f"job 3 gold: {timings['gold']:.1f} s")
 
 counts = {

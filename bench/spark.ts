@@ -15,7 +15,7 @@ export interface SparkBaseline {
   /** Each job from its first line to the end of its availableNow run. */
   seconds: { raw: number; bronze: number; gold: number };
   /** CPU time per job: the driver JVM (local mode: executors are its threads) + the Python driver. */
-  cpuSeconds: { raw: number; bronze: number; gold: number };
+  cpuSeconds: { raw: number | null; bronze: number | null; gold: number | null };
   rows: { raw: number; bronze: number; deadLetter: number; gold: number };
   driverMemory: string;
   wallSeconds: number;
