@@ -40,7 +40,8 @@ function commit(version: number, adds: { path: string; size: number; numRecords:
 
 const logKey = (v: number) => `_delta_log/${String(v).padStart(20, '0')}.json`;
 
-describe.each(targets)('DuckDB on a $name lake', (t) => {
+// One describe per store that is up (describe.each refuses an empty table).
+for (const t of targets) describe(`DuckDB on a ${t.name} lake`, () => {
   let lake: Lake;
   let store: TableStore;
   let root: string;
