@@ -106,8 +106,10 @@ async function main(): Promise<void> {
           await appendBronzeRound(conn, bronzeDir, rows, round);
           const files = (await readSnapshot(goldDir)).files.size;
           t = performance.now();
+          const cpu0 = process.cpuUsage();
           const r = await mergeBronzeIntoGold(conn, { bronzeDir, goldDir, mode: { kind: 'incremental' }, layout: { targetRowsPerFile: targetRows } });
           const secs = (performance.now() - t) / 1000;
+          const cpu = process.cpuUsage(cpu0);
           rows += MERGE_ROWS - UPDATES;
 
           const snap = await readSnapshot(goldDir);
@@ -117,7 +119,8 @@ async function main(): Promise<void> {
           }
           const line =
             `gold ${n.toLocaleString('en-US').padStart(10)} rows, round ${round} (${String(files).padStart(3)} files): merge ${MERGE_ROWS} rows in ${secs.toFixed(2)} s — ` +
-            `files read ${r.batches[0].candidateFiles}, rewritten ${r.filesRewritten}, added ${r.filesAdded}; inserted ${r.inserted}, updated ${r.updated}; gold version ${r.goldVersion}`;
+            `files read ${r.batches[0].candidateFiles}, rewritten ${r.filesRewritten}, added ${r.filesAdded}; inserted ${r.inserted}, updated ${r.updated}; gold version ${r.goldVersion}; ` +
+            `CPU ${((cpu.user + cpu.system) / 1e6).toFixed(2)} s`;
           console.log(`  ${warmUp ? '(warm-up) ' : ''}${line}`);
           if (!warmUp) lines.push(line);
         }
