@@ -11,7 +11,7 @@ import { fetchWatermarks } from './kafka/watermarks';
 import { addedFilesSince, DeltaTableNotFoundError, readSnapshot, recordCountOf, type Snapshot } from './lake/delta-log';
 import { openDuckDB } from './lake/duckdb';
 import { readRawCheckpoint } from './lake/raw-table';
-import { safeDuckPath, sqlString } from './lake/sql';
+import { safeDuckPath, sqlString } from './delta/sql';
 import { ALL_TABLES, BRONZE, DEAD_LETTER, GOLD, RAW, tableDir, type TableDef } from './lake/tables';
 import { processedThrough, readBronzeCheckpoint } from './lake/bronze';
 import { readGoldCheckpoint } from './lake/gold-merge';

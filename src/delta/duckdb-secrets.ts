@@ -11,7 +11,7 @@
  * (default http://127.0.0.1:10000); the azure extension itself uses the connection string's BlobEndpoint. So an
  * emulator endpoint also sets AZURITE_BLOB_STORAGE_URL (the delta extension reads it at scan time).
  */
-import { sqlString } from '../lake/sql';
+import { sqlString } from './sql';
 import { parseStoreUrl, type AzureCredentials, type S3Credentials, type StoreCredentials, StoreConfigError } from './store-config';
 
 export type StoreExtension = 'azure' | 'httpfs';

@@ -60,7 +60,7 @@ import {
 import type { Lake } from './duckdb';
 import type { FieldRule } from './parse-rules';
 import { parsedSensorSql, PAYLOAD_ERRORS, SENSOR_FIELDS } from './sensor-rules';
-import { safeDuckPath, sqlString } from './sql';
+import { safeDuckPath, sqlString } from '../delta/sql';
 import { assertSameUpstream, BRONZE, DEAD_LETTER, RAW, tableDir, upstreamTxn } from './tables';
 
 export const BRONZE_TXN_APP_ID = 'tributary.bronze/raw-version';

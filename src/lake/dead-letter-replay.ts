@@ -41,7 +41,7 @@ import {
 } from './delta-log';
 import type { Lake } from './duckdb';
 import { parsedSensorSql, PAYLOAD_ERRORS } from './sensor-rules';
-import { safeDuckPath, sqlString } from './sql';
+import { safeDuckPath, sqlString } from '../delta/sql';
 import { BRONZE, DEAD_LETTER, tableDir, type TableDef } from './tables';
 import type { CommitHooks } from './bronze';
 

@@ -62,7 +62,7 @@ import * as fsp from 'node:fs/promises';
 import * as path from 'node:path';
 import { DuckDBConnection, DuckDBInstance } from '@duckdb/node-api';
 import { createDuckDBInstance } from './duckdb';
-import { safeDuckPath, sqlIdent, sqlString } from './sql';
+import { safeDuckPath, sqlIdent, sqlString } from '../delta/sql';
 
 // ───────────────────────────────────────────── types ─────────────────────────────────────────────
 

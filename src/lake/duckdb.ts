@@ -19,7 +19,7 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { DuckDBConnection, DuckDBInstance } from '@duckdb/node-api';
-import { safeDuckPath, sqlString } from './sql';
+import { safeDuckPath, sqlString } from '../delta/sql';
 import { duckdbStoreSetup } from '../delta/duckdb-secrets';
 import { redactSecrets, secretsOf, type StoreCredentials } from '../delta/store-config';
 

@@ -6,7 +6,7 @@
  */
 import type { DuckDBConnection } from '@duckdb/node-api';
 import { FAILED_EXPECTATION_COLUMN, WARNED_EXPECTATIONS_COLUMN, type ParseRules } from './parse-rules';
-import { sqlIdent } from './sql';
+import { sqlIdent } from '../delta/sql';
 
 /** A row broke a `fail` expectation: the stage must fail without committing, non-retryably. */
 export class ExpectationFailedError extends Error {

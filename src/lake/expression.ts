@@ -18,7 +18,7 @@
  * Keywords and function names are case-insensitive; a column is a bare name ([A-Za-z_][A-Za-z0-9_]*)
  * or "double-quoted", and must be one of the columns the caller allows.
  */
-import { sqlIdent } from './sql';
+import { sqlIdent } from '../delta/sql';
 
 export type Expr =
   | { kind: 'num'; text: string }

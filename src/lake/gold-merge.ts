@@ -58,7 +58,7 @@ import {
   type AddAction,
   type Snapshot,
 } from './delta-log';
-import { safeDuckPath, sqlIdent, sqlString } from './sql';
+import { safeDuckPath, sqlIdent, sqlString } from '../delta/sql';
 import { assertSameUpstream, BRONZE, GOLD, upstreamTxn } from './tables';
 
 /** Gold's scheduled checkpoint: the last bronze version merged (Delta `txn` action). */

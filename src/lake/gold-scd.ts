@@ -19,7 +19,7 @@
  * delete's sequence value; NULL while current. `__START_AT` / `__END_AT` hold the FIRST sequence
  * column's value (the full sequence still orders the events).
  */
-import { sqlIdent } from './sql';
+import { sqlIdent } from '../delta/sql';
 
 export interface GoldSpec {
   /** Merge keys (columns of the events). */

@@ -14,7 +14,7 @@
  * + `json_extract('$.*')` for last-wins duplicate keys, level by level for nested paths).
  */
 import { expressionSql, type Expr, type ExprType } from './expression';
-import { sqlIdent } from './sql';
+import { sqlIdent } from '../delta/sql';
 
 /** How a JSON value is read into a field (Spark's data types). */
 export type JsonTypeRule = 'string' | 'int' | 'long' | 'double' | 'decimal' | 'boolean' | 'timestamp' | 'date' | 'json';

@@ -29,7 +29,7 @@ import {
   type AddAction,
 } from './delta-log';
 import type { Lake } from './duckdb';
-import { safeDuckPath, sqlString } from './sql';
+import { safeDuckPath, sqlString } from '../delta/sql';
 import { RAW } from './tables';
 
 const RAW_TXN_PREFIX = 'tributary.raw/';

@@ -10,7 +10,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import type { DuckDBConnection } from '@duckdb/node-api';
 import { readSnapshot, type DeltaField, type DeltaPrimitive, type Snapshot } from '../../src/lake/delta-log';
-import { safeDuckPath, sqlIdent, sqlString } from '../../src/lake/sql';
+import { safeDuckPath, sqlIdent, sqlString } from '../../src/delta/sql';
 import { parseStoreUrl, storeUrl } from '../../src/delta/store-config';
 
 const REPO_ROOT = path.resolve(__dirname, '..', '..');

@@ -14,7 +14,7 @@ import { loadEnv, loadWorkerConfig, type KafkaConnectionConfig, type WorkerConfi
 import { createActivities, type FaultHooks } from '../../src/activities';
 import { WORKFLOW_INTERCEPTOR_MODULES, workerInterceptors } from '../../src/worker';
 import { openDuckDB } from '../../src/lake/duckdb';
-import { sqlString } from '../../src/lake/sql';
+import { sqlString } from '../../src/delta/sql';
 
 export const env = loadEnv();
 

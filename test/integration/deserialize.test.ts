@@ -9,7 +9,7 @@ import { BRONZE_TXN_APP_ID } from '../../src/lake/bronze';
 import { REPLAY_LOG } from '../../src/lake/dead-letter-replay';
 import { addAction, commitWithRetry, readSnapshot, writeParquetDataFile } from '../../src/lake/delta-log';
 import { openDuckDB } from '../../src/lake/duckdb';
-import { sqlString } from '../../src/lake/sql';
+import { sqlString } from '../../src/delta/sql';
 import { BRONZE, DEAD_LETTER, RAW, tableDir, type TableDef } from '../../src/lake/tables';
 import { deserializeWorkflow, ingestRawWorkflow, replayDeadLettersWorkflow } from '../../src/workflows';
 import type { DeserializeInput } from '../../src/workflows/deserialize-input';

@@ -13,7 +13,7 @@ import { ApplicationFailure } from '@temporalio/common';
 import { addAction, commitActions, commitWithRetry, writeParquetDataFile } from '../../src/lake/delta-log';
 import { openDuckDB, type Lake } from '../../src/lake/duckdb';
 import { GOLD_CHECKPOINT_APP_ID } from '../../src/lake/gold-merge';
-import { sqlString } from '../../src/lake/sql';
+import { sqlString } from '../../src/delta/sql';
 import { BRONZE, ensureTables, GOLD, RAW, tableDir } from '../../src/lake/tables';
 import { deserializeWorkflow, ingestRawWorkflow, mergeGoldWorkflow } from '../../src/workflows';
 import type { MergeGoldInput, MergeGoldResult } from '../../src/workflows/merge-gold-input';

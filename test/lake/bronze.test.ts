@@ -21,7 +21,7 @@ import { commitWithRetry, readSnapshot, removeAction } from '../../src/lake/delt
 import { openDuckDB, type Lake } from '../../src/lake/duckdb';
 import { ConcurrentWriterError } from '../../src/lake/delta-log';
 import { SENSOR_FIELDS } from '../../src/lake/sensor-rules';
-import { sqlString } from '../../src/lake/sql';
+import { sqlString } from '../../src/delta/sql';
 import { BRONZE, DEAD_LETTER, ensureTables, RAW, tableDir, UpstreamTableChangedError } from '../../src/lake/tables';
 import { appendRaw, type RawRow } from '../helpers/raw-fixture';
 

@@ -10,7 +10,7 @@ import { runBronze } from '../../src/lake/bronze';
 import { replayAppId, replayDeadLetters, REPLAY_LOG } from '../../src/lake/dead-letter-replay';
 import { addAction, commitWithRetry, readSnapshot, writeParquetDataFile } from '../../src/lake/delta-log';
 import { openDuckDB, type Lake } from '../../src/lake/duckdb';
-import { sqlString } from '../../src/lake/sql';
+import { sqlString } from '../../src/delta/sql';
 import { BRONZE, DEAD_LETTER, ensureTables, RAW, tableDir } from '../../src/lake/tables';
 import { appendRaw } from '../helpers/raw-fixture';
 

@@ -24,7 +24,7 @@ import {
   txnAction,
   writeParquetDataFile,
 } from '../../src/lake/delta-log';
-import { sqlIdent, sqlString } from '../../src/lake/sql';
+import { sqlIdent, sqlString } from '../../src/delta/sql';
 import { loadDeltaExtension, readWithDeltaScan, readWithDeltalake, NormalizedRow } from '../helpers/deltalake-reader';
 
 const FIELDS: DeltaField[] = [

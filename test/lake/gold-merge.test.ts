@@ -25,7 +25,7 @@ import {
   readGoldCheckpoint,
   type GoldMergeRequest,
 } from '../../src/lake/gold-merge';
-import { sqlString } from '../../src/lake/sql';
+import { sqlString } from '../../src/delta/sql';
 import { BRONZE, GOLD, UpstreamTableChangedError } from '../../src/lake/tables';
 import { expectReadersAgree, loadDeltaExtension, type NormalizedRow } from '../helpers/deltalake-reader';
 

@@ -11,7 +11,7 @@ import * as path from 'node:path';
 import { KafkaRecords } from '../../src/kafka/range-reader';
 import { openDuckDB, type Lake } from '../../src/lake/duckdb';
 import { RawTableWriter, readRawCheckpoint } from '../../src/lake/raw-table';
-import { safeDuckPath, sqlString } from '../../src/lake/sql';
+import { safeDuckPath, sqlString } from '../../src/delta/sql';
 import { ensureTables, RAW, tableDir } from '../../src/lake/tables';
 
 const VALUES: (string | null)[] = [
