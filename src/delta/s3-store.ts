@@ -115,6 +115,13 @@ export class S3Store implements TableStore {
     }
   }
 
+  /** An upload is durable once complete: only the listing's size and mtime are needed. */
+  async stat(key: string): Promise<StoredObject> {
+    const found = (await this.list(key)).find((o) => o.key === key);
+    if (!found) throw new StoreNotFoundError(this.locate(key));
+    return found;
+  }
+
   async delete(key: string): Promise<void> {
     try {
       await this.client.send(new DeleteObjectCommand({ Bucket: this.bucket, Key: objectName(this.prefix, key) }));

@@ -19,10 +19,11 @@ export function sqlIdent(name: string): string {
 /**
  * Paths go into DuckDB SQL (COPY TO / read_parquet / delta_scan). Quoting handles `'`, but
  * read_parquet also expands globs, so a path containing glob characters could read other files:
- * refuse those, and control characters, outright. Returns the absolute path.
+ * refuse those, and control characters, outright. Returns the absolute path, or an object-store
+ * URL (`az://…`, `s3://…`, as a TableStore locates keys) unchanged.
  */
 export function safeDuckPath(p: string): string {
-  const abs = path.resolve(p);
+  const abs = /^[a-zA-Z][a-zA-Z0-9+.-]*:\/\//.test(p) ? p : path.resolve(p);
   // eslint-disable-next-line no-control-regex
   if (/[\u0000-\u001f*?[\]{}]/.test(abs)) {
     throw new Error(`path ${JSON.stringify(abs)} contains control or glob characters; refusing to use it in DuckDB SQL`);

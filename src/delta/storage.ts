@@ -34,6 +34,12 @@ export interface TableStore {
    * Returns false when the key already existed (a lost race); the existing object is untouched.
    */
   putIfAbsent(key: string, body: Buffer): Promise<boolean>;
+  /**
+   * Size and modification time of `key`, made durable first. DuckDB writes data files itself
+   * through locate() and does not fsync them; a commit must not reference a file a crash could
+   * lose. (On object stores an upload is durable once complete: a HEAD.) Throws StoreNotFoundError.
+   */
+  stat(key: string): Promise<StoredObject>;
   /** Writes (or overwrites) `key`. Only for uniquely named files and hints such as `_last_checkpoint`. */
   put(key: string, body: Buffer): Promise<void>;
   /** Deletes `key`; an absent key is not an error. */

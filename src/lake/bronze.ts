@@ -54,7 +54,9 @@ import {
   recordCountOf,
   txnAction,
   writeParquetDataFile,
+  type Action,
   type AddAction,
+  type CommitInfo,
   type Snapshot,
 } from './delta-log';
 import type { Lake } from './duckdb';
@@ -503,7 +505,7 @@ export class BronzeBatchWriter {
    * written before the first commit, and bronze's commit names the dead-letter file: a retry after a
    * crash between the two commits commits exactly that file, whatever the rules are by then.
    */
-  private async writeTables(batch: RawBatch, result: BatchResult, stageTxn: (snap: Snapshot) => object[], mode: 'scheduled' | 'backfill'): Promise<void> {
+  private async writeTables(batch: RawBatch, result: BatchResult, stageTxn: (snap: Snapshot) => Action[], mode: 'scheduled' | 'backfill'): Promise<void> {
     const backfill = mode === 'backfill';
     const txn = await this.withUpstream(stageTxn);
     const writesBronze = batch.tables.includes('bronze') && (!backfill || result.good > 0);
@@ -548,7 +550,7 @@ export class BronzeBatchWriter {
   }
 
   /** Adds to a batch's txns the one recording which raw table its raw versions belong to (see tables.ts). */
-  private async withUpstream(stageTxn: (snap: Snapshot) => object[]): Promise<(snap: Snapshot) => object[]> {
+  private async withUpstream(stageTxn: (snap: Snapshot) => Action[]): Promise<(snap: Snapshot) => Action[]> {
     this.rawTableId ??= (await readSnapshot(this.rawDir)).metadata.id;
     const rawId = this.rawTableId;
     return (snap) => [...stageTxn(snap), ...upstreamTxn(BRONZE_STAGE, rawId, snap)];
@@ -707,8 +709,8 @@ export class BronzeBatchWriter {
     stage: OutputTable,
     dir: string,
     add: AddAction | null,
-    txn: (snap: Snapshot) => object[],
-    commitInfo: object,
+    txn: (snap: Snapshot) => Action[],
+    commitInfo: CommitInfo,
   ): Promise<number> {
     const n = this.commits[stage] + 1;
     this.hooks.beforeCommit?.(stage, n); // a "crash" here leaves an orphan data file, as a real one would

@@ -35,7 +35,9 @@ import {
   readSnapshot,
   txnAction,
   writeParquetDataFile,
+  type Action,
   type AddAction,
+  type CommitInfo,
   type DeltaField,
   type Snapshot,
 } from './delta-log';
@@ -293,8 +295,8 @@ async function commitWith(
   dir: string,
   table: TableDef,
   selectSql: string,
-  txn: (snap: Snapshot) => object[],
-  commitInfo: object,
+  txn: (snap: Snapshot) => Action[],
+  commitInfo: CommitInfo,
   hooks: CommitHooks = {},
 ): Promise<number> {
   const add = await writeParquetDataFile(lake.connection, dir, selectSql, table.fields);

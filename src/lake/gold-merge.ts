@@ -56,6 +56,7 @@ import {
   UnsupportedDeltaFeatureError,
   writeParquetDataFile,
   type AddAction,
+  type CommitInfo,
   type Snapshot,
 } from './delta-log';
 import { safeDuckPath, sqlIdent, sqlString } from '../delta/sql';
@@ -462,7 +463,7 @@ async function computeMerge(conn: DuckDBConnection, goldDir: string, snap: Snaps
   };
 }
 
-function mergeCommitInfo(readVersion: number, batch: BronzeBatch, scheduled: boolean, r: BatchMergeResult): object {
+function mergeCommitInfo(readVersion: number, batch: BronzeBatch, scheduled: boolean, r: BatchMergeResult): CommitInfo {
   return {
     operation: 'MERGE',
     operationParameters: {

@@ -8,6 +8,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { DuckDBConnection, DuckDBInstance } from '@duckdb/node-api';
 import {
+  Action,
   AddAction,
   DeltaCommitConflictError,
   DeltaField,
@@ -81,7 +82,7 @@ function valuesSql(rows: [number, string | null, number | null, number | null, s
   return `SELECT * FROM (VALUES ${body}) AS v(id, name, value, n, ts, payload, ok)`;
 }
 
-async function append(dir: string, sql: string, extra: object[] = []): Promise<{ version: number; add: AddAction }> {
+async function append(dir: string, sql: string, extra: Action[] = []): Promise<{ version: number; add: AddAction }> {
   const add = await writeParquetDataFile(conn, dir, sql, FIELDS);
   if (!add) throw new Error('expected rows');
   const res = await commitWithRetry(dir, async () => ({ actions: [addAction(add), ...extra], commitInfo: { operation: 'WRITE' } }));
