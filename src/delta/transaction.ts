@@ -80,6 +80,8 @@ export interface DeltaTable {
   store: TableStore;
   /** Writes checkpoints when the policy says so; absent = this handle never checkpoints. */
   checkpointer?: Checkpointer;
+  /** Overrides the table's `delta.checkpointInterval` (tests, benchmarks); 0 = never. */
+  checkpointInterval?: number;
   observer?: CommitObserver;
 }
 
@@ -148,7 +150,7 @@ export async function commit(table: DeltaTable, req: CommitRequest): Promise<Com
       await notify(() => observer?.afterCommit?.(event));
       let checkpoint: number | null = null;
       const meta = actions.find((a): a is Extract<Action, { metaData: unknown }> => 'metaData' in a)?.metaData ?? snap.metadata;
-      if (table.checkpointer && isCheckpointDue(event.version, checkpointInterval(meta))) {
+      if (table.checkpointer && isCheckpointDue(event.version, table.checkpointInterval ?? checkpointInterval(meta))) {
         checkpoint = await table.checkpointer(store);
         await notify(() => observer?.checkpointed?.({ root: store.root, version: checkpoint! }));
       }

@@ -43,27 +43,28 @@ import * as path from 'node:path';
 import {
   addAction,
   addedFilesSince,
-  checkpointIfDue,
+  commit,
   ConcurrentWriterError,
-  commitWithRetry,
-  dataFilePath,
-  DeltaCommitConflictError,
+  dataFileLocation,
   DeltaTableNotFoundError,
+  LocalStore,
+  loadSnapshot,
   readCommit,
-  readSnapshot,
   recordCountOf,
   txnAction,
   writeParquetDataFile,
   type Action,
   type AddAction,
   type CommitInfo,
+  type CommitObserver,
+  type LogAction,
   type Snapshot,
-} from './delta-log';
+} from '../delta';
 import type { Lake } from './duckdb';
 import type { FieldRule } from './parse-rules';
 import { parsedSensorSql, PAYLOAD_ERRORS, SENSOR_FIELDS } from './sensor-rules';
 import { safeDuckPath, sqlString } from '../delta/sql';
-import { assertSameUpstream, BRONZE, DEAD_LETTER, RAW, tableDir, upstreamTxn } from './tables';
+import { assertSameUpstream, BRONZE, DEAD_LETTER, lakeTable, RAW, tableDir, upstreamTxn } from './tables';
 
 export const BRONZE_TXN_APP_ID = 'tributary.bronze/raw-version';
 export const BACKFILL_TXN_APP_ID = 'tributary.bronze/backfill';
@@ -168,8 +169,8 @@ function txnOf(snap: Snapshot, appId: string): number {
 }
 
 export async function readBronzeCheckpoint(lakeRoot: string): Promise<BronzeCheckpoint> {
-  const b = await readSnapshot(tableDir(lakeRoot, BRONZE));
-  const d = await readSnapshot(tableDir(lakeRoot, DEAD_LETTER));
+  const b = await loadSnapshot(new LocalStore(tableDir(lakeRoot, BRONZE)));
+  const d = await loadSnapshot(new LocalStore(tableDir(lakeRoot, DEAD_LETTER)));
   return { bronze: txnOf(b, BRONZE_TXN_APP_ID), deadLetter: txnOf(d, BRONZE_TXN_APP_ID), bronzeTableVersion: b.version, deadLetterTableVersion: d.version };
 }
 
@@ -179,7 +180,7 @@ export const processedThrough = (c: BronzeCheckpoint): number => Math.min(c.bron
 /** The raw table now, or null when stage 1 has not created it yet. */
 async function rawSnapshot(lakeRoot: string): Promise<Snapshot | null> {
   try {
-    return await readSnapshot(tableDir(lakeRoot, RAW));
+    return await loadSnapshot(new LocalStore(tableDir(lakeRoot, RAW)));
   } catch (e) {
     if (e instanceof DeltaTableNotFoundError) return null;
     throw e;
@@ -200,11 +201,11 @@ const RAW_CHANGED_RECOVERY =
 /** What the raw commits in (after, to] appended, with row counts. */
 export async function rawChanges(lake: Lake, lakeRoot: string, after: number, to: number): Promise<RawVersionChange[]> {
   const dir = tableDir(lakeRoot, RAW);
-  const feed = await addedFilesSince(dir, after, to);
+  const feed = await addedFilesSince(new LocalStore(dir), after, to);
   const out: RawVersionChange[] = [];
   for (const f of feed) {
     let rows = 0;
-    for (const a of f.adds) rows += recordCountOf(a) ?? (await parquetRowCount(lake, dataFilePath(dir, a.path)));
+    for (const a of f.adds) rows += recordCountOf(a) ?? (await parquetRowCount(lake, dataFileLocation(new LocalStore(dir), a.path)));
     out.push({ version: f.version, files: f.adds, rows });
   }
   return out;
@@ -298,7 +299,7 @@ export async function runBronze(lake: Lake, lakeRoot: string, opts: BronzeRunOpt
   const raw = await rawSnapshot(lakeRoot);
   const target = raw?.version ?? null;
   if (raw) {
-    for (const t of [BRONZE, DEAD_LETTER]) assertSameUpstream(BRONZE_STAGE, raw, await readSnapshot(tableDir(lakeRoot, t)), RAW_CHANGED_RECOVERY);
+    for (const t of [BRONZE, DEAD_LETTER]) assertSameUpstream(BRONZE_STAGE, raw, await loadSnapshot(new LocalStore(tableDir(lakeRoot, t))), RAW_CHANGED_RECOVERY);
   }
   const totals = emptyTotals();
   let repaired: OutputTable | null = null;
@@ -438,7 +439,7 @@ export class BronzeBatchWriter {
         const found = txnOf(snap, BRONZE_TXN_APP_ID);
         if (found !== batch.from) {
           throw new ConcurrentWriterError(
-            `${snap.tableDir}: ${BRONZE_TXN_APP_ID} is ${found}, expected ${batch.from} for raw batch (${batch.from}, ${batch.to}]: another stage-2 run is writing`,
+            `${snap.root}: ${BRONZE_TXN_APP_ID} is ${found}, expected ${batch.from} for raw batch (${batch.from}, ${batch.to}]: another stage-2 run is writing`,
           );
         }
         return [txnAction(BRONZE_TXN_APP_ID, batch.to)];
@@ -459,8 +460,8 @@ export class BronzeBatchWriter {
     const t0 = performance.now();
     await this.parse(batch);
     try {
-      const bronzeSnap = await readSnapshot(this.bronzeDir);
-      const deadLetterSnap = await readSnapshot(this.deadLetterDir);
+      const bronzeSnap = await loadSnapshot(new LocalStore(this.bronzeDir));
+      const deadLetterSnap = await loadSnapshot(new LocalStore(this.deadLetterDir));
       const present = await this.removeExistingKeys([bronzeSnap, deadLetterSnap]);
       const after = await this.counts();
       const result = this.emptyResult(batch, after);
@@ -471,9 +472,9 @@ export class BronzeBatchWriter {
         [path.resolve(this.deadLetterDir), txnOf(deadLetterSnap, BACKFILL_TXN_APP_ID)],
       ]);
       const txn = (snap: Snapshot) => {
-        const want = expected.get(path.resolve(snap.tableDir));
+        const want = expected.get(path.resolve(snap.root));
         const found = txnOf(snap, BACKFILL_TXN_APP_ID);
-        if (found !== want) throw new ConcurrentWriterError(`${snap.tableDir}: another backfill committed meanwhile (${BACKFILL_TXN_APP_ID} ${want} → ${found})`);
+        if (found !== want) throw new ConcurrentWriterError(`${snap.root}: another backfill committed meanwhile (${BACKFILL_TXN_APP_ID} ${want} → ${found})`);
         return [txnAction(BACKFILL_TXN_APP_ID, found === NOTHING_PROCESSED ? 1 : found + 1)];
       };
       await this.writeTables(batch, result, txn, 'backfill');
@@ -512,10 +513,10 @@ export class BronzeBatchWriter {
     const writesDeadLetter = batch.tables.includes('dead-letter') && (!backfill || result.bad > 0);
     const c = this.lake.connection;
     let t = performance.now();
-    const bronzeAdd = writesBronze ? await writeParquetDataFile(c, this.bronzeDir, this.bronzeSelect(), BRONZE.fields) : null;
+    const bronzeAdd = writesBronze ? await writeParquetDataFile(c, new LocalStore(this.bronzeDir), this.bronzeSelect(), BRONZE.fields) : null;
     result.timingsMs.bronze = performance.now() - t;
     t = performance.now();
-    const deadLetterAdd = writesDeadLetter ? await writeParquetDataFile(c, this.deadLetterDir, this.deadLetterSelect(result.batchId), DEAD_LETTER.fields) : null;
+    const deadLetterAdd = writesDeadLetter ? await writeParquetDataFile(c, new LocalStore(this.deadLetterDir), this.deadLetterSelect(result.batchId), DEAD_LETTER.fields) : null;
     result.timingsMs.deadLetter = performance.now() - t;
     const pending: PendingDeadLetter | undefined =
       writesBronze && writesDeadLetter ? { add: deadLetterAdd, batchId: result.batchId, rows: result.bad, byError: result.deadLettersByError } : undefined;
@@ -532,7 +533,7 @@ export class BronzeBatchWriter {
         });
       } catch (e) {
         // Bronze's commit certainly did not happen: nothing references the dead-letter file either.
-        if (e instanceof ConcurrentWriterError && deadLetterAdd) fs.rmSync(dataFilePath(this.deadLetterDir, deadLetterAdd.path), { force: true });
+        if (e instanceof ConcurrentWriterError && deadLetterAdd) await new LocalStore(this.deadLetterDir).delete(deadLetterAdd.path);
         throw e;
       }
     }
@@ -551,7 +552,7 @@ export class BronzeBatchWriter {
 
   /** Adds to a batch's txns the one recording which raw table its raw versions belong to (see tables.ts). */
   private async withUpstream(stageTxn: (snap: Snapshot) => Action[]): Promise<(snap: Snapshot) => Action[]> {
-    this.rawTableId ??= (await readSnapshot(this.rawDir)).metadata.id;
+    this.rawTableId ??= (await loadSnapshot(new LocalStore(this.rawDir))).metadata.id;
     const rawId = this.rawTableId;
     return (snap) => [...stageTxn(snap), ...upstreamTxn(BRONZE_STAGE, rawId, snap)];
   }
@@ -567,27 +568,24 @@ export class BronzeBatchWriter {
    */
   async firstCommitOf(table: OutputTable, to: number): Promise<FirstCommitInfo | null> {
     const dir = table === 'bronze' ? this.bronzeDir : this.deadLetterDir;
-    const snap = await readSnapshot(dir);
+    const snap = await loadSnapshot(new LocalStore(dir));
     for (let v = snap.version; v > Math.max(0, snap.version - 1000); v--) {
-      let actions: Record<string, unknown>[];
+      let actions: LogAction[];
       try {
-        actions = await readCommit(dir, v);
+        actions = await readCommit(new LocalStore(dir), v);
       } catch {
         return null;
       }
-      const moved = actions.some((a) => {
-        const t = a.txn as { appId?: string; version?: number } | undefined;
-        return t?.appId === BRONZE_TXN_APP_ID && t.version === to;
-      });
+      const moved = actions.some((a) => 'txn' in a && a.txn.appId === BRONZE_TXN_APP_ID && a.txn.version === to);
       if (!moved) continue;
-      const info = actions.find((a) => a.commitInfo)?.commitInfo as { tributary?: FirstCommitInfo } | undefined;
+      const info = actions.flatMap((a) => ('commitInfo' in a ? [a.commitInfo as { tributary?: FirstCommitInfo }] : []))[0];
       return info?.tributary ?? {};
     }
     return null;
   }
 
   pendingFileExists(p: PendingDeadLetter): boolean {
-    return p.add === null || fs.existsSync(dataFilePath(this.deadLetterDir, p.add.path));
+    return p.add === null || fs.existsSync(dataFileLocation(new LocalStore(this.deadLetterDir), p.add.path));
   }
 
   /** Re-deriving (after, to] for the lagging table is exact only under the rules it was first derived with. */
@@ -607,7 +605,7 @@ export class BronzeBatchWriter {
     const result = this.emptyResult(batch, { good: 0, bad: p.rows, byError: p.byError });
     const txn = await this.withUpstream((snap) => {
       const found = txnOf(snap, BRONZE_TXN_APP_ID);
-      if (found !== after) throw new ConcurrentWriterError(`${snap.tableDir}: ${BRONZE_TXN_APP_ID} is ${found}, expected ${after}: another stage-2 run is writing`);
+      if (found !== after) throw new ConcurrentWriterError(`${snap.root}: ${BRONZE_TXN_APP_ID} is ${found}, expected ${after}: another stage-2 run is writing`);
       return [txnAction(BRONZE_TXN_APP_ID, to)];
     });
     const t = performance.now();
@@ -633,7 +631,8 @@ export class BronzeBatchWriter {
         sensor_id VARCHAR, value DOUBLE, unit VARCHAR, ts_ms BIGINT, error VARCHAR, dl_payload VARCHAR)`);
       return this.counts();
     }
-    const files = batch.files.map((f) => sqlString(safeDuckPath(dataFilePath(this.rawDir, f.path)))).join(', ');
+    const rawStore = new LocalStore(this.rawDir);
+    const files = batch.files.map((f) => sqlString(dataFileLocation(rawStore, f.path))).join(', ');
     const source = `(SELECT topic, "partition", "offset", arrived_at, raw_payload, raw_payload_bytes FROM read_parquet([${files}]))`;
     await c.run(`CREATE TEMP TABLE ${PARSED} AS
       SELECT topic, "partition", "offset", arrived_at, sensor_id, value, unit, ts_ms, error,
@@ -677,7 +676,7 @@ export class BronzeBatchWriter {
         const mn = s.minValues?.offset;
         const mx = s.maxValues?.offset;
         if (mn !== undefined && mx !== undefined && (BigInt(String(mx)) < lo || BigInt(String(mn)) > hi)) continue;
-        files.push(sqlString(safeDuckPath(dataFilePath(snap.tableDir, add.path))));
+        files.push(sqlString(dataFileLocation(snap.store, add.path)));
       }
     }
     if (files.length === 0) return 0;
@@ -713,25 +712,17 @@ export class BronzeBatchWriter {
     commitInfo: CommitInfo,
   ): Promise<number> {
     const n = this.commits[stage] + 1;
-    this.hooks.beforeCommit?.(stage, n); // a "crash" here leaves an orphan data file, as a real one would
-    let committed: { version: number } | null;
-    try {
-      committed = await commitWithRetry(dir, async (snap) => ({
-        actions: [...(add ? [addAction(add)] : []), ...txn(snap)],
-        commitInfo,
-      }));
-    } catch (e) {
-      // Certainly not committed: drop the data file instead of leaving an orphan for vacuum.
-      const lost = e instanceof ConcurrentWriterError || e instanceof DeltaCommitConflictError;
-      if (add && lost) fs.rmSync(dataFilePath(dir, add.path), { force: true });
-      if (e instanceof DeltaCommitConflictError) throw new ConcurrentWriterError(e.message);
-      throw e;
-    }
-    const version = committed!.version;
+    const observer: CommitObserver = {
+      // a "crash" before the commit leaves the data file behind, as a real one would
+      beforeCommit: (e) => (e.attempt === 1 ? this.hooks.beforeCommit?.(stage, n) : undefined),
+      afterCommit: () => this.hooks.afterCommit?.(stage, n),
+    };
+    // The txns (compare-and-swap on the stage's checkpoint, upstream identity) are derived from
+    // the snapshot each attempt commits on.
+    const plan = async (snap: Snapshot) => ({ actions: [...(add ? [addAction(add)] : []), ...txn(snap)], commitInfo });
+    const committed = await commit(lakeTable(this.lake.connection, dir, { observer }), { plan, rebuild: plan });
     this.commits[stage] = n;
-    await checkpointIfDue(this.lake.connection, dir, version);
-    this.hooks.afterCommit?.(stage, n);
-    return version;
+    return committed!.version;
   }
 
   private async dropTemps(): Promise<void> {

@@ -24,27 +24,26 @@
  * Replayed bronze rows keep the original arrived_at; the bronze scheduled checkpoint txn is not
  * touched (replay commits carry only their own app ids).
  */
-import * as fs from 'node:fs';
 import type { DuckDBValue } from '@duckdb/node-api';
 import {
   addAction,
-  commitWithRetry,
-  ConcurrentWriterError,
-  dataFilePath,
-  DeltaCommitConflictError,
-  readSnapshot,
-  txnAction,
+  commit,
+  dataFileLocation,
+  LocalStore,
+  loadSnapshot,
   writeParquetDataFile,
-  type Action,
   type AddAction,
+  type CommitEvent,
   type CommitInfo,
+  type CommitObserver,
   type DeltaField,
   type Snapshot,
-} from './delta-log';
+  type TxnUpdate,
+} from '../delta';
 import type { Lake } from './duckdb';
 import { parsedSensorSql, PAYLOAD_ERRORS } from './sensor-rules';
-import { safeDuckPath, sqlString } from '../delta/sql';
-import { BRONZE, DEAD_LETTER, tableDir, type TableDef } from './tables';
+import { sqlString } from '../delta/sql';
+import { BRONZE, DEAD_LETTER, lakeTable, tableDir, type TableDef } from './tables';
 import type { CommitHooks } from './bronze';
 
 const f = (name: string, type: DeltaField['type'], nullable = false): DeltaField => ({ name, type, nullable });
@@ -107,7 +106,7 @@ const PARSED = '__replay_parsed';
 const liveFiles = (snap: Snapshot, keep: (stats: StatsJson) => boolean = () => true): string[] =>
   [...snap.files.values()]
     .filter((a) => keep(statsOf(a)))
-    .map((a) => sqlString(safeDuckPath(dataFilePath(snap.tableDir, a.path))));
+    .map((a) => sqlString(dataFileLocation(snap.store, a.path)));
 
 interface StatsJson {
   minValues?: Record<string, unknown>;
@@ -136,6 +135,8 @@ export async function replayDeadLetters(
   selection: ReplaySelection,
   opts: {
     hooks?: CommitHooks;
+    /** Sees every commit of the replay log and of bronze (tests). */
+    observer?: CommitObserver;
     now?: () => Date;
     /** Called after each step (the activity heartbeats here). */
     onProgress?: (step: string) => void;
@@ -169,11 +170,11 @@ export async function replayDeadLetters(
 
   try {
     // ── step 1: the replay log ───────────────────────────────────────────────────────────────────
-    const logSnap = await readSnapshot(logDir);
+    const logSnap = await loadSnapshot(new LocalStore(logDir));
     if (logSnap.appTransactions.has(appId)) {
       summary.alreadyLogged = true;
     } else {
-      const dl = await readSnapshot(tableDir(lakeRoot, DEAD_LETTER));
+      const dl = await loadSnapshot(new LocalStore(tableDir(lakeRoot, DEAD_LETTER)));
       const files = liveFiles(dl, (s) => mayMatch(s, selection));
       const where: string[] = [];
       const params: DuckDBValue[] = [];
@@ -227,27 +228,26 @@ export async function replayDeadLetters(
         `SELECT ${sqlString(replayId)} AS replay_id, topic, "partition", "offset", batch_id, dead_letter_error, failed_at,
                 sensor_id, value, unit, ts_ms, arrived_at, ${sqlString(summary.replayedAt)}::TIMESTAMPTZ AS replayed_at
          FROM ${PARSED} WHERE error IS NULL`,
-        (snap) => {
-          if (snap.appTransactions.has(appId)) throw new ConcurrentWriterError(`replay ${replayId} was logged by another attempt meanwhile`);
-          const seq = snap.appTransactions.get(REPLAY_SEQ_APP_ID);
-          if (seq !== expectedSeq) throw new ConcurrentWriterError(`another replay was logged meanwhile (${REPLAY_SEQ_APP_ID} ${expectedSeq ?? 'none'} → ${seq})`);
-          return [txnAction(appId, 1), txnAction(REPLAY_SEQ_APP_ID, (seq ?? 0) + 1)];
-        },
+        // CAS: this replay id is logged once, and replays are logged one after the other.
+        [
+          { appId, expected: undefined, next: 1 },
+          { appId: REPLAY_SEQ_APP_ID, expected: expectedSeq, next: (expectedSeq ?? 0) + 1 },
+        ],
         {
           operation: 'REPLAY DEAD LETTERS',
           operationParameters: { replayId },
           engineInfo: 'tributary stage 2 replay',
           tributary: { replayId, selection, examined: summary.examined, alreadyReplayed: summary.alreadyReplayed, moved: summary.moved, stillFailing: summary.stillFailing, replayedAt: summary.replayedAt },
         },
-        opts.hooks,
+        opts,
       );
       await drop();
     }
     step('logged');
 
     // ── step 2: bronze, from the rows logged under this id ─────────────────────────────────────────
-    const bronzeSnap = await readSnapshot(bronzeDir);
-    const logNow = await readSnapshot(logDir);
+    const bronzeSnap = await loadSnapshot(new LocalStore(bronzeDir));
+    const logNow = await loadSnapshot(new LocalStore(logDir));
     const logFiles = liveFiles(logNow);
     const fromLog = logFiles.length
       ? `SELECT sensor_id, value, unit, ts_ms, arrived_at, topic, "partition", "offset" FROM read_parquet([${logFiles.join(', ')}]) WHERE replay_id = ${sqlString(replayId)}`
@@ -262,17 +262,14 @@ export async function replayDeadLetters(
         bronzeDir,
         BRONZE,
         fromLog,
-        (snap) => {
-          if (snap.appTransactions.has(appId)) throw new ConcurrentWriterError(`replay ${replayId} reached bronze through another attempt meanwhile`);
-          return [txnAction(appId, 1)];
-        },
+        [{ appId, expected: undefined, next: 1 }], // CAS: this replay id reaches bronze once
         {
           operation: 'WRITE',
           operationParameters: { mode: 'Append' },
           engineInfo: 'tributary stage 2 replay',
           tributary: { stage: 'bronze', mode: 'replay', replayId, rows: summary.moved },
         },
-        opts.hooks,
+        opts,
       );
       opts.onProgress?.('bronze');
     }
@@ -295,24 +292,32 @@ async function commitWith(
   dir: string,
   table: TableDef,
   selectSql: string,
-  txn: (snap: Snapshot) => Action[],
+  txns: TxnUpdate[],
   commitInfo: CommitInfo,
-  hooks: CommitHooks = {},
+  opts: { hooks?: CommitHooks; observer?: CommitObserver },
 ): Promise<number> {
-  const add = await writeParquetDataFile(lake.connection, dir, selectSql, table.fields);
+  const store = new LocalStore(dir);
+  const add = await writeParquetDataFile(lake.connection, store, selectSql, table.fields);
   const counts = commitCounts.get(lake) ?? {};
   commitCounts.set(lake, counts);
   const n = (counts[stage] ?? 0) + 1;
-  hooks.beforeCommit?.(stage, n);
-  let committed: { version: number } | null;
-  try {
-    committed = await commitWithRetry(dir, async (snap) => ({ actions: [...(add ? [addAction(add)] : []), ...txn(snap)], commitInfo }));
-  } catch (e) {
-    if (add && (e instanceof ConcurrentWriterError || e instanceof DeltaCommitConflictError)) fs.rmSync(dataFilePath(dir, add.path), { force: true });
-    if (e instanceof DeltaCommitConflictError) throw new ConcurrentWriterError(e.message);
-    throw e;
-  }
+  const { hooks = {}, observer } = opts;
+  const committed = await commit(
+    lakeTable(lake.connection, dir, {
+      observer: {
+        ...observer,
+        beforeCommit: async (e: CommitEvent) => {
+          if (e.attempt === 1) hooks.beforeCommit?.(stage, n);
+          await observer?.beforeCommit?.(e);
+        },
+        afterCommit: async (e: CommitEvent) => {
+          await observer?.afterCommit?.(e);
+          hooks.afterCommit?.(stage, n);
+        },
+      },
+    }),
+    { plan: async () => ({ actions: add ? [addAction(add)] : [], txns, commitInfo }) },
+  );
   counts[stage] = n;
-  hooks.afterCommit?.(stage, n);
   return committed!.version;
 }

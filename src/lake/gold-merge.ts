@@ -26,7 +26,7 @@
  * Only candidates are read; only candidates where a row actually changes are rewritten (whole
  * file, same rows, new values) and removed; keys found in no candidate are provably new and go to
  * new files. One commit per batch: removes + adds + (for scheduled runs) `txn` appId
- * `tributary.gold/bronze-version` = the last bronze version merged. commitWithRetry puts it at
+ * `tributary.gold/bronze-version` = the last bronze version merged. commit() puts it at
  * snapshot+1 with put-if-absent; a loser rebuilds from the new snapshot (re-pruning, re-reading),
  * and a retried run whose range the txn already covers commits nothing.
  *
@@ -39,28 +39,27 @@
  *
  * One merge at a time per DuckDB connection (it uses connection-local temp tables `__gm_*`).
  */
-import * as fs from 'node:fs';
 import type { DuckDBConnection } from '@duckdb/node-api';
 import {
   addAction,
   addedFilesSince,
-  checkpointIfDue,
-  commitWithRetry,
-  dataFilePath,
+  commit,
+  dataFileLocation,
   DeltaLogCorruptError,
   describeSchemaDifference,
-  readSnapshot,
+  LocalStore,
+  loadSnapshot,
   recordCountOf,
   removeAction,
-  txnAction,
   UnsupportedDeltaFeatureError,
   writeParquetDataFile,
   type AddAction,
   type CommitInfo,
+  type CommitPlan,
   type Snapshot,
-} from './delta-log';
+} from '../delta';
 import { safeDuckPath, sqlIdent, sqlString } from '../delta/sql';
-import { assertSameUpstream, BRONZE, GOLD, upstreamTxn } from './tables';
+import { assertSameUpstream, BRONZE, GOLD, lakeTable, upstreamTxn } from './tables';
 
 /** Gold's scheduled checkpoint: the last bronze version merged (Delta `txn` action). */
 export const GOLD_CHECKPOINT_APP_ID = 'tributary.gold/bronze-version';
@@ -108,12 +107,12 @@ export async function planBronzeBatches(
   maxRowsPerBatch: number,
 ): Promise<BronzeBatch[]> {
   if (!(maxRowsPerBatch >= 1)) throw new Error(`maxRowsPerBatch must be >= 1, got ${maxRowsPerBatch}`);
-  const feed = await addedFilesSince(bronzeDir, afterVersion, toVersion);
+  const feed = await addedFilesSince(new LocalStore(bronzeDir), afterVersion, toVersion);
   const batches: BronzeBatch[] = [];
   let cur: BronzeBatch = { afterVersion, toVersion: afterVersion, files: [], rows: 0 };
   for (const { version, adds } of feed) {
     let rows = 0;
-    for (const a of adds) rows += recordCountOf(a) ?? (await countParquetRows(conn, dataFilePath(bronzeDir, a.path)));
+    for (const a of adds) rows += recordCountOf(a) ?? (await countParquetRows(conn, dataFileLocation(new LocalStore(bronzeDir), a.path)));
     if (cur.rows > 0 && rows > 0 && cur.rows + rows > maxRowsPerBatch) {
       batches.push(cur);
       cur = { afterVersion: cur.toVersion, toVersion: cur.toVersion, files: [], rows: 0 };
@@ -220,49 +219,34 @@ export async function mergeBatchIntoGold(
     result.rowsIn = loaded.rowsIn;
     result.keys = loaded.keys;
 
-    let written: AddAction[] = [];
-    const discard = async (files: AddAction[]) => {
-      for (const a of files) await fs.promises.rm(dataFilePath(goldDir, a.path), { force: true });
-    };
-    let committed: { version: number } | null;
-    try {
-      committed = await commitWithRetry(goldDir, async (snap) => {
-        result.attempts += 1;
-        // commitWithRetry only calls us again after the previous attempt lost the version race:
-        // its files are referenced by no commit.
-        await discard(written);
-        written = [];
-        assertGoldSchema(snap);
-        if (opts.checkpointAppId !== null) {
-          const done = snap.appTransactions.get(opts.checkpointAppId);
-          if (done !== undefined && done >= batch.toVersion) {
-            result.alreadyMerged = true;
-            return null;
-          }
+    const build = async (snap: Snapshot): Promise<CommitPlan | null> => {
+      result.attempts += 1;
+      assertGoldSchema(snap);
+      if (opts.checkpointAppId !== null) {
+        const done = snap.appTransactions.get(opts.checkpointAppId);
+        if (done !== undefined && done >= batch.toVersion) {
+          result.alreadyMerged = true;
+          return null;
         }
-        if (loaded.keys === 0) return null; // nothing to merge; the caller carries the checkpoint
-        const plan = await computeMerge(conn, goldDir, snap, layout);
-        written = plan.adds;
-        Object.assign(result, plan.counts, {
-          removedFiles: plan.removes.map((a) => a.path),
-          addedFiles: plan.adds.map((a) => a.path),
-        });
-        const checkpoint = opts.checkpointAppId !== null ? [txnAction(opts.checkpointAppId, batch.toVersion)] : [];
-        if (plan.adds.length === 0 && plan.removes.length === 0 && checkpoint.length === 0) return null;
-        const txn = [...checkpoint, ...(opts.upstreamId ? upstreamTxn(GOLD_STAGE, opts.upstreamId, snap) : [])];
-        await opts.beforeCommitAttempt?.(result.attempts, snap.version);
-        return {
-          actions: [...plan.removes.map((a) => removeAction(a)), ...plan.adds.map((a) => addAction(a)), ...txn],
-          commitInfo: mergeCommitInfo(snap.version, batch, opts.checkpointAppId !== null, result),
-        };
+      }
+      if (loaded.keys === 0) return null; // nothing to merge; the caller carries the checkpoint
+      const plan = await computeMerge(conn, snap, layout);
+      Object.assign(result, plan.counts, {
+        removedFiles: plan.removes.map((a) => a.path),
+        addedFiles: plan.adds.map((a) => a.path),
       });
-    } catch (e) {
-      // Delete this attempt's files unless a commit references them (commitActions can fail
-      // after the put-if-absent link succeeded, e.g. on the directory fsync).
-      const live = await readSnapshot(goldDir).then((s) => s.files, () => null);
-      if (live) await discard(written.filter((a) => !live.has(a.path)));
-      throw e;
-    }
+      const appId = opts.checkpointAppId;
+      if (plan.adds.length === 0 && plan.removes.length === 0 && appId === null) return null;
+      await opts.beforeCommitAttempt?.(result.attempts, snap.version);
+      return {
+        actions: [...plan.removes.map((a) => removeAction(a)), ...plan.adds.map((a) => addAction(a)), ...(opts.upstreamId ? upstreamTxn(GOLD_STAGE, opts.upstreamId, snap) : [])],
+        txns: appId === null ? [] : [{ appId, expected: snap.appTransactions.get(appId), next: batch.toVersion }],
+        commitInfo: mergeCommitInfo(snap.version, batch, appId !== null, result),
+      };
+    };
+    // A MERGE is planned on one snapshot: after a lost race it is planned again on the new one
+    // (the transaction deletes the files of the attempt that lost).
+    const committed = await commit(lakeTable(conn, goldDir, { checkpointInterval: opts.checkpointInterval }), { plan: build, rebuild: build });
     if (committed === null) {
       // Nothing changed (counts stand: e.g. all skipped as older), or the range was merged already
       // (counts of an attempt that lost the race describe nothing that happened).
@@ -272,7 +256,6 @@ export async function mergeBatchIntoGold(
       return result;
     }
     result.goldVersion = committed.version;
-    await checkpointIfDue(conn, goldDir, committed.version, opts.checkpointInterval);
     return result;
   } finally {
     for (const t of Object.values(T)) await conn.run(`DROP TABLE IF EXISTS ${t}`);
@@ -281,7 +264,7 @@ export async function mergeBatchIntoGold(
 
 function assertGoldSchema(snap: Snapshot): void {
   const diff = describeSchemaDifference(snap.metadata.fields, GOLD.fields);
-  if (diff) throw new UnsupportedDeltaFeatureError(`${snap.tableDir}: not the gold schema tributary writes: ${diff}`);
+  if (diff) throw new UnsupportedDeltaFeatureError(`${snap.root}: not the gold schema tributary writes: ${diff}`);
 }
 
 /** Column expression that yields a TIMESTAMPTZ, reading naive parquet timestamps (e.g. Spark INT96) as UTC. */
@@ -309,7 +292,8 @@ async function loadBronzeBatch(conn: DuckDBConnection, bronzeDir: string, batch:
     );
     return { rowsIn: 0, keys: 0 };
   }
-  const from = `read_parquet(${parquetList(batch.files.map((a) => dataFilePath(bronzeDir, a.path)))}, union_by_name = true)`;
+  const bronzeStore = new LocalStore(bronzeDir);
+  const from = `read_parquet(${parquetList(batch.files.map((a) => dataFileLocation(bronzeStore, a.path)))}, union_by_name = true)`;
   const types = await describe(conn, from);
   const missing = BRONZE.fields.map((f) => f.name).filter((n) => !types.has(n));
   if (missing.length > 0) throw new DeltaLogCorruptError(`${bronzeDir}: bronze data files lack column(s) ${missing.join(', ')}`);
@@ -337,7 +321,8 @@ interface MergePlan {
 }
 
 /** New contents of the touched gold files + the new rows, as written parquet files. */
-async function computeMerge(conn: DuckDBConnection, goldDir: string, snap: Snapshot, layout: GoldLayout): Promise<MergePlan> {
+async function computeMerge(conn: DuckDBConnection, snap: Snapshot, layout: GoldLayout): Promise<MergePlan> {
+  const goldDir = snap.root;
   // 1. Candidate files from the log's per-file stats (unknown bound = unbounded).
   await conn.run(`CREATE OR REPLACE TEMP TABLE ${T.files} (path VARCHAR, stats VARCHAR)`);
   const app = await conn.createAppender(T.files);
@@ -363,7 +348,7 @@ async function computeMerge(conn: DuckDBConnection, goldDir: string, snap: Snaps
   ).getRowObjects().map((r) => String(r.path));
 
   const byAbs = new Map<string, AddAction>();
-  for (const p of candidates) byAbs.set(safeDuckPath(dataFilePath(goldDir, p)), snap.files.get(p)!);
+  for (const p of candidates) byAbs.set(dataFileLocation(snap.store, p), snap.files.get(p)!);
 
   // 2. Pass 1 — which batch keys the candidates hold, and whether each would change. A streaming
   //    join with the batch as build side: memory stays bounded by the batch even when a backfill
@@ -440,14 +425,14 @@ async function computeMerge(conn: DuckDBConnection, goldDir: string, snap: Snaps
     for (const ch of chunks) {
       const add = await writeParquetDataFile(
         conn,
-        goldDir,
+        snap.store,
         `SELECT ${GOLD_COLS} FROM ${T.out} WHERE grp = ${sqlString(String(ch.grp))} AND chunk = ${Number(ch.chunk)} ORDER BY ts_ms, sensor_id`,
         GOLD.fields,
       );
       if (add) adds.push(add);
     }
   } catch (e) {
-    for (const a of adds) await fs.promises.rm(dataFilePath(goldDir, a.path), { force: true });
+    for (const a of adds) await snap.store.delete(a.path);
     throw e;
   }
   return {
@@ -531,14 +516,14 @@ export interface GoldMergeSummary {
 }
 
 export async function readGoldCheckpoint(goldDir: string): Promise<{ bronzeVersion: number | null; goldVersion: number }> {
-  const snap = await readSnapshot(goldDir);
+  const snap = await loadSnapshot(new LocalStore(goldDir));
   return { bronzeVersion: snap.appTransactions.get(GOLD_CHECKPOINT_APP_ID) ?? null, goldVersion: snap.version };
 }
 
 /** A whole run: plan the bronze range, merge it batch by batch (one gold commit per batch). */
 export async function mergeBronzeIntoGold(conn: DuckDBConnection, req: GoldMergeRequest): Promise<GoldMergeSummary> {
-  const bronze = await readSnapshot(req.bronzeDir);
-  assertSameUpstream(GOLD_STAGE, bronze, await readSnapshot(req.goldDir), BRONZE_CHANGED_RECOVERY);
+  const bronze = await loadSnapshot(new LocalStore(req.bronzeDir));
+  assertSameUpstream(GOLD_STAGE, bronze, await loadSnapshot(new LocalStore(req.goldDir)), BRONZE_CHANGED_RECOVERY);
   const gold = await readGoldCheckpoint(req.goldDir);
   let after: number;
   let to = bronze.version;

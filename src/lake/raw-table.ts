@@ -8,29 +8,15 @@
  * extension checks the expected txn version against a snapshot bound before its INSERT starts
  * appending, leaving a window where two writers both commit the same offsets; and it drops the
  * txn when the transaction appended no file (a batch of only aborted-transaction records).
- * Here the check and the put-if-absent commit use one snapshot version (see delta-log.ts).
+ * Here the check and the put-if-absent commit use one snapshot version (src/delta/transaction.ts).
  */
 import { isUtf8 } from 'node:buffer';
-import * as fs from 'node:fs';
+import { addAction, commit, LocalStore, loadSnapshot, recordCountOf, writeParquetDataFile, type AddAction, type CommitObserver, type DeltaTable } from '../delta';
+import { safeDuckPath, sqlString } from '../delta/sql';
 import type { KafkaRecords } from '../kafka/range-reader';
 import { setOffset, type TopicOffsets } from '../kafka/offsets';
-import {
-  addAction,
-  checkpointIfDue,
-  commitActions,
-  commitWithRetry,
-  ConcurrentWriterError,
-  dataFilePath,
-  DeltaCommitConflictError,
-  readSnapshot,
-  recordCountOf,
-  txnAction,
-  writeParquetDataFile,
-  type AddAction,
-} from './delta-log';
 import type { Lake } from './duckdb';
-import { safeDuckPath, sqlString } from '../delta/sql';
-import { RAW } from './tables';
+import { lakeTable, RAW } from './tables';
 
 const RAW_TXN_PREFIX = 'tributary.raw/';
 
@@ -41,7 +27,7 @@ export function rawTxnAppId(topic: string, partition: number): string {
 
 /** The committed checkpoint: next offset per topic-partition, from the table's txn actions. */
 export async function readRawCheckpoint(tableDir: string): Promise<{ checkpoint: TopicOffsets; version: number }> {
-  const snap = await readSnapshot(tableDir);
+  const snap = await loadSnapshot(new LocalStore(tableDir));
   const checkpoint: TopicOffsets = {};
   for (const [appId, version] of snap.appTransactions) {
     if (!appId.startsWith(RAW_TXN_PREFIX)) continue;
@@ -74,12 +60,12 @@ const CREATE_STAGING = [
 export class RawTableWriter {
   private constructor(
     private readonly lake: Lake,
-    private readonly tableDir: string,
+    private readonly table: DeltaTable,
   ) {}
 
-  static async open(lake: Lake, tableDir: string): Promise<RawTableWriter> {
+  static async open(lake: Lake, tableDir: string, observer?: CommitObserver): Promise<RawTableWriter> {
     for (const sql of CREATE_STAGING) await lake.connection.run(sql);
-    return new RawTableWriter(lake, tableDir);
+    return new RawTableWriter(lake, lakeTable(lake.connection, tableDir, { observer }));
   }
 
   /**
@@ -92,69 +78,45 @@ export class RawTableWriter {
     const txns = Object.entries(positions).flatMap(([topic, parts]) =>
       Object.entries(parts).map(([p, next]) => ({ appId: rawTxnAppId(topic, Number(p)), next, expected: expected[topic]?.[p] })),
     );
-    try {
-      const committed = await commitWithRetry(this.tableDir, async (snap) => {
-        const moved = txns.filter((t) => snap.appTransactions.get(t.appId) !== t.expected);
-        if (moved.length > 0) {
-          const what = moved.map((t) => `${t.appId}: expected ${t.expected ?? 'none'}, found ${snap.appTransactions.get(t.appId) ?? 'none'}`);
-          throw new ConcurrentWriterError(`raw table offsets were moved by another writer (${what.join('; ')})`);
-        }
-        return {
-          actions: [...(add ? [addAction(add)] : []), ...txns.map((t) => txnAction(t.appId, t.next))],
-          commitInfo: { operation: 'WRITE', operationParameters: { mode: 'Append' }, engineInfo: 'tributary raw ingest' },
-        };
-      });
-      const version = committed!.version;
-      await checkpointIfDue(this.lake.connection, this.tableDir, version);
-      return version;
-    } catch (e) {
-      // Certainly not committed: drop the data file instead of leaving an orphan for vacuum.
-      if (add && (e instanceof ConcurrentWriterError || e instanceof DeltaCommitConflictError)) {
-        fs.rmSync(dataFilePath(this.tableDir, add.path), { force: true });
-      }
-      throw e;
-    }
+    const committed = await commit(this.table, {
+      plan: async () => ({
+        actions: add ? [addAction(add)] : [],
+        txns,
+        commitInfo: { operation: 'WRITE', operationParameters: { mode: 'Append' }, engineInfo: 'tributary raw ingest' },
+      }),
+    });
+    return committed!.version;
   }
 
   /**
    * Backfill: appends those of `records` that raw does not hold yet, without touching any
-   * checkpoint. The "not yet" is decided against one table version and the commit must land right
-   * after it (put-if-absent on version + 1); if another writer committed meanwhile, decide again.
+   * checkpoint. The "not yet" is decided against the snapshot the commit goes on top of: after a
+   * lost version race the transaction rebuilds the plan on the new snapshot.
    */
   async appendMissing(records: KafkaRecords, arrivedAt: Date): Promise<{ written: number; alreadyPresent: number }> {
     if (records.length === 0) return { written: 0, alreadyPresent: 0 };
     const c = this.lake.connection;
     await this.stage(records);
-    for (let attempt = 1; ; attempt++) {
-      const snap = await readSnapshot(this.tableDir);
+    let written = 0;
+    const plan = async (snap: { version: number }) => {
       await c.run(`CREATE OR REPLACE TEMP TABLE raw_missing AS
         SELECT s.* FROM raw_batch s ANTI JOIN (
-          SELECT topic, "partition", "offset" FROM delta_scan(${sqlString(safeDuckPath(this.tableDir))}, version => ${snap.version})
+          SELECT topic, "partition", "offset" FROM delta_scan(${sqlString(safeDuckPath(this.table.store.root))}, version => ${snap.version})
           WHERE "offset" BETWEEN (SELECT min("offset") FROM raw_staging) AND (SELECT max("offset") FROM raw_staging)
         ) r USING (topic, "partition", "offset")`);
-      const add = await writeParquetDataFile(c, this.tableDir, this.rowsSql('raw_missing', arrivedAt), RAW.fields);
-      const written = add ? recordCountOf(add) ?? 0 : 0;
-      if (!add) return { written: 0, alreadyPresent: records.length };
-      try {
-        await commitActions(this.tableDir, snap.version + 1, [addAction(add)], {
-          operation: 'WRITE',
-          operationParameters: { mode: 'Append' },
-          engineInfo: 'tributary raw backfill',
-        });
-        return { written, alreadyPresent: records.length - written };
-      } catch (e) {
-        // Only a lost race is certainly uncommitted; after any other error the file may be referenced.
-        if (!(e instanceof DeltaCommitConflictError)) throw e;
-        fs.rmSync(dataFilePath(this.tableDir, add.path), { force: true });
-        if (attempt >= 10) throw e;
-      }
-    }
+      const add = await writeParquetDataFile(c, this.table.store, this.rowsSql('raw_missing', arrivedAt), RAW.fields);
+      written = add ? recordCountOf(add) ?? 0 : 0;
+      if (!add) return null;
+      return { actions: [addAction(add)], commitInfo: { operation: 'WRITE', operationParameters: { mode: 'Append' }, engineInfo: 'tributary raw backfill' } };
+    };
+    await commit(this.table, { plan, rebuild: plan });
+    return { written, alreadyPresent: records.length - written };
   }
 
   /** Appender → staging table → one Parquet file with stats (DuckDB does the typing and encoding). */
   private async writeDataFile(records: KafkaRecords, arrivedAt: Date): Promise<AddAction | null> {
     await this.stage(records);
-    return writeParquetDataFile(this.lake.connection, this.tableDir, this.rowsSql('raw_batch', arrivedAt), RAW.fields);
+    return writeParquetDataFile(this.lake.connection, this.table.store, this.rowsSql('raw_batch', arrivedAt), RAW.fields);
   }
 
   private async stage(records: KafkaRecords): Promise<void> {

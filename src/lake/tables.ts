@@ -3,7 +3,8 @@
  * (the seed's columns and types; Delta `timestamp` = DuckDB TIMESTAMPTZ, UTC).
  */
 import * as path from 'node:path';
-import { createDeltaTable, txnAction, type DeltaField, type Snapshot } from './delta-log';
+import type { DuckDBConnection } from '@duckdb/node-api';
+import { createTable, extensionCheckpointer, LocalStore, txnAction, type CommitObserver, type DeltaField, type DeltaTable, type Snapshot } from '../delta';
 
 export interface TableDef {
   /** Path under the lake root, e.g. `raw/sensor_readings`. */
@@ -83,10 +84,18 @@ export function tableDir(lakeRoot: string, table: TableDef): string {
 export async function ensureTables(lakeRoot: string, tables: readonly TableDef[] = ALL_TABLES): Promise<string[]> {
   const created: string[] = [];
   for (const t of tables) {
-    const r = await createDeltaTable(tableDir(lakeRoot, t), t.fields, { name: t.name.replace('/', '.'), description: t.description });
+    const r = await createTable(new LocalStore(tableDir(lakeRoot, t)), t.fields, { name: t.name.replace('/', '.'), description: t.description });
     if (r.created) created.push(t.name);
   }
   return created;
+}
+
+/**
+ * A table as the stages write it: on local disk, checkpointed through `conn` (which has the delta
+ * extension loaded) whenever the table's checkpoint policy says so, commits seen by `observer` (tests).
+ */
+export function lakeTable(conn: DuckDBConnection, dir: string, opts: { observer?: CommitObserver; checkpointInterval?: number } = {}): DeltaTable {
+  return { store: new LocalStore(dir), checkpointer: extensionCheckpointer(conn), ...opts };
 }
 
 /**
@@ -117,7 +126,7 @@ export function assertSameUpstream(stage: string, upstream: Snapshot, downstream
   const recorded = [...downstream.appTransactions.keys()].filter((k) => k.startsWith(prefix)).map((k) => k.slice(prefix.length));
   if (recorded.length === 0 || recorded.includes(upstream.metadata.id)) return;
   throw new UpstreamTableChangedError(
-    `${upstream.tableDir} is not the table ${downstream.tableDir} was derived from: its Delta table id is ${upstream.metadata.id}, ` +
+    `${upstream.root} is not the table ${downstream.root} was derived from: its Delta table id is ${upstream.metadata.id}, ` +
       `the checkpoint refers to table ${recorded.join(', ')} (the upstream table was deleted and recreated, or restored from another copy, ` +
       `so its versions are not the ones the checkpoint counts). Nothing was written. ${recovery}`,
   );
