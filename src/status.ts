@@ -8,7 +8,7 @@ import { Client, WorkflowExecutionInfo } from '@temporalio/client';
 import type { WorkerConfig } from './config';
 import { connectKafka, type KafkaLogger } from './kafka/connection';
 import { fetchWatermarks } from './kafka/watermarks';
-import { addedFilesSince, DeltaTableNotFoundError, readSnapshot, recordCountOf, type Snapshot } from './lake/delta-log';
+import { addedFilesSince, DeltaTableNotFoundError, LocalStore, loadSnapshot, recordCountOf, type Snapshot } from './delta';
 import { openDuckDB } from './lake/duckdb';
 import { readRawCheckpoint } from './lake/raw-table';
 import { safeDuckPath, sqlString } from './delta/sql';
@@ -59,7 +59,7 @@ export interface PipelineStatus {
 
 async function snapshotOrNull(dir: string): Promise<Snapshot | null> {
   try {
-    return await readSnapshot(dir);
+    return await loadSnapshot(new LocalStore(dir));
   } catch (e) {
     if (e instanceof DeltaTableNotFoundError) return null;
     throw e;
@@ -109,7 +109,7 @@ async function lastRun(client: Client, workflowType: string, taskQueue: string):
 async function rowsAfter(upstreamDir: string, upstream: Snapshot | null, processedVersion: number | null): Promise<number | null> {
   if (!upstream) return 0;
   let total = 0;
-  for (const commit of await addedFilesSince(upstreamDir, processedVersion ?? -1, upstream.version)) {
+  for (const commit of await addedFilesSince(new LocalStore(upstreamDir), processedVersion ?? -1, upstream.version)) {
     for (const add of commit.adds) total += recordCountOf(add) ?? 0;
   }
   return total;

@@ -11,7 +11,7 @@ import { NativeConnection, Runtime, Worker, type ActivityInterceptorsFactory, ty
 import { createActivities, type ActivityDeps } from './activities';
 import { stageOfActivity } from './stages';
 import { loadEnv, loadWorkerConfig } from './config';
-import { setCheckpointReaderMemoryLimit } from './lake/delta-log';
+import { setCheckpointReaderMemoryLimit } from './lake/duckdb';
 import { PipelineMetrics } from './metrics/pipeline';
 import { metricsEndpoint, metricsInterceptor, sdkTelemetry, serveMetrics } from './metrics/server';
 

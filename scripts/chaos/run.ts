@@ -16,7 +16,7 @@ import { Client, Connection } from '@temporalio/client';
 import { Kafka, logLevel } from 'kafkajs';
 import { z } from 'zod';
 import { loadEnv, readStackEnv, stackDir } from '../../src/config';
-import { addedFilesSince, DeltaTableNotFoundError, readSnapshot, recordCountOf } from '../../src/lake/delta-log';
+import { addedFilesSince, DeltaTableNotFoundError, LocalStore, loadSnapshot, recordCountOf } from '../../src/delta';
 import { processedThrough, readBronzeCheckpoint } from '../../src/lake/bronze';
 import { readGoldCheckpoint } from '../../src/lake/gold-merge';
 import { readRawCheckpoint } from '../../src/lake/raw-table';
@@ -358,9 +358,9 @@ async function lag(lakeRoot: string, topic: string, ends: Map<number, number>): 
     let raw = 0;
     for (const [p, end] of ends) raw += end - (checkpoint[topic]?.[String(p)] ?? 0);
     const rowsAfter = async (dir: string, after: number, to: number) =>
-      (await addedFilesSince(dir, after, to)).reduce((n, c) => n + c.adds.reduce((m, a) => m + (recordCountOf(a) ?? 0), 0), 0);
+      (await addedFilesSince(new LocalStore(dir), after, to)).reduce((n, c) => n + c.adds.reduce((m, a) => m + (recordCountOf(a) ?? 0), 0), 0);
     const bronze = await rowsAfter(rawDir, processedThrough(await readBronzeCheckpoint(lakeRoot)), rawVersion);
-    const bronzeVersion = (await readSnapshot(bronzeDir)).version;
+    const bronzeVersion = (await loadSnapshot(new LocalStore(bronzeDir))).version;
     const gold = await rowsAfter(bronzeDir, (await readGoldCheckpoint(tableDir(lakeRoot, GOLD))).bronzeVersion ?? -1, bronzeVersion);
     return { raw, bronze, gold };
   } catch (e) {

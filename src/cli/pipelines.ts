@@ -14,7 +14,7 @@ import * as path from 'node:path';
 import { Client, Connection } from '@temporalio/client';
 import { z } from 'zod';
 import { loadEnv } from '../config';
-import { DeltaTableNotFoundError, readSnapshot } from '../lake/delta-log';
+import { DeltaTableNotFoundError, LocalStore, loadSnapshot } from '../delta';
 import { ensureTables } from '../lake/tables';
 import { expressionSql } from '../lake/expression';
 import { bindProblems, sensorDrift } from '../pipelines/check';
@@ -59,7 +59,7 @@ async function tablePlan(p: PipelineDefinition, lakeRoot: string): Promise<strin
   for (const t of pipelineTables(p)) {
     let existing;
     try {
-      existing = (await readSnapshot(path.resolve(lakeRoot, ...t.name.split('/')))).metadata.fields;
+      existing = (await loadSnapshot(new LocalStore(path.resolve(lakeRoot, ...t.name.split('/'))))).metadata.fields;
     } catch (e) {
       if (!(e instanceof DeltaTableNotFoundError)) throw e;
       out.push(`${p.name}: create table ${t.name} (${t.fields.map((f) => `${f.name} ${f.type}${f.nullable ? '' : ' NOT NULL'}`).join(', ')})`);

@@ -1,13 +1,11 @@
 /**
- * Transitional: the path-based API the stages used before src/delta/ existed, as thin wrappers
- * over the library (a LocalStore per table directory). Goes away once every stage addresses its
- * tables through src/delta directly. The extension notes that were here: docs/delta-extension.md.
+ * Tests address tables by directory: these are src/delta's functions with a LocalStore per call
+ * (the API src/lake/delta-log.ts had before src/delta existed, so the tests written against it
+ * keep asserting the same things).
  */
-import * as fs from 'node:fs';
 import type { DuckDBConnection } from '@duckdb/node-api';
 import {
   addedFilesSince as addedFilesSinceIn,
-  checkpointInterval,
   commit,
   createTable,
   dataFileKey,
@@ -17,7 +15,6 @@ import {
   loadSnapshot,
   LocalStore,
   readCommit as readCommitIn,
-  setCheckpointReaderFactory,
   writeCommit,
   writeParquetDataFile as writeParquetDataFileIn,
   type Action,
@@ -27,7 +24,6 @@ import {
   type DeltaField,
   type Snapshot as StoreSnapshot,
 } from '../delta';
-import { createDuckDBInstance } from './duckdb';
 
 export {
   addAction,
@@ -111,18 +107,4 @@ export const CHECKPOINT_INTERVAL = DEFAULT_CHECKPOINT_INTERVAL;
 
 export async function checkpointIfDue(conn: DuckDBConnection, tableDir: string, version: number, interval = CHECKPOINT_INTERVAL): Promise<void> {
   if (isCheckpointDue(version, interval)) await checkpointWithExtension(conn, tableDir);
-}
-void checkpointInterval;
-
-/**
- * The checkpoint reader's share of the worker's memory budget (set before the first read); its
- * spill directory is removed at exit (or, after kill -9, by the next process's first instance).
- */
-export function setCheckpointReaderMemoryLimit(limit: string): void {
-  setCheckpointReaderFactory(() =>
-    createDuckDBInstance({ memoryLimit: limit, threads: 1 }).then((owned) => {
-      process.once('exit', () => fs.rmSync(owned.spillDir, { recursive: true, force: true }));
-      return owned.instance;
-    }),
-  );
 }

@@ -19,6 +19,7 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { DuckDBConnection, DuckDBInstance } from '@duckdb/node-api';
+import { setCheckpointReaderFactory } from '../delta/checkpoint';
 import { safeDuckPath, sqlString } from '../delta/sql';
 import { duckdbStoreSetup } from '../delta/duckdb-secrets';
 import { redactSecrets, secretsOf, type StoreCredentials } from '../delta/store-config';
@@ -148,6 +149,19 @@ export async function createDuckDBInstance(opts: InstanceOptions = {}): Promise<
       }
     },
   };
+}
+
+/**
+ * The Delta checkpoint reader's share of the worker's memory budget (set before the first read);
+ * its spill directory is removed at exit (or, after kill -9, by the next process's first instance).
+ */
+export function setCheckpointReaderMemoryLimit(limit: string): void {
+  setCheckpointReaderFactory(() =>
+    createDuckDBInstance({ memoryLimit: limit, threads: 1 }).then((owned) => {
+      process.once('exit', () => fs.rmSync(owned.spillDir, { recursive: true, force: true }));
+      return owned.instance;
+    }),
+  );
 }
 
 export async function openDuckDB(opts: OpenDuckDBOptions = {}): Promise<Lake> {

@@ -1,0 +1,87 @@
+/**
+ * Every writer commits through src/delta's one transaction, so every table gets the checkpoint
+ * policy (`delta.checkpointInterval`): raw backfill and dead-letter replay (replay log and bronze)
+ * used to never checkpoint. Observed through the transaction's CommitObserver.
+ */
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { addAction, commit, createTable, LocalStore, readLastCheckpoint, writeParquetDataFile, type CommitObserver } from '../../src/delta';
+import { sqlString } from '../../src/delta/sql';
+import { replayDeadLetters, REPLAY_LOG } from '../../src/lake/dead-letter-replay';
+import { openDuckDB, type Lake } from '../../src/lake/duckdb';
+import { RawTableWriter } from '../../src/lake/raw-table';
+import { BRONZE, DEAD_LETTER, ensureTables, RAW, tableDir, type TableDef } from '../../src/lake/tables';
+
+let lake: Lake;
+const roots: string[] = [];
+beforeAll(async () => {
+  lake = await openDuckDB();
+});
+afterAll(() => {
+  lake?.close();
+  for (const r of roots) fs.rmSync(r, { recursive: true, force: true });
+});
+
+function newRoot(): string {
+  const root = fs.mkdtempSync(path.join(os.tmpdir(), 'tributary-observer-'));
+  roots.push(root);
+  return root;
+}
+
+/** Records commits and checkpoints per table root. */
+function recorder(): { observer: CommitObserver; commits: string[]; checkpoints: string[] } {
+  const commits: string[] = [];
+  const checkpoints: string[] = [];
+  return {
+    commits,
+    checkpoints,
+    observer: {
+      afterCommit: (e) => void commits.push(`${path.basename(e.root)}@${e.version}`),
+      checkpointed: (e) => void checkpoints.push(`${path.basename(e.root)}@${e.version}`),
+    },
+  };
+}
+
+async function createWithInterval(root: string, t: TableDef, interval: number): Promise<void> {
+  await createTable(new LocalStore(tableDir(root, t)), t.fields, { configuration: { 'delta.checkpointInterval': String(interval) } });
+}
+
+test('raw backfill checkpoints every delta.checkpointInterval versions', async () => {
+  const root = newRoot();
+  await createWithInterval(root, RAW, 3);
+  const rec = recorder();
+  const writer = await RawTableWriter.open(lake, tableDir(root, RAW), rec.observer);
+  for (let i = 0; i < 7; i++) {
+    const r = await writer.appendMissing([{ topic: 't', partition: 0, offset: i, timestampMs: 1_700_000_000_000, text: `v${i}`, bytes: null }], new Date());
+    expect(r).toEqual({ written: 1, alreadyPresent: 0 });
+  }
+  expect(rec.commits).toEqual([1, 2, 3, 4, 5, 6, 7].map((v) => `sensor_readings@${v}`));
+  expect(rec.checkpoints).toEqual(['sensor_readings@3', 'sensor_readings@6']);
+  expect((await readLastCheckpoint(new LocalStore(tableDir(root, RAW))))?.version).toBe(6);
+});
+
+test('dead-letter replay checkpoints the replay log and bronze', async () => {
+  const root = newRoot();
+  await createWithInterval(root, BRONZE, 1);
+  await createWithInterval(root, REPLAY_LOG, 1);
+  await ensureTables(root, [RAW, BRONZE, DEAD_LETTER, REPLAY_LOG]);
+  const dl = new LocalStore(tableDir(root, DEAD_LETTER));
+  const payload = JSON.stringify({ sensor_id: 's-1', value: 1, unit: 'C', ts_ms: 1_700_000_000_000 });
+  const add = await writeParquetDataFile(
+    lake.connection,
+    dl,
+    `SELECT ${sqlString(payload)} AS raw_payload, 'replay-topic' AS topic, 0 AS "partition", 7::BIGINT AS "offset",
+            TIMESTAMPTZ '2026-01-01 00:00:00+00' AS arrived_at, TIMESTAMPTZ '2026-01-02 00:00:00+00' AS failed_at, 1::BIGINT AS batch_id, 'old rule' AS error`,
+    DEAD_LETTER.fields,
+  );
+  await commit({ store: dl }, { plan: async () => ({ actions: [addAction(add!)] }) });
+
+  const rec = recorder();
+  const summary = await replayDeadLetters(lake, root, 'fix-1', {}, { observer: rec.observer });
+  expect(summary.moved).toBe(1);
+  expect(rec.commits).toEqual([`${path.basename(tableDir(root, REPLAY_LOG))}@1`, 'sensor_readings@1']);
+  expect(rec.checkpoints).toEqual(rec.commits);
+  expect((await readLastCheckpoint(new LocalStore(tableDir(root, REPLAY_LOG))))?.version).toBe(1);
+  expect((await readLastCheckpoint(new LocalStore(tableDir(root, BRONZE))))?.version).toBe(1);
+});
