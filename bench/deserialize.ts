@@ -14,7 +14,7 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { runBronze } from '../src/lake/bronze';
-import { addAction, commitWithRetry, writeParquetDataFile } from '../src/lake/delta-log';
+import { addAction, commit, LocalStore, writeParquetDataFile } from '../src/delta';
 import { openDuckDB } from '../src/lake/duckdb';
 import { BRONZE, DEAD_LETTER, ensureTables, RAW, tableDir } from '../src/lake/tables';
 import { goodRowsIn, rawRowsSql } from './synthetic-raw';
@@ -35,11 +35,11 @@ async function buildRaw(root: string, rows: number): Promise<void> {
       const hi = Math.min(rows, lo + per);
       const add = await writeParquetDataFile(
         c,
-        tableDir(root, RAW),
+        new LocalStore(tableDir(root, RAW)),
         `${rawRowsSql(lo, hi)} ORDER BY "partition", "offset"`,
         RAW.fields,
       );
-      await commitWithRetry(tableDir(root, RAW), async () => ({ actions: [addAction(add!)] }));
+      await commit({ store: new LocalStore(tableDir(root, RAW)) }, { plan: async () => ({ actions: [addAction(add!)] }) });
     }
     const r = (
       await c.runAndReadAll(`SELECT count(*)::BIGINT AS n, avg(strlen(raw_payload))::INT AS len FROM read_parquet('${tableDir(root, RAW)}/*.parquet')`)

@@ -16,7 +16,7 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import type { DuckDBConnection } from '@duckdb/node-api';
-import { addAction, commitWithRetry, createDeltaTable, readSnapshot, recordCountOf, writeParquetDataFile, type AddAction } from '../src/lake/delta-log';
+import { addAction, commit, createTable, LocalStore, loadSnapshot, recordCountOf, writeParquetDataFile, type AddAction } from '../src/delta';
 import { openDuckDB } from '../src/lake/duckdb';
 import { DEFAULT_GOLD_LAYOUT, mergeBronzeIntoGold } from '../src/lake/gold-merge';
 import { BRONZE, GOLD } from '../src/lake/tables';
@@ -41,13 +41,13 @@ const rowSql = (i: string) => `
   (${T0} + (${i} // ${SENSORS}) * 1000)::BIGINT AS ts_ms`;
 
 async function buildGold(conn: DuckDBConnection, dir: string, n: number, targetRows: number): Promise<void> {
-  await createDeltaTable(dir, GOLD.fields);
+  await createTable(new LocalStore(dir), GOLD.fields);
   const adds: AddAction[] = [];
   for (let lo = 0; lo < n; lo += targetRows) {
     const hi = Math.min(n, lo + targetRows);
     const add = await writeParquetDataFile(
       conn,
-      dir,
+      new LocalStore(dir),
       `SELECT ${rowSql('i')}, make_timestamptz((${T0} + (i // ${SENSORS}) * 1000 + 2000) * 1000) AS arrived_at,
               make_timestamptz((${T0} + (i // ${SENSORS}) * 1000 + 2000) * 1000) AS updated_at
        FROM range(${lo}, ${hi}) r(i) ORDER BY ts_ms, sensor_id`,
@@ -55,7 +55,7 @@ async function buildGold(conn: DuckDBConnection, dir: string, n: number, targetR
     );
     adds.push(add!);
   }
-  await commitWithRetry(dir, async () => ({ actions: adds.map((a) => addAction(a)), commitInfo: { operation: 'WRITE' } }));
+  await commit({ store: new LocalStore(dir) }, { plan: async () => ({ actions: adds.map((a) => addAction(a)), commitInfo: { operation: 'WRITE' } }) });
 }
 
 /** Round r (1-based) after `base` stream rows: 10k corrections of the latest RECENT rows + the next 90k rows. */
@@ -63,7 +63,7 @@ async function appendBronzeRound(conn: DuckDBConnection, dir: string, base: numb
   const arrived = `make_timestamptz((${T0} + (${base} // ${SENSORS}) * 1000 + 60000) * 1000)`;
   const add = await writeParquetDataFile(
     conn,
-    dir,
+    new LocalStore(dir),
     `WITH src AS (
        SELECT * FROM (SELECT i FROM range(${base - RECENT}, ${base}) r(i)) USING SAMPLE ${UPDATES} ROWS (reservoir, ${42 + r})
        UNION ALL
@@ -74,7 +74,7 @@ async function appendBronzeRound(conn: DuckDBConnection, dir: string, base: numb
      FROM (SELECT i, ${rowSql('i')} FROM src)`,
     BRONZE.fields,
   );
-  await commitWithRetry(dir, async () => ({ actions: [addAction(add!)] }));
+  await commit({ store: new LocalStore(dir) }, { plan: async () => ({ actions: [addAction(add!)] }) });
 }
 
 async function main(): Promise<void> {
@@ -97,14 +97,14 @@ async function main(): Promise<void> {
       try {
         let t = performance.now();
         await buildGold(conn, goldDir, n, targetRows);
-        await createDeltaTable(bronzeDir, BRONZE.fields);
-        const filesBefore = (await readSnapshot(goldDir)).files.size;
+        await createTable(new LocalStore(bronzeDir), BRONZE.fields);
+        const filesBefore = (await loadSnapshot(new LocalStore(goldDir))).files.size;
         console.log(`  ${n.toLocaleString('en-US')} rows: gold built in ${((performance.now() - t) / 1000).toFixed(1)} s (${filesBefore} files)`);
 
         let rows = n;
         for (let round = 1; round <= (warmUp ? 1 : ROUNDS); round++) {
           await appendBronzeRound(conn, bronzeDir, rows, round);
-          const files = (await readSnapshot(goldDir)).files.size;
+          const files = (await loadSnapshot(new LocalStore(goldDir))).files.size;
           t = performance.now();
           const cpu0 = process.cpuUsage();
           const r = await mergeBronzeIntoGold(conn, { bronzeDir, goldDir, mode: { kind: 'incremental' }, layout: { targetRowsPerFile: targetRows } });
@@ -112,7 +112,7 @@ async function main(): Promise<void> {
           const cpu = process.cpuUsage(cpu0);
           rows += MERGE_ROWS - UPDATES;
 
-          const snap = await readSnapshot(goldDir);
+          const snap = await loadSnapshot(new LocalStore(goldDir));
           const total = [...snap.files.values()].reduce((s, a) => s + (recordCountOf(a) ?? 0), 0);
           if (r.inserted !== MERGE_ROWS - UPDATES || r.updated !== UPDATES || total !== rows) {
             throw new Error(`unexpected result: ${JSON.stringify({ inserted: r.inserted, updated: r.updated, total, expected: rows })}`);

@@ -9,7 +9,7 @@ import { execFile } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import type { DuckDBConnection } from '@duckdb/node-api';
-import { readSnapshot, type DeltaField, type DeltaPrimitive, type Snapshot } from '../../src/lake/delta-log';
+import { readSnapshot, type DeltaField, type DeltaPrimitive, type Snapshot } from './delta-dir';
 import { safeDuckPath, sqlIdent, sqlString } from '../../src/delta/sql';
 import { parseStoreUrl, storeUrl } from '../../src/delta/store-config';
 

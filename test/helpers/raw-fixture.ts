@@ -4,7 +4,7 @@
  */
 import { isUtf8 } from 'node:buffer';
 import type { DuckDBConnection } from '@duckdb/node-api';
-import { addAction, commitWithRetry, writeParquetDataFile } from '../../src/lake/delta-log';
+import { addAction, commitWithRetry, writeParquetDataFile } from './delta-dir';
 import { sqlString } from '../../src/delta/sql';
 import { RAW, tableDir } from '../../src/lake/tables';
 

@@ -7,7 +7,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { BRONZE_TXN_APP_ID } from '../../src/lake/bronze';
 import { REPLAY_LOG } from '../../src/lake/dead-letter-replay';
-import { addAction, commitWithRetry, readSnapshot, writeParquetDataFile } from '../../src/lake/delta-log';
+import { addAction, commitWithRetry, readSnapshot, writeParquetDataFile } from '../helpers/delta-dir';
 import { openDuckDB } from '../../src/lake/duckdb';
 import { sqlString } from '../../src/delta/sql';
 import { BRONZE, DEAD_LETTER, RAW, tableDir, type TableDef } from '../../src/lake/tables';

@@ -10,7 +10,7 @@
 import * as fs from 'node:fs';
 import { ScheduleOverlapPolicy, WorkflowFailedError } from '@temporalio/client';
 import { ApplicationFailure } from '@temporalio/common';
-import { addAction, commitActions, commitWithRetry, writeParquetDataFile } from '../../src/lake/delta-log';
+import { addAction, commitActions, commitWithRetry, writeParquetDataFile } from '../helpers/delta-dir';
 import { openDuckDB, type Lake } from '../../src/lake/duckdb';
 import { GOLD_CHECKPOINT_APP_ID } from '../../src/lake/gold-merge';
 import { sqlString } from '../../src/delta/sql';

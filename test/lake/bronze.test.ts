@@ -17,9 +17,9 @@ import {
   runBronze,
   type BatchResult,
 } from '../../src/lake/bronze';
-import { commitWithRetry, readSnapshot, removeAction } from '../../src/lake/delta-log';
+import { commitWithRetry, readSnapshot, removeAction } from '../helpers/delta-dir';
 import { openDuckDB, type Lake } from '../../src/lake/duckdb';
-import { ConcurrentWriterError } from '../../src/lake/delta-log';
+import { ConcurrentWriterError } from '../helpers/delta-dir';
 import { SENSOR_FIELDS } from '../../src/lake/sensor-rules';
 import { sqlString } from '../../src/delta/sql';
 import { BRONZE, DEAD_LETTER, ensureTables, RAW, tableDir, UpstreamTableChangedError } from '../../src/lake/tables';

@@ -8,7 +8,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { runBronze } from '../../src/lake/bronze';
 import { replayAppId, replayDeadLetters, REPLAY_LOG } from '../../src/lake/dead-letter-replay';
-import { addAction, commitWithRetry, readSnapshot, writeParquetDataFile } from '../../src/lake/delta-log';
+import { addAction, commitWithRetry, readSnapshot, writeParquetDataFile } from '../helpers/delta-dir';
 import { openDuckDB, type Lake } from '../../src/lake/duckdb';
 import { sqlString } from '../../src/delta/sql';
 import { BRONZE, DEAD_LETTER, ensureTables, RAW, tableDir } from '../../src/lake/tables';

@@ -24,7 +24,7 @@ import {
   removeAction,
   txnAction,
   writeParquetDataFile,
-} from '../../src/lake/delta-log';
+} from '../helpers/delta-dir';
 import { sqlIdent, sqlString } from '../../src/delta/sql';
 import { loadDeltaExtension, readWithDeltaScan, readWithDeltalake, NormalizedRow } from '../helpers/deltalake-reader';
 

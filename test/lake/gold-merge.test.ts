@@ -16,7 +16,7 @@ import {
   readSnapshot,
   UnsupportedDeltaFeatureError,
   writeParquetDataFile,
-} from '../../src/lake/delta-log';
+} from '../helpers/delta-dir';
 import {
   GOLD_CHECKPOINT_APP_ID,
   mergeBatchIntoGold,

@@ -6,7 +6,7 @@
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { readSnapshot } from '../../src/lake/delta-log';
+import { readSnapshot } from '../helpers/delta-dir';
 import { EXPECTED_DUCKDB_VERSION, LakeSetupError, openDuckDB, readExtensionFooter, type Lake } from '../../src/lake/duckdb';
 import { sqlString } from '../../src/delta/sql';
 import { ALL_TABLES, BRONZE, DEAD_LETTER, ensureTables, GOLD, RAW, tableDir, type TableDef } from '../../src/lake/tables';

@@ -6,7 +6,7 @@
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { readSnapshot } from '../../src/lake/delta-log';
+import { readSnapshot } from '../helpers/delta-dir';
 import { ALL_TABLES, ensureTables } from '../../src/lake/tables';
 import { loadPipelineFile, parsePipelineFile, pipelineNamed } from '../../src/pipelines/definition';
 import { pipelineTables, planEvolution, type PlannedField } from '../../src/pipelines/tables';

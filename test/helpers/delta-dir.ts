@@ -23,7 +23,7 @@ import {
   type CommitInfo,
   type DeltaField,
   type Snapshot as StoreSnapshot,
-} from '../delta';
+} from '../../src/delta';
 
 export {
   addAction,
@@ -42,8 +42,8 @@ export {
   txnAction,
   UnsupportedDeltaFeatureError,
   validateFields,
-} from '../delta';
-export type { Action, AddAction, AddedFiles, CommitInfo, DeltaField, DeltaPrimitive, DeltaProtocol, RemoveAction, TableMetadata as DeltaMetadata } from '../delta';
+} from '../../src/delta';
+export type { Action, AddAction, AddedFiles, CommitInfo, DeltaField, DeltaPrimitive, DeltaProtocol, RemoveAction, TableMetadata as DeltaMetadata } from '../../src/delta';
 
 export type Snapshot = StoreSnapshot & { tableDir: string };
 
