@@ -16,7 +16,7 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import type { DuckDBConnection } from '@duckdb/node-api';
-import { addAction, commitWithRetry, createDeltaTable, readSnapshot, recordCountOf, writeParquetDataFile } from '../src/lake/delta-log';
+import { addAction, commit, createTable, LocalStore, loadSnapshot, recordCountOf, writeParquetDataFile } from '../src/delta';
 import { openDuckDB } from '../src/lake/duckdb';
 import { mergeBronzeIntoGold } from '../src/lake/gold-merge';
 import { BRONZE, GOLD } from '../src/lake/tables';
@@ -92,17 +92,17 @@ async function main(): Promise<void> {
   try {
     const bronzeDir = path.join(root, 'bronze');
     const goldDir = path.join(root, 'gold');
-    await createDeltaTable(bronzeDir, BRONZE.fields);
-    await createDeltaTable(goldDir, GOLD.fields);
+    await createTable(new LocalStore(bronzeDir), BRONZE.fields);
+    await createTable(new LocalStore(goldDir), GOLD.fields);
     let t = performance.now();
     for (let lo = 0; lo < rows; lo += versionRows) {
-      const add = await writeParquetDataFile(conn, bronzeDir, bronzeSql(lo, Math.min(rows, lo + versionRows)), BRONZE.fields);
-      await commitWithRetry(bronzeDir, async () => ({ actions: [addAction(add!)] }));
+      const add = await writeParquetDataFile(conn, new LocalStore(bronzeDir), bronzeSql(lo, Math.min(rows, lo + versionRows)), BRONZE.fields);
+      await commit({ store: new LocalStore(bronzeDir) }, { plan: async () => ({ actions: [addAction(add!)] }) });
     }
     console.log(`bronze: ${rows.toLocaleString('en-US')} rows in versions of ${versionRows.toLocaleString('en-US')} built in ${((performance.now() - t) / 1000).toFixed(1)} s`);
 
     if (process.argv.includes('--explain')) {
-      const snap = await readSnapshot(bronzeDir);
+      const snap = await loadSnapshot(new LocalStore(bronzeDir));
       const first = [...snap.files.keys()].sort()[0];
       const plan = await conn.runAndReadAll(`EXPLAIN ANALYZE SELECT count(*), max(w.value), max(first_at) FROM (
         SELECT sensor_id, ts_ms, min(arrived_at) AS first_at,
@@ -118,7 +118,7 @@ async function main(): Promise<void> {
     const secs = (performance.now() - t) / 1000;
     const cpu = process.cpuUsage(cpu0);
     const cpuSecs = (cpu.user + cpu.system) / 1e6;
-    const snap = await readSnapshot(goldDir);
+    const snap = await loadSnapshot(new LocalStore(goldDir));
     const goldRows = [...snap.files.values()].reduce((s, a) => s + (recordCountOf(a) ?? 0), 0);
     console.log(
       `merge: ${r.rowsIn.toLocaleString('en-US')} bronze rows in ${r.batches.length} batches → ${goldRows.toLocaleString('en-US')} gold rows in ${secs.toFixed(2)} s ` +

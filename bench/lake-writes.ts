@@ -1,9 +1,7 @@
 /**
- * What a bench stage wrote to the lake: the new `_delta_log` commits of each table since a
- * snapshot of the log listing, and the files/rows/bytes their `add` actions carry.
+ * What a bench stage wrote to the lake: the new commits of each table since a listing of its log, and the files/rows/bytes their `add` actions carry.
  */
-import * as fs from 'node:fs';
-import * as path from 'node:path';
+import { commitVersions, LocalStore, readCommit, recordCountOf } from '../src/delta';
 import { ALL_TABLES, tableDir } from '../src/lake/tables';
 
 export interface DeltaWrites {
@@ -15,45 +13,30 @@ export interface DeltaWrites {
   byTable: Record<string, { versions: number; filesAdded: number; filesRemoved: number; rowsAdded: number }>;
 }
 
-function logVersions(dir: string): number[] {
-  const log = path.join(dir, '_delta_log');
-  if (!fs.existsSync(log)) return [];
-  return fs
-    .readdirSync(log)
-    .filter((f) => /^\d{20}\.json$/.test(f))
-    .map((f) => Number(f.slice(0, 20)))
-    .sort((a, b) => a - b);
-}
-
 export type LakeState = Map<string, Set<number>>;
 
-export function lakeState(lakeRoot: string): LakeState {
-  return new Map(ALL_TABLES.map((t) => [t.name, new Set(logVersions(tableDir(lakeRoot, t)))]));
+export async function lakeState(lakeRoot: string): Promise<LakeState> {
+  const state: LakeState = new Map();
+  for (const t of ALL_TABLES) state.set(t.name, new Set(await commitVersions(new LocalStore(tableDir(lakeRoot, t)))));
+  return state;
 }
 
-export function deltaWrites(lakeRoot: string, before: LakeState): DeltaWrites {
+export async function deltaWrites(lakeRoot: string, before: LakeState): Promise<DeltaWrites> {
   const out: DeltaWrites = { versions: 0, filesAdded: 0, filesRemoved: 0, rowsAdded: 0, bytesAdded: 0, byTable: {} };
   for (const t of ALL_TABLES) {
-    const dir = tableDir(lakeRoot, t);
+    const store = new LocalStore(tableDir(lakeRoot, t));
     const seen = before.get(t.name) ?? new Set<number>();
-    const fresh = logVersions(dir).filter((v) => !seen.has(v));
+    const fresh = (await commitVersions(store)).filter((v) => !seen.has(v));
     if (fresh.length === 0) continue;
     const tb = { versions: fresh.length, filesAdded: 0, filesRemoved: 0, rowsAdded: 0 };
     for (const v of fresh) {
-      const text = fs.readFileSync(path.join(dir, '_delta_log', `${String(v).padStart(20, '0')}.json`), 'utf8');
-      for (const line of text.split('\n')) {
-        if (!line.trim()) continue;
-        const action = JSON.parse(line) as { add?: { size?: number; stats?: string }; remove?: unknown };
-        if (action.add) {
+      for (const action of await readCommit(store, v)) {
+        if ('add' in action) {
           tb.filesAdded += 1;
-          out.bytesAdded += action.add.size ?? 0;
-          try {
-            tb.rowsAdded += Number((JSON.parse(action.add.stats ?? '{}') as { numRecords?: number }).numRecords ?? 0);
-          } catch {
-            // stats are optional in Delta
-          }
+          out.bytesAdded += action.add.size;
+          tb.rowsAdded += recordCountOf(action.add) ?? 0; // stats are optional in Delta
         }
-        if (action.remove) tb.filesRemoved += 1;
+        if ('remove' in action) tb.filesRemoved += 1;
       }
     }
     out.byTable[t.name] = tb;

@@ -4,7 +4,7 @@
  *
  *   npm run bench -- [--sizes 100000,1000000] [--with-10m] [--malformed 0.1] [--duplicates 0.05]
  *     [--out-of-order 0.05] [--seed 42] [--out bench/out/<timestamp>.json]
- *     [--stages 1,2,3] [--skip-ceilings] [--no-merge-gold] [--keep] [--vs-spark]
+ *     [--stages 1,2,3] [--skip-ceilings] [--no-merge-gold] [--keep] [--vs-spark] [--no-snapshot]
  *
  * For each N: a fresh 3-partition topic and lake directory; N seeded sample messages
  * (src/sample/sensor-data.ts) produced as fast as kafkajs goes (timed, not a stage figure); then
@@ -26,6 +26,8 @@
  *
  * Ceilings (same topic, same payloads; bench/ceilings.ts): the Java consumer (stage 1), the kafkajs
  * range reader alone (reference), DuckDB alone (stage 2), and bench/merge-gold.ts (stage 3's target).
+ *
+ * Delta snapshot + commit time at 1k/10k/100k table versions (bench/snapshot.ts) close the report.
  *
  * Modules: run.ts (arguments, the worker, timing and memory per stage), dataset.ts (the backlog),
  * lake-writes.ts (what each stage committed), ceilings.ts, report.ts (result types, targets, tables).
@@ -51,6 +53,7 @@ import { emptyTruth, type SampleOptions } from '../src/sample/sensor-data';
 import { duckdbCeiling, javaConsumerCeiling, kafkajsAlone, procStatusKb, runMergeGold } from './ceilings';
 import { createTopic, deleteTopic, produceBacklog, writePayloadFile } from './dataset';
 import { deltaWrites, lakeState } from './lake-writes';
+import { printSnapshotBench, snapshotBench } from './snapshot';
 import { ensureSpark, sparkBaseline } from './spark';
 import { evaluate, fmtInt, mib, printReport, scaling, TARGETS, type SizeResult, type StageResult } from './report';
 
@@ -88,13 +91,15 @@ const BenchArgs = z
      * left behind) instead of producing a new one: saves the production time on a busy box. Kept afterwards.
      */
     topic: z.string().min(1).optional(),
+    /** Skip the Delta snapshot + commit vs table age lines (bench/snapshot.ts). */
+    noSnapshot: flag,
   })
   .strict();
 type BenchArgs = z.infer<typeof BenchArgs>;
 
 const USAGE =
   'usage: npm run bench -- [--sizes 100000,1000000] [--with-10m] [--malformed 0.1] [--duplicates 0.05] [--out-of-order 0.05] ' +
-  '[--seed 42] [--out bench/out/<timestamp>.json] [--stages 1,2,3] [--skip-ceilings] [--no-merge-gold] [--keep] [--vs-spark] [--topic <existing>]';
+  '[--seed 42] [--out bench/out/<timestamp>.json] [--stages 1,2,3] [--skip-ceilings] [--no-merge-gold] [--keep] [--vs-spark] [--topic <existing>] [--no-snapshot]';
 
 // ---------------------------------------------------------------------------------------------
 // Stages
@@ -296,7 +301,7 @@ async function main(args: BenchArgs): Promise<void> {
           size.stages.push(r);
           if (!r.available) continue;
           collectGarbage();
-          const before = lakeState(lakeRoot);
+          const before = await lakeState(lakeRoot);
           r.rssBeforeBytes = process.memoryUsage.rss();
           sampler.reset();
           const t0 = performance.now();
@@ -319,7 +324,7 @@ async function main(args: BenchArgs): Promise<void> {
           r.peakRssBytes = peak.bytes;
           r.rssSampledBytes = peak.sampled;
           r.rssHwmBytes = peak.hwm;
-          r.delta = deltaWrites(lakeRoot, before);
+          r.delta = await deltaWrites(lakeRoot, before);
           r.records = recordsIn(s, r, size);
           r.recordsPerSec = r.records / r.seconds;
           console.log(
@@ -404,6 +409,8 @@ async function main(args: BenchArgs): Promise<void> {
   const checks = evaluate(results, args, mergeGold);
   const scales = scaling(results);
   printReport(results, checks, mergeGold, scales);
+  const snapshot = args.noSnapshot ? null : await snapshotBench();
+  if (snapshot) printSnapshotBench(snapshot);
 
   const report = {
     startedAt: startedAt.toISOString(),
@@ -414,6 +421,7 @@ async function main(args: BenchArgs): Promise<void> {
     results,
     scaling: scales,
     mergeGold,
+    snapshot,
     checks,
   };
   fs.mkdirSync(path.dirname(outFile), { recursive: true });

@@ -85,7 +85,7 @@ export interface MemoryShares {
   maxConcurrentActivities: number;
   /** memory_limit of each activity's DuckDB instance. */
   perActivity: string;
-  /** memory_limit of the process-wide Delta checkpoint reader (src/lake/delta-log.ts). */
+  /** memory_limit of the process-wide Delta checkpoint reader (src/delta/checkpoint.ts). */
   checkpointReader: string;
 }
 

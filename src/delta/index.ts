@@ -35,7 +35,7 @@ export * from './create-table';
 export * from './data-files';
 export * from './errors';
 export * from './local-store';
-export { commitFileName, LOG_PREFIX } from './log-path';
+export { commitFileName, LOG_PREFIX, parseLogKey } from './log-path';
 export * from './protocol';
 export * from './schema';
 export * from './snapshot';

@@ -68,6 +68,49 @@ export function clearSnapshotCache(): void {
   cache.clear();
 }
 
+/**
+ * The cached latest snapshot for a writer, without listing: commit() puts its next version on top
+ * of it and put-if-absent tells whether anybody else committed meanwhile (then the transaction
+ * loads properly). One small read checks that the cached version's commit is still the one we
+ * know (a table deleted and recreated must never get a commit on top of a version it lacks).
+ */
+export async function cachedSnapshot(store: TableStore): Promise<Snapshot | null> {
+  const cached = cache.get(store.root);
+  if (!cached) return null;
+  const bytes = await store.read(commitKey(cached.snap.version)).catch((e) => {
+    if (e instanceof StoreNotFoundError) return null;
+    throw e;
+  });
+  if (!bytes || bytes.length !== cached.commit.size) {
+    cache.delete(store.root);
+    return null;
+  }
+  return { ...cached.snap, store };
+}
+
+/**
+ * Caches the state after a commit this process just made on top of `base` (its actions applied),
+ * so the writer's next commit needs no listing. `size` is the commit file's size.
+ */
+export function rememberCommitted(base: Snapshot, version: number, actions: readonly LogAction[], size: number): void {
+  if (version !== base.version + 1) return;
+  const st = ReplayState.from(base);
+  for (const a of actions) st.apply(base.root, a, `version ${version}`);
+  if (!st.protocol || !st.metadata) return;
+  const snap: Snapshot = {
+    store: base.store,
+    root: base.root,
+    version,
+    protocol: st.protocol,
+    metadata: st.metadataWithFields(base.root),
+    files: st.files,
+    tombstones: st.tombstones,
+    appTransactions: st.appTransactions,
+  };
+  // lastModified unknown (-1): the listing check compares the size only.
+  remember(snap, { key: commitKey(version), size, lastModified: -1 });
+}
+
 function remember(snap: Snapshot, commit: StoredObject | undefined): void {
   if (!commit) return;
   const had = cache.get(snap.root);
@@ -83,7 +126,7 @@ async function advanceCached(store: TableStore): Promise<Snapshot | null> {
   const from = cached.snap.version;
   const log = parseListing(await store.list(LOG_PREFIX, { startAfter: listFromVersion(from) }), false);
   const own = log.commitObjects.get(from);
-  if (!own || own.size !== cached.commit.size || own.lastModified !== cached.commit.lastModified) {
+  if (!own || own.size !== cached.commit.size || (cached.commit.lastModified >= 0 && own.lastModified !== cached.commit.lastModified)) {
     cache.delete(store.root);
     return null;
   }
@@ -272,4 +315,14 @@ class ReplayState {
     }
     return this.parsed;
   }
+}
+
+/** The commit versions present in the log, ascending (listing; for tools and tests). */
+export async function commitVersions(store: TableStore): Promise<number[]> {
+  const out: number[] = [];
+  for (const o of await store.list(LOG_PREFIX)) {
+    const f = parseLogKey(o.key);
+    if (f?.kind === 'commit') out.push(f.version);
+  }
+  return out.sort((a, b) => a - b);
 }

@@ -7,7 +7,7 @@
  * ```
  *   writer                              commit(table, {plan, rebuild?})
  *   ──────                              ───────────────────────────────────────────────────────────
- *   write data files ──► plan(snap) ──► load snapshot (cached, advanced from newer commits)
+ *   write data files ──► plan(snap) ──► snapshot: this process's cached one (no listing), else load
  *   (parquet + stats)     actions,      assert protocol/features writable
  *                         txns:         txn CAS: snap.appTransactions[appId] === expected ?
  *                         appId:           no ──► ConcurrentWriterError (nothing committed)
@@ -31,7 +31,7 @@ import { dataFileKey } from './data-files';
 import { ConcurrentWriterError, DeltaCommitConflictError, DeltaLogCorruptError } from './errors';
 import { checkpointKey, commitKey, listFromVersion } from './log-path';
 import { assertWritable } from './protocol';
-import { loadSnapshot, type Snapshot } from './snapshot';
+import { cachedSnapshot, loadSnapshot, rememberCommitted, type Snapshot } from './snapshot';
 import type { TableStore } from './storage';
 
 /** Compare-and-swap of one application's checkpoint: commit only if `appId` is still at `expected`. */
@@ -119,7 +119,8 @@ export async function commit(table: DeltaTable, req: CommitRequest): Promise<Com
   let plan: CommitPlan | null = null;
   try {
     for (let attempt = 1; attempt <= maxAttempts; attempt++) {
-      const snap = await loadSnapshot(store);
+      // First attempt on this process's cached snapshot (no listing); after a lost race, load.
+      const snap = (attempt === 1 ? await cachedSnapshot(store) : null) ?? (await loadSnapshot(store));
       assertWritable(snap);
       if (attempt === 1 || req.rebuild) {
         plan = await (attempt === 1 ? req.plan : req.rebuild!)(snap);
@@ -138,12 +139,14 @@ export async function commit(table: DeltaTable, req: CommitRequest): Promise<Com
         actions,
       };
       await notify(() => observer?.beforeCommit?.(event));
-      if (!(await store.putIfAbsent(commitKey(event.version), encodeCommit(event.commitInfo, actions)))) {
+      const body = encodeCommit(event.commitInfo, actions);
+      if (!(await store.putIfAbsent(commitKey(event.version), body))) {
         await notify(() => observer?.lostRace?.(event));
         // Small jittered pause so that several losers don't collide again in lockstep.
         await new Promise((r) => setTimeout(r, Math.floor(Math.random() * 20 * attempt)));
         continue;
       }
+      rememberCommitted(snap, event.version, actions, body.length);
       const kept = new Set(actions.flatMap((a) => ('add' in a ? [a.add.path] : [])));
       await deleteFiles(store, [...written.keys()].filter((p) => !kept.has(p)));
       written.clear();

@@ -1,7 +1,7 @@
 /**
  * Stage 3 table logic — the seed's `03_merge_gold`: bronze rows appended since the checkpoint are
  * deduplicated and MERGEd into gold/sensor_readings on (sensor_id, ts_ms), with a copy-on-write
- * Delta commit written by delta-log.ts (the DuckDB delta extension cannot MERGE).
+ * Delta commit written through src/delta's commit() (the DuckDB delta extension cannot MERGE).
  *
  * Semantics (per key (sensor_id, ts_ms)):
  *  - Within a batch the winner is the latest row by arrived_at, then topic, partition, offset
@@ -35,7 +35,7 @@
  * increasing ts_ms, so new keys fall past every existing file's ts range, and corrections to
  * recent keys hit the one or two newest files: MERGE cost grows with the batch and the files it
  * touches, not with the table. Inserts are never folded into existing files (no write
- * amplification); compacting small files is left to maintenance (see delta-log.ts).
+ * amplification); compacting small files is left to maintenance (see src/delta).
  *
  * One merge at a time per DuckDB connection (it uses connection-local temp tables `__gm_*`).
  */

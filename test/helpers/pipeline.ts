@@ -14,6 +14,7 @@ import { loadEnv, loadWorkerConfig, type KafkaConnectionConfig, type WorkerConfi
 import { createActivities, type FaultHooks } from '../../src/activities';
 import { WORKFLOW_INTERCEPTOR_MODULES, workerInterceptors } from '../../src/worker';
 import { openDuckDB } from '../../src/lake/duckdb';
+import { LocalStore, LOG_PREFIX, parseLogKey } from '../../src/delta';
 import { sqlString } from '../../src/delta/sql';
 
 export const env = loadEnv();
@@ -196,12 +197,13 @@ export async function queryLake<T = Record<string, unknown>>(sql: string): Promi
 
 export const deltaScan = (dir: string) => `delta_scan(${sqlString(dir)})`;
 
+/** Commit versions in a table's log (sync, for expectations; names parsed by src/delta). */
 export function deltaVersions(dir: string): number[] {
-  const log = path.join(dir, '_delta_log');
+  const store = new LocalStore(dir);
   return fs
-    .readdirSync(log)
-    .filter((f) => /^\d{20}\.json$/.test(f))
-    .map((f) => Number(f.slice(0, 20)))
+    .readdirSync(store.locate(LOG_PREFIX.slice(0, -1)))
+    .map((name) => parseLogKey(LOG_PREFIX + name))
+    .flatMap((f) => (f?.kind === 'commit' ? [f.version] : []))
     .sort((a, b) => a - b);
 }
 

@@ -9,6 +9,7 @@ import * as path from 'node:path';
 import { addAction, commit, createTable, LocalStore, readLastCheckpoint, writeParquetDataFile, type CommitObserver } from '../../src/delta';
 import { sqlString } from '../../src/delta/sql';
 import { replayDeadLetters, REPLAY_LOG } from '../../src/lake/dead-letter-replay';
+import { KafkaRecords } from '../../src/kafka/range-reader';
 import { openDuckDB, type Lake } from '../../src/lake/duckdb';
 import { RawTableWriter } from '../../src/lake/raw-table';
 import { BRONZE, DEAD_LETTER, ensureTables, RAW, tableDir, type TableDef } from '../../src/lake/tables';
@@ -53,7 +54,9 @@ test('raw backfill checkpoints every delta.checkpointInterval versions', async (
   const rec = recorder();
   const writer = await RawTableWriter.open(lake, tableDir(root, RAW), rec.observer);
   for (let i = 0; i < 7; i++) {
-    const r = await writer.appendMissing([{ topic: 't', partition: 0, offset: i, timestampMs: 1_700_000_000_000, text: `v${i}`, bytes: null }], new Date());
+    const records = new KafkaRecords();
+    records.push(records.segment('t', 0), i, 1_700_000_000_000, Buffer.from(`v${i}`));
+    const r = await writer.appendMissing(records, new Date());
     expect(r).toEqual({ written: 1, alreadyPresent: 0 });
   }
   expect(rec.commits).toEqual([1, 2, 3, 4, 5, 6, 7].map((v) => `sensor_readings@${v}`));

@@ -58,7 +58,7 @@ test('200,000 commits, checkpoint near the end: loads, reading only the files af
   expect(store.located).toEqual([`${LOG_PREFIX}${String(CHECKPOINT).padStart(20, '0')}.checkpoint.parquet`]);
 });
 
-test('a commit goes on top of it and the next load advances from that commit alone', async () => {
+test('a commit goes on top of it; the next commit of the same writer needs no listing, a load lists from there', async () => {
   clearSnapshotCache();
   const store = new CountingStore(new LocalStore(dir));
   const table: { store: TableStore } = { store };
@@ -66,13 +66,19 @@ test('a commit goes on top of it and the next load advances from that commit alo
   expect(done!.version).toBe(VERSIONS);
   expectOnlyFromCheckpoint(store);
   store.reset();
-  const snap = await loadSnapshot(store);
-  expect(snap.version).toBe(VERSIONS);
-  expect(snap.appTransactions.get(AGED_APP_ID)).toBe(2);
-  // Advanced from the cached snapshot: one listing from its version, one commit read, no checkpoint.
+  const next = await commit(table, { plan: async () => ({ actions: [], txns: [{ appId: AGED_APP_ID, expected: 2, next: 3 }] }) });
+  expect(next!.version).toBe(VERSIONS + 1);
+  // On the snapshot the first commit left: one read (is our version still ours?), no listing.
+  expect(store.lists).toEqual([]);
   expect(store.reads).toEqual([`${LOG_PREFIX}${String(VERSIONS).padStart(20, '0')}.json`]);
+  store.reset();
+  const snap = await loadSnapshot(store);
+  expect(snap.version).toBe(VERSIONS + 1);
+  expect(snap.appTransactions.get(AGED_APP_ID)).toBe(3);
+  // Advanced from the cached snapshot: one listing from its version, nothing else read.
+  expect(store.reads).toEqual([]);
   expect(store.located).toEqual([]);
-  expect(store.listed.filter((k) => !k.endsWith('_last_checkpoint'))).toEqual([VERSIONS - 1, VERSIONS].map((v) => `${LOG_PREFIX}${String(v).padStart(20, '0')}.json`));
+  expect(store.listed.filter((k) => !k.endsWith('_last_checkpoint'))).toEqual([`${LOG_PREFIX}${String(VERSIONS + 1).padStart(20, '0')}.json`]);
 });
 
 test('without _last_checkpoint it falls back to listing the whole log and still starts from the checkpoint', async () => {
@@ -81,7 +87,7 @@ test('without _last_checkpoint it falls back to listing the whole log and still 
   try {
     const store = new CountingStore(new LocalStore(dir));
     const snap = await loadSnapshot(store);
-    expect(snap.version).toBe(VERSIONS);
+    expect(snap.version).toBe(VERSIONS + 1);
     expect(snap.files.size).toBe(1);
     expect(store.reads.every((k) => k.endsWith('_last_checkpoint') || versionOf(k) > CHECKPOINT)).toBe(true);
   } finally {
