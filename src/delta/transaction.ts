@@ -94,6 +94,11 @@ export interface CommitRequest {
    * re-checking its txns and removes against the new snapshot.
    */
   rebuild?: PlanBuilder;
+  /**
+   * Data files written for this commit before it started (when the plan builder may throw before
+   * returning them, e.g. a txn check): deleted like the plan's own when no commit references them.
+   */
+  written?: AddAction[];
   maxAttempts?: number;
 }
 
@@ -115,7 +120,7 @@ class ObserverCrash {
 export async function commit(table: DeltaTable, req: CommitRequest): Promise<Committed | null> {
   const { store, observer } = table;
   const maxAttempts = req.maxAttempts ?? 10;
-  const written = new Map<string, AddAction>();
+  const written = new Map<string, AddAction>((req.written ?? []).map((a) => [a.path, a]));
   let plan: CommitPlan | null = null;
   try {
     for (let attempt = 1; attempt <= maxAttempts; attempt++) {

@@ -720,7 +720,7 @@ export class BronzeBatchWriter {
     // The txns (compare-and-swap on the stage's checkpoint, upstream identity) are derived from
     // the snapshot each attempt commits on.
     const plan = async (snap: Snapshot) => ({ actions: [...(add ? [addAction(add)] : []), ...txn(snap)], commitInfo });
-    const committed = await commit(lakeTable(this.lake.connection, dir, { observer }), { plan, rebuild: plan });
+    const committed = await commit(lakeTable(this.lake.connection, dir, { observer }), { plan, rebuild: plan, written: add ? [add] : [] });
     this.commits[stage] = n;
     return committed!.version;
   }
