@@ -10,6 +10,8 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { z } from 'zod';
+import { isObjectStoreUrl } from './delta/open-store';
+import { parseStoreUrl, storeUrl } from './delta/store-config';
 import { memoryLimit } from './workflows/deserialize-input';
 
 export const TASK_QUEUE = 'sensor-pipeline';
@@ -179,7 +181,8 @@ export function kafkaConnectionFromEnv(env: Env): KafkaConnectionConfig {
 export function loadWorkerConfig(env: Env = loadEnv()): WorkerConfig {
   return {
     temporal: { address: env.TEMPORAL_ADDRESS, namespace: env.TEMPORAL_NAMESPACE, taskQueue: env.TEMPORAL_TASK_QUEUE },
-    lakeRoot: path.resolve(env.LAKE_ROOT),
+    // az://… and s3://… roots stay URLs (validated); a local root becomes absolute.
+    lakeRoot: isObjectStoreUrl(env.LAKE_ROOT) ? storeUrl(parseStoreUrl(env.LAKE_ROOT)) : path.resolve(env.LAKE_ROOT),
     deltaExtensionPath: env.DELTA_EXTENSION_PATH,
     kafka: kafkaConnectionFromEnv(env),
     memory: memoryShares(env.WORKER_MEMORY_BUDGET, env.WORKER_MAX_CONCURRENT_ACTIVITIES),

@@ -4,12 +4,13 @@
  * watermarks, the Delta logs (row counts from file stats: no table scans, except the dead-letter
  * breakdown) and Temporal's visibility — never from a separate state store.
  */
+import { openTableStore } from './delta/open-store';
 import { Client, WorkflowExecutionInfo } from '@temporalio/client';
 import type { WorkerConfig } from './config';
 import { connectKafka, type KafkaLogger } from './kafka/connection';
 import { fetchWatermarks } from './kafka/watermarks';
-import { addedFilesSince, DeltaTableNotFoundError, LocalStore, loadSnapshot, recordCountOf, type Snapshot } from './delta';
-import { openDuckDB } from './lake/duckdb';
+import { addedFilesSince, DeltaTableNotFoundError, loadSnapshot, recordCountOf, type Snapshot } from './delta';
+import { lakeStores, openDuckDB } from './lake/duckdb';
 import { readRawCheckpoint } from './lake/raw-table';
 import { safeDuckPath, sqlString } from './delta/sql';
 import { ALL_TABLES, BRONZE, DEAD_LETTER, GOLD, RAW, tableDir, type TableDef } from './lake/tables';
@@ -59,7 +60,7 @@ export interface PipelineStatus {
 
 async function snapshotOrNull(dir: string): Promise<Snapshot | null> {
   try {
-    return await loadSnapshot(new LocalStore(dir));
+    return await loadSnapshot(openTableStore(dir));
   } catch (e) {
     if (e instanceof DeltaTableNotFoundError) return null;
     throw e;
@@ -109,7 +110,7 @@ async function lastRun(client: Client, workflowType: string, taskQueue: string):
 async function rowsAfter(upstreamDir: string, upstream: Snapshot | null, processedVersion: number | null): Promise<number | null> {
   if (!upstream) return 0;
   let total = 0;
-  for (const commit of await addedFilesSince(new LocalStore(upstreamDir), processedVersion ?? -1, upstream.version)) {
+  for (const commit of await addedFilesSince(openTableStore(upstreamDir), processedVersion ?? -1, upstream.version)) {
     for (const add of commit.adds) total += recordCountOf(add) ?? 0;
   }
   return total;
@@ -173,7 +174,7 @@ export async function collectStatus(client: Client, config: WorkerConfig, topics
 
   const deadLettersByError: Record<string, number> = {};
   if (lake.snaps.get(DEAD_LETTER)) {
-    const duck = await openDuckDB({ extensionPath: config.deltaExtensionPath });
+    const duck = await openDuckDB({ extensionPath: config.deltaExtensionPath, stores: lakeStores(config.lakeRoot) });
     try {
       const dir = sqlString(safeDuckPath(tableDir(config.lakeRoot, DEAD_LETTER)));
       const rows = (await duck.connection.runAndReadAll(`SELECT error, count(*)::BIGINT AS n FROM delta_scan(${dir}) GROUP BY error ORDER BY n DESC`)).getRowObjects();

@@ -6,6 +6,8 @@
  * in-flight activities get `shutdownGraceTime` to finish, then are cancelled; a cancelled stage stops between two Delta commits (each commit is all or nothing),
  * so nothing is half-written and the retry on the next worker resumes from the tables.
  */
+import { isObjectStoreUrl, openTableStore } from './delta/open-store';
+import { probeStore } from './delta/store-probe';
 import type { Duration } from '@temporalio/common';
 import { NativeConnection, Runtime, Worker, type ActivityInterceptorsFactory, type WorkerInterceptors } from '@temporalio/worker';
 import { createActivities, type ActivityDeps } from './activities';
@@ -55,6 +57,11 @@ export async function createWorker(
 async function main(): Promise<void> {
   const env = loadEnv();
   const config = loadWorkerConfig(env);
+  // A lake on an object store must accept our credentials and honour put-if-absent, or no commit is safe.
+  if (isObjectStoreUrl(config.lakeRoot)) {
+    await probeStore(openTableStore(config.lakeRoot));
+    console.log(`lake ${config.lakeRoot}: credentials work, conditional writes honoured`);
+  }
   const endpoint = metricsEndpoint(env);
   // The SDK's metrics exporter is part of the runtime, which must be installed before the first connection.
   if (endpoint) Runtime.install({ telemetryOptions: sdkTelemetry(endpoint) });

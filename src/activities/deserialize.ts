@@ -1,7 +1,7 @@
 import { Context } from '@temporalio/activity';
 import { ApplicationFailure } from '@temporalio/common';
 import { CheckpointAheadOfRawError, runBronze } from '../lake/bronze';
-import { openDuckDB } from '../lake/duckdb';
+import { lakeStores, openDuckDB } from '../lake/duckdb';
 import { BRONZE, DEAD_LETTER, ensureTables } from '../lake/tables';
 import { isBackfill, type DeserializeInput, type DeserializeResult } from '../workflows/deserialize-input';
 import { activityMemoryLimit } from '../config';
@@ -20,7 +20,7 @@ export function makeDeserialize(deps: ActivityDeps) {
     const backfill = isBackfill(input)
       ? { fromExclusive: (input.fromRawVersion ?? 0) - 1, toInclusive: input.toRawVersion ?? Number.MAX_SAFE_INTEGER }
       : undefined;
-    const lake = await openDuckDB({ extensionPath: deps.config.deltaExtensionPath, memoryLimit: activityMemoryLimit(deps.config.memory, input.duckdbMemoryLimit) });
+    const lake = await openDuckDB({ extensionPath: deps.config.deltaExtensionPath, stores: lakeStores(deps.config.lakeRoot), memoryLimit: activityMemoryLimit(deps.config.memory, input.duckdbMemoryLimit) });
     try {
       ctx.heartbeat({ phase: 'planning' });
       const s = await runBronze(lake, deps.config.lakeRoot, {

@@ -3,7 +3,7 @@ import { connectKafka, PermanentKafkaError, type KafkaHandle } from '../kafka/co
 import { aheadOfLogEnd, offsetOf, planRead, setOffset, type LostRange, type PartitionRange, type TopicOffsets } from '../kafka/offsets';
 import { KafkaRecords, readRanges } from '../kafka/range-reader';
 import { fetchWatermarks, offsetsForTimestamp } from '../kafka/watermarks';
-import { openDuckDB } from '../lake/duckdb';
+import { lakeStores, openDuckDB } from '../lake/duckdb';
 import { RawTableWriter, readRawCheckpoint } from '../lake/raw-table';
 import { ensureTables, RAW, tableDir } from '../lake/tables';
 import type { IngestRawInput, IngestRawResult, PartitionRef, RawBackfill } from '../workflows/inputs';
@@ -72,7 +72,7 @@ export function makeIngestRaw(deps: ActivityDeps) {
     // table alone can always restart the chain — whatever happens to the workflow's lastResult.
     const unrecorded = () => plan.ranges.filter((r) => offsetOf(committed, r.topic, r.partition) !== r.to);
     if (unrecorded().length > 0) {
-      const lake = await openDuckDB({ extensionPath: deps.config.deltaExtensionPath, memoryLimit: deps.config.memory.perActivity });
+      const lake = await openDuckDB({ extensionPath: deps.config.deltaExtensionPath, stores: lakeStores(deps.config.lakeRoot), memoryLimit: deps.config.memory.perActivity });
       try {
         const writer = await RawTableWriter.open(lake, dir);
         const commit = async (records: KafkaRecords, positions: TopicOffsets) => {
@@ -197,7 +197,7 @@ async function backfillRaw(deps: ActivityDeps, kafka: KafkaHandle, dir: string, 
   let written = 0;
   let alreadyPresent = 0;
   let commits = 0;
-  const lake = await openDuckDB({ extensionPath: deps.config.deltaExtensionPath, memoryLimit: deps.config.memory.perActivity });
+  const lake = await openDuckDB({ extensionPath: deps.config.deltaExtensionPath, stores: lakeStores(deps.config.lakeRoot), memoryLimit: deps.config.memory.perActivity });
   try {
     const writer = await RawTableWriter.open(lake, dir);
     await readRanges(kafka, ranges, {

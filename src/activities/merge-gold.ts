@@ -1,5 +1,5 @@
 import { Context } from '@temporalio/activity';
-import { openDuckDB } from '../lake/duckdb';
+import { lakeStores, openDuckDB } from '../lake/duckdb';
 import { mergeBronzeIntoGold, readGoldCheckpoint } from '../lake/gold-merge';
 import { BRONZE, ensureTables, GOLD, tableDir } from '../lake/tables';
 import type { MergeGoldInput, MergeGoldResult } from '../workflows/merge-gold-input';
@@ -25,7 +25,7 @@ export function makeMergeGold(deps: ActivityDeps) {
     // timer: a query that hangs stops them, and the heartbeat timeout ends the attempt.
     const progress = { batch: 0, bronzeVersion: undefined as number | undefined, backfillDone: resumed, commitAttempt: 0 };
     let commits = 0;
-    const lake = await openDuckDB({ extensionPath: deps.config.deltaExtensionPath, memoryLimit: deps.config.memory.perActivity });
+    const lake = await openDuckDB({ extensionPath: deps.config.deltaExtensionPath, stores: lakeStores(deps.config.lakeRoot), memoryLimit: deps.config.memory.perActivity });
     try {
       const summary = await mergeBronzeIntoGold(lake.connection, {
         bronzeDir,

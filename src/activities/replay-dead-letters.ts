@@ -1,6 +1,6 @@
 import { Context } from '@temporalio/activity';
 import { replayDeadLetters, REPLAY_LOG } from '../lake/dead-letter-replay';
-import { openDuckDB } from '../lake/duckdb';
+import { lakeStores, openDuckDB } from '../lake/duckdb';
 import { BRONZE, DEAD_LETTER, ensureTables } from '../lake/tables';
 import type { ReplayDeadLettersInput, ReplayDeadLettersResult } from '../workflows/replay-dead-letters-input';
 import { activityMemoryLimit } from '../config';
@@ -15,7 +15,7 @@ export function makeReplayDeadLetters(deps: ActivityDeps) {
   return async function replayDeadLettersToBronze(input: ReplayDeadLettersActivityInput): Promise<ReplayDeadLettersResult> {
     const ctx = Context.current();
     await ensureTables(deps.config.lakeRoot, [BRONZE, DEAD_LETTER, REPLAY_LOG]);
-    const lake = await openDuckDB({ extensionPath: deps.config.deltaExtensionPath, memoryLimit: activityMemoryLimit(deps.config.memory, input.duckdbMemoryLimit) });
+    const lake = await openDuckDB({ extensionPath: deps.config.deltaExtensionPath, stores: lakeStores(deps.config.lakeRoot), memoryLimit: activityMemoryLimit(deps.config.memory, input.duckdbMemoryLimit) });
     try {
       ctx.heartbeat({ replayId: input.replayId });
       const s = await replayDeadLetters(

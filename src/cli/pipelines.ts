@@ -10,11 +10,11 @@
  * Until the stages read their tables and rules from the definition (issue 13, stage wiring), apply
  * runs the sensor pipeline only, and only while its definition matches the stages' code.
  */
-import * as path from 'node:path';
+import { joinRoot, openTableStore } from '../delta/open-store';
 import { Client, Connection } from '@temporalio/client';
 import { z } from 'zod';
 import { loadEnv } from '../config';
-import { DeltaTableNotFoundError, LocalStore, loadSnapshot } from '../delta';
+import { DeltaTableNotFoundError, loadSnapshot } from '../delta';
 import { ensureTables } from '../lake/tables';
 import { expressionSql } from '../lake/expression';
 import { bindProblems, sensorDrift } from '../pipelines/check';
@@ -59,7 +59,7 @@ async function tablePlan(p: PipelineDefinition, lakeRoot: string): Promise<strin
   for (const t of pipelineTables(p)) {
     let existing;
     try {
-      existing = (await loadSnapshot(new LocalStore(path.resolve(lakeRoot, ...t.name.split('/'))))).metadata.fields;
+      existing = (await loadSnapshot(openTableStore(joinRoot(lakeRoot, ...t.name.split('/'))))).metadata.fields;
     } catch (e) {
       if (!(e instanceof DeltaTableNotFoundError)) throw e;
       out.push(`${p.name}: create table ${t.name} (${t.fields.map((f) => `${f.name} ${f.type}${f.nullable ? '' : ' NOT NULL'}`).join(', ')})`);

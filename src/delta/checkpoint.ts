@@ -8,6 +8,9 @@
  * `_last_checkpoint` {version,size,sizeInBytes,numOfAddFiles} and never checkpoints by itself.
  */
 import { randomUUID } from 'node:crypto';
+import * as fsp from 'node:fs/promises';
+import * as os from 'node:os';
+import * as path from 'node:path';
 import { DuckDBInstance, type DuckDBConnection } from '@duckdb/node-api';
 import { normalizeAction, type LogAction } from './actions';
 import { DeltaLogCorruptError } from './errors';
@@ -93,7 +96,12 @@ const CHECKPOINT_ACTION_COLUMNS = ['protocol', 'metaData', 'txn', 'add', 'remove
  * reads it when given (one that can reach the store's locations); else a private DuckDB.
  */
 export async function readCheckpointActions(store: TableStore, version: number, conn?: DuckDBConnection): Promise<LogAction[]> {
-  const file = safeDuckPath(store.locate(checkpointKey(version)));
+  const located = store.locate(checkpointKey(version));
+  // On an object store the checkpoint is fetched through the store into a temp file: the private reader needs no
+  // extensions or credentials.
+  const remote = /^[a-zA-Z][a-zA-Z0-9+.-]*:\/\//.test(located);
+  const file = remote ? path.join(os.tmpdir(), `tributary-checkpoint-${process.pid}-${randomUUID()}.parquet`) : safeDuckPath(located);
+  if (remote) await fsp.writeFile(file, await store.read(checkpointKey(version)));
   const own = conn ? null : await (await checkpointReader()).connect();
   const c = conn ?? own!;
   try {
@@ -118,5 +126,6 @@ export async function readCheckpointActions(store: TableStore, version: number, 
     return actions;
   } finally {
     own?.closeSync();
+    if (remote) await fsp.rm(file, { force: true });
   }
 }

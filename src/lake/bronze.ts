@@ -37,8 +37,9 @@
  * Memory: one batch at a time (bounded by raw row count from the add stats), parsed once into a
  * temp table that is dropped after the batch; DuckDB's memory_limit bounds the rest (it spills).
  */
+import { openTableStore } from '../delta/open-store';
+import { dataFileKey } from '../delta/data-files';
 import { createHash } from 'node:crypto';
-import * as fs from 'node:fs';
 import * as path from 'node:path';
 import {
   addAction,
@@ -47,7 +48,6 @@ import {
   ConcurrentWriterError,
   dataFileLocation,
   DeltaTableNotFoundError,
-  LocalStore,
   loadSnapshot,
   readCommit,
   recordCountOf,
@@ -169,8 +169,8 @@ function txnOf(snap: Snapshot, appId: string): number {
 }
 
 export async function readBronzeCheckpoint(lakeRoot: string): Promise<BronzeCheckpoint> {
-  const b = await loadSnapshot(new LocalStore(tableDir(lakeRoot, BRONZE)));
-  const d = await loadSnapshot(new LocalStore(tableDir(lakeRoot, DEAD_LETTER)));
+  const b = await loadSnapshot(openTableStore(tableDir(lakeRoot, BRONZE)));
+  const d = await loadSnapshot(openTableStore(tableDir(lakeRoot, DEAD_LETTER)));
   return { bronze: txnOf(b, BRONZE_TXN_APP_ID), deadLetter: txnOf(d, BRONZE_TXN_APP_ID), bronzeTableVersion: b.version, deadLetterTableVersion: d.version };
 }
 
@@ -180,7 +180,7 @@ export const processedThrough = (c: BronzeCheckpoint): number => Math.min(c.bron
 /** The raw table now, or null when stage 1 has not created it yet. */
 async function rawSnapshot(lakeRoot: string): Promise<Snapshot | null> {
   try {
-    return await loadSnapshot(new LocalStore(tableDir(lakeRoot, RAW)));
+    return await loadSnapshot(openTableStore(tableDir(lakeRoot, RAW)));
   } catch (e) {
     if (e instanceof DeltaTableNotFoundError) return null;
     throw e;
@@ -201,11 +201,11 @@ const RAW_CHANGED_RECOVERY =
 /** What the raw commits in (after, to] appended, with row counts. */
 export async function rawChanges(lake: Lake, lakeRoot: string, after: number, to: number): Promise<RawVersionChange[]> {
   const dir = tableDir(lakeRoot, RAW);
-  const feed = await addedFilesSince(new LocalStore(dir), after, to);
+  const feed = await addedFilesSince(openTableStore(dir), after, to);
   const out: RawVersionChange[] = [];
   for (const f of feed) {
     let rows = 0;
-    for (const a of f.adds) rows += recordCountOf(a) ?? (await parquetRowCount(lake, dataFileLocation(new LocalStore(dir), a.path)));
+    for (const a of f.adds) rows += recordCountOf(a) ?? (await parquetRowCount(lake, dataFileLocation(openTableStore(dir), a.path)));
     out.push({ version: f.version, files: f.adds, rows });
   }
   return out;
@@ -299,7 +299,7 @@ export async function runBronze(lake: Lake, lakeRoot: string, opts: BronzeRunOpt
   const raw = await rawSnapshot(lakeRoot);
   const target = raw?.version ?? null;
   if (raw) {
-    for (const t of [BRONZE, DEAD_LETTER]) assertSameUpstream(BRONZE_STAGE, raw, await loadSnapshot(new LocalStore(tableDir(lakeRoot, t))), RAW_CHANGED_RECOVERY);
+    for (const t of [BRONZE, DEAD_LETTER]) assertSameUpstream(BRONZE_STAGE, raw, await loadSnapshot(openTableStore(tableDir(lakeRoot, t))), RAW_CHANGED_RECOVERY);
   }
   const totals = emptyTotals();
   let repaired: OutputTable | null = null;
@@ -345,7 +345,7 @@ export async function runBronze(lake: Lake, lakeRoot: string, opts: BronzeRunOpt
         repaired = start.bronze < start.deadLetter ? 'bronze' : 'dead-letter';
         const to = Math.max(start.bronze, start.deadLetter);
         const first = await writer.firstCommitOf(repaired === 'bronze' ? 'dead-letter' : 'bronze', to);
-        if (repaired === 'dead-letter' && first?.deadLetter && writer.pendingFileExists(first.deadLetter)) {
+        if (repaired === 'dead-letter' && first?.deadLetter && (await writer.pendingFileExists(first.deadLetter))) {
           // Exactly what the first attempt derived: its dead-letter file, written before bronze's commit.
           opts.signal?.throwIfAborted();
           totals.repairBatches += 1;
@@ -460,8 +460,8 @@ export class BronzeBatchWriter {
     const t0 = performance.now();
     await this.parse(batch);
     try {
-      const bronzeSnap = await loadSnapshot(new LocalStore(this.bronzeDir));
-      const deadLetterSnap = await loadSnapshot(new LocalStore(this.deadLetterDir));
+      const bronzeSnap = await loadSnapshot(openTableStore(this.bronzeDir));
+      const deadLetterSnap = await loadSnapshot(openTableStore(this.deadLetterDir));
       const present = await this.removeExistingKeys([bronzeSnap, deadLetterSnap]);
       const after = await this.counts();
       const result = this.emptyResult(batch, after);
@@ -513,10 +513,10 @@ export class BronzeBatchWriter {
     const writesDeadLetter = batch.tables.includes('dead-letter') && (!backfill || result.bad > 0);
     const c = this.lake.connection;
     let t = performance.now();
-    const bronzeAdd = writesBronze ? await writeParquetDataFile(c, new LocalStore(this.bronzeDir), this.bronzeSelect(), BRONZE.fields) : null;
+    const bronzeAdd = writesBronze ? await writeParquetDataFile(c, openTableStore(this.bronzeDir), this.bronzeSelect(), BRONZE.fields) : null;
     result.timingsMs.bronze = performance.now() - t;
     t = performance.now();
-    const deadLetterAdd = writesDeadLetter ? await writeParquetDataFile(c, new LocalStore(this.deadLetterDir), this.deadLetterSelect(result.batchId), DEAD_LETTER.fields) : null;
+    const deadLetterAdd = writesDeadLetter ? await writeParquetDataFile(c, openTableStore(this.deadLetterDir), this.deadLetterSelect(result.batchId), DEAD_LETTER.fields) : null;
     result.timingsMs.deadLetter = performance.now() - t;
     const pending: PendingDeadLetter | undefined =
       writesBronze && writesDeadLetter ? { add: deadLetterAdd, batchId: result.batchId, rows: result.bad, byError: result.deadLettersByError } : undefined;
@@ -533,7 +533,7 @@ export class BronzeBatchWriter {
         });
       } catch (e) {
         // Bronze's commit certainly did not happen: nothing references the dead-letter file either.
-        if (e instanceof ConcurrentWriterError && deadLetterAdd) await new LocalStore(this.deadLetterDir).delete(deadLetterAdd.path);
+        if (e instanceof ConcurrentWriterError && deadLetterAdd) await openTableStore(this.deadLetterDir).delete(deadLetterAdd.path);
         throw e;
       }
     }
@@ -552,7 +552,7 @@ export class BronzeBatchWriter {
 
   /** Adds to a batch's txns the one recording which raw table its raw versions belong to (see tables.ts). */
   private async withUpstream(stageTxn: (snap: Snapshot) => Action[]): Promise<(snap: Snapshot) => Action[]> {
-    this.rawTableId ??= (await loadSnapshot(new LocalStore(this.rawDir))).metadata.id;
+    this.rawTableId ??= (await loadSnapshot(openTableStore(this.rawDir))).metadata.id;
     const rawId = this.rawTableId;
     return (snap) => [...stageTxn(snap), ...upstreamTxn(BRONZE_STAGE, rawId, snap)];
   }
@@ -568,11 +568,11 @@ export class BronzeBatchWriter {
    */
   async firstCommitOf(table: OutputTable, to: number): Promise<FirstCommitInfo | null> {
     const dir = table === 'bronze' ? this.bronzeDir : this.deadLetterDir;
-    const snap = await loadSnapshot(new LocalStore(dir));
+    const snap = await loadSnapshot(openTableStore(dir));
     for (let v = snap.version; v > Math.max(0, snap.version - 1000); v--) {
       let actions: LogAction[];
       try {
-        actions = await readCommit(new LocalStore(dir), v);
+        actions = await readCommit(openTableStore(dir), v);
       } catch {
         return null;
       }
@@ -584,8 +584,11 @@ export class BronzeBatchWriter {
     return null;
   }
 
-  pendingFileExists(p: PendingDeadLetter): boolean {
-    return p.add === null || fs.existsSync(dataFileLocation(new LocalStore(this.deadLetterDir), p.add.path));
+  async pendingFileExists(p: PendingDeadLetter): Promise<boolean> {
+    if (p.add === null) return true;
+    // Through the store (local disk or object storage), not fs.
+    const key = dataFileKey(this.deadLetterDir, p.add.path);
+    return (await openTableStore(this.deadLetterDir).list(key)).some((o) => o.key === key);
   }
 
   /** Re-deriving (after, to] for the lagging table is exact only under the rules it was first derived with. */
@@ -631,7 +634,7 @@ export class BronzeBatchWriter {
         sensor_id VARCHAR, value DOUBLE, unit VARCHAR, ts_ms BIGINT, error VARCHAR, dl_payload VARCHAR)`);
       return this.counts();
     }
-    const rawStore = new LocalStore(this.rawDir);
+    const rawStore = openTableStore(this.rawDir);
     const files = batch.files.map((f) => sqlString(dataFileLocation(rawStore, f.path))).join(', ');
     const source = `(SELECT topic, "partition", "offset", arrived_at, raw_payload, raw_payload_bytes FROM read_parquet([${files}]))`;
     await c.run(`CREATE TEMP TABLE ${PARSED} AS

@@ -24,12 +24,12 @@
  * Replayed bronze rows keep the original arrived_at; the bronze scheduled checkpoint txn is not
  * touched (replay commits carry only their own app ids).
  */
+import { openTableStore } from '../delta/open-store';
 import type { DuckDBValue } from '@duckdb/node-api';
 import {
   addAction,
   commit,
   dataFileLocation,
-  LocalStore,
   loadSnapshot,
   writeParquetDataFile,
   type AddAction,
@@ -170,11 +170,11 @@ export async function replayDeadLetters(
 
   try {
     // ── step 1: the replay log ───────────────────────────────────────────────────────────────────
-    const logSnap = await loadSnapshot(new LocalStore(logDir));
+    const logSnap = await loadSnapshot(openTableStore(logDir));
     if (logSnap.appTransactions.has(appId)) {
       summary.alreadyLogged = true;
     } else {
-      const dl = await loadSnapshot(new LocalStore(tableDir(lakeRoot, DEAD_LETTER)));
+      const dl = await loadSnapshot(openTableStore(tableDir(lakeRoot, DEAD_LETTER)));
       const files = liveFiles(dl, (s) => mayMatch(s, selection));
       const where: string[] = [];
       const params: DuckDBValue[] = [];
@@ -246,8 +246,8 @@ export async function replayDeadLetters(
     step('logged');
 
     // ── step 2: bronze, from the rows logged under this id ─────────────────────────────────────────
-    const bronzeSnap = await loadSnapshot(new LocalStore(bronzeDir));
-    const logNow = await loadSnapshot(new LocalStore(logDir));
+    const bronzeSnap = await loadSnapshot(openTableStore(bronzeDir));
+    const logNow = await loadSnapshot(openTableStore(logDir));
     const logFiles = liveFiles(logNow);
     const fromLog = logFiles.length
       ? `SELECT sensor_id, value, unit, ts_ms, arrived_at, topic, "partition", "offset" FROM read_parquet([${logFiles.join(', ')}]) WHERE replay_id = ${sqlString(replayId)}`
@@ -296,7 +296,7 @@ async function commitWith(
   commitInfo: CommitInfo,
   opts: { hooks?: CommitHooks; observer?: CommitObserver },
 ): Promise<number> {
-  const store = new LocalStore(dir);
+  const store = openTableStore(dir);
   const add = await writeParquetDataFile(lake.connection, store, selectSql, table.fields);
   const counts = commitCounts.get(lake) ?? {};
   commitCounts.set(lake, counts);

@@ -22,7 +22,8 @@ import { DuckDBConnection, DuckDBInstance } from '@duckdb/node-api';
 import { setCheckpointReaderFactory } from '../delta/checkpoint';
 import { safeDuckPath, sqlString } from '../delta/sql';
 import { duckdbStoreSetup } from '../delta/duckdb-secrets';
-import { redactSecrets, secretsOf, type StoreCredentials } from '../delta/store-config';
+import { redactSecrets, secretsOf, storeCredentialsFromEnv, type StoreCredentials } from '../delta/store-config';
+import { isObjectStoreUrl } from '../delta/open-store';
 
 /** The DuckDB build that `@duckdb/node-api` 1.5.5-r.N embeds and the delta extension must match. */
 export const EXPECTED_DUCKDB_VERSION = 'v1.5.5';
@@ -210,6 +211,11 @@ export async function openDuckDB(opts: OpenDuckDBOptions = {}): Promise<Lake> {
     close();
     throw e;
   }
+}
+
+/** `stores` for openDuckDB when the lake is on an object store (credentials from the environment); else none. */
+export function lakeStores(lakeRoot: string): OpenDuckDBOptions['stores'] {
+  return isObjectStoreUrl(lakeRoot) ? { roots: [lakeRoot], creds: storeCredentialsFromEnv() } : undefined;
 }
 
 /**

@@ -39,6 +39,7 @@
  *
  * One merge at a time per DuckDB connection (it uses connection-local temp tables `__gm_*`).
  */
+import { openTableStore } from '../delta/open-store';
 import type { DuckDBConnection } from '@duckdb/node-api';
 import {
   addAction,
@@ -47,7 +48,6 @@ import {
   dataFileLocation,
   DeltaLogCorruptError,
   describeSchemaDifference,
-  LocalStore,
   loadSnapshot,
   recordCountOf,
   removeAction,
@@ -107,12 +107,12 @@ export async function planBronzeBatches(
   maxRowsPerBatch: number,
 ): Promise<BronzeBatch[]> {
   if (!(maxRowsPerBatch >= 1)) throw new Error(`maxRowsPerBatch must be >= 1, got ${maxRowsPerBatch}`);
-  const feed = await addedFilesSince(new LocalStore(bronzeDir), afterVersion, toVersion);
+  const feed = await addedFilesSince(openTableStore(bronzeDir), afterVersion, toVersion);
   const batches: BronzeBatch[] = [];
   let cur: BronzeBatch = { afterVersion, toVersion: afterVersion, files: [], rows: 0 };
   for (const { version, adds } of feed) {
     let rows = 0;
-    for (const a of adds) rows += recordCountOf(a) ?? (await countParquetRows(conn, dataFileLocation(new LocalStore(bronzeDir), a.path)));
+    for (const a of adds) rows += recordCountOf(a) ?? (await countParquetRows(conn, dataFileLocation(openTableStore(bronzeDir), a.path)));
     if (cur.rows > 0 && rows > 0 && cur.rows + rows > maxRowsPerBatch) {
       batches.push(cur);
       cur = { afterVersion: cur.toVersion, toVersion: cur.toVersion, files: [], rows: 0 };
@@ -292,7 +292,7 @@ async function loadBronzeBatch(conn: DuckDBConnection, bronzeDir: string, batch:
     );
     return { rowsIn: 0, keys: 0 };
   }
-  const bronzeStore = new LocalStore(bronzeDir);
+  const bronzeStore = openTableStore(bronzeDir);
   const from = `read_parquet(${parquetList(batch.files.map((a) => dataFileLocation(bronzeStore, a.path)))}, union_by_name = true)`;
   const types = await describe(conn, from);
   const missing = BRONZE.fields.map((f) => f.name).filter((n) => !types.has(n));
@@ -516,14 +516,14 @@ export interface GoldMergeSummary {
 }
 
 export async function readGoldCheckpoint(goldDir: string): Promise<{ bronzeVersion: number | null; goldVersion: number }> {
-  const snap = await loadSnapshot(new LocalStore(goldDir));
+  const snap = await loadSnapshot(openTableStore(goldDir));
   return { bronzeVersion: snap.appTransactions.get(GOLD_CHECKPOINT_APP_ID) ?? null, goldVersion: snap.version };
 }
 
 /** A whole run: plan the bronze range, merge it batch by batch (one gold commit per batch). */
 export async function mergeBronzeIntoGold(conn: DuckDBConnection, req: GoldMergeRequest): Promise<GoldMergeSummary> {
-  const bronze = await loadSnapshot(new LocalStore(req.bronzeDir));
-  assertSameUpstream(GOLD_STAGE, bronze, await loadSnapshot(new LocalStore(req.goldDir)), BRONZE_CHANGED_RECOVERY);
+  const bronze = await loadSnapshot(openTableStore(req.bronzeDir));
+  assertSameUpstream(GOLD_STAGE, bronze, await loadSnapshot(openTableStore(req.goldDir)), BRONZE_CHANGED_RECOVERY);
   const gold = await readGoldCheckpoint(req.goldDir);
   let after: number;
   let to = bronze.version;

@@ -11,7 +11,8 @@
  * Here the check and the put-if-absent commit use one snapshot version (src/delta/transaction.ts).
  */
 import { isUtf8 } from 'node:buffer';
-import { addAction, commit, LocalStore, loadSnapshot, recordCountOf, writeParquetDataFile, type AddAction, type CommitObserver, type DeltaTable } from '../delta';
+import { openTableStore } from '../delta/open-store';
+import { addAction, commit, loadSnapshot, recordCountOf, writeParquetDataFile, type AddAction, type CommitObserver, type DeltaTable } from '../delta';
 import { safeDuckPath, sqlString } from '../delta/sql';
 import type { KafkaRecords } from '../kafka/range-reader';
 import { setOffset, type TopicOffsets } from '../kafka/offsets';
@@ -27,7 +28,7 @@ export function rawTxnAppId(topic: string, partition: number): string {
 
 /** The committed checkpoint: next offset per topic-partition, from the table's txn actions. */
 export async function readRawCheckpoint(tableDir: string): Promise<{ checkpoint: TopicOffsets; version: number }> {
-  const snap = await loadSnapshot(new LocalStore(tableDir));
+  const snap = await loadSnapshot(openTableStore(tableDir));
   const checkpoint: TopicOffsets = {};
   for (const [appId, version] of snap.appTransactions) {
     if (!appId.startsWith(RAW_TXN_PREFIX)) continue;

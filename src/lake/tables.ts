@@ -2,9 +2,9 @@
  * The four Delta tables of the pipeline: their place under the lake root and their schemas
  * (the seed's columns and types; Delta `timestamp` = DuckDB TIMESTAMPTZ, UTC).
  */
-import * as path from 'node:path';
+import { joinRoot, openTableStore } from '../delta/open-store';
 import type { DuckDBConnection } from '@duckdb/node-api';
-import { createTable, extensionCheckpointer, LocalStore, txnAction, type CommitObserver, type DeltaField, type DeltaTable, type Snapshot } from '../delta';
+import { createTable, extensionCheckpointer, txnAction, type CommitObserver, type DeltaField, type DeltaTable, type Snapshot } from '../delta';
 
 export interface TableDef {
   /** Path under the lake root, e.g. `raw/sensor_readings`. */
@@ -77,14 +77,14 @@ export const GOLD: TableDef = {
 export const ALL_TABLES = [RAW, BRONZE, DEAD_LETTER, GOLD] as const;
 
 export function tableDir(lakeRoot: string, table: TableDef): string {
-  return path.join(lakeRoot, ...table.name.split('/'));
+  return joinRoot(lakeRoot, ...table.name.split('/'));
 }
 
 /** Creates whichever of the tables is missing; refuses a table whose schema differs. */
 export async function ensureTables(lakeRoot: string, tables: readonly TableDef[] = ALL_TABLES): Promise<string[]> {
   const created: string[] = [];
   for (const t of tables) {
-    const r = await createTable(new LocalStore(tableDir(lakeRoot, t)), t.fields, { name: t.name.replace('/', '.'), description: t.description });
+    const r = await createTable(openTableStore(tableDir(lakeRoot, t)), t.fields, { name: t.name.replace('/', '.'), description: t.description });
     if (r.created) created.push(t.name);
   }
   return created;
@@ -95,7 +95,7 @@ export async function ensureTables(lakeRoot: string, tables: readonly TableDef[]
  * extension loaded) whenever the table's checkpoint policy says so, commits seen by `observer` (tests).
  */
 export function lakeTable(conn: DuckDBConnection, dir: string, opts: { observer?: CommitObserver; checkpointInterval?: number } = {}): DeltaTable {
-  return { store: new LocalStore(dir), checkpointer: extensionCheckpointer(conn), ...opts };
+  return { store: openTableStore(dir), checkpointer: extensionCheckpointer(conn), ...opts };
 }
 
 /**

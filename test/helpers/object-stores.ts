@@ -18,6 +18,11 @@ export interface ObjectStoreTarget {
   freshRoot(name: string): string;
   /** Environment that DuckDB's delta extension (and delta-rs) need besides the secret (Azurite's URL). */
   env: Record<string, string>;
+  /**
+   * The worker environment for a lake on this store (credentials as _FILE variables: no secret in the env):
+   * what a deployment sets, and what the stages read through storeCredentialsFromEnv.
+   */
+  workerEnv: Record<string, string>;
   /** delta-rs (Python deltalake) storage options for this store, given the emulator endpoint. */
   deltalake: { options: Record<string, string>; env: Record<string, string> };
 }
@@ -46,6 +51,11 @@ export function objectStoreTargets(): ObjectStoreTarget[] {
         },
       },
       freshRoot: (name) => `az://${bucket}/tests/${name}-${randomUUID()}`,
+      workerEnv: {
+        AZURE_STORAGE_ACCOUNT_NAME: e.AZURITE_ACCOUNT ?? 'devstoreaccount1',
+        AZURE_STORAGE_ACCOUNT_KEY_FILE: e.AZURITE_ACCOUNT_KEY_FILE,
+        AZURE_STORAGE_ENDPOINT: e.AZURITE_BLOB_ENDPOINT,
+      },
       env: e.AZURITE_BLOB_STORAGE_URL ? { AZURITE_BLOB_STORAGE_URL: e.AZURITE_BLOB_STORAGE_URL } : {},
       deltalake: {
         options: {
@@ -73,6 +83,13 @@ export function objectStoreTargets(): ObjectStoreTarget[] {
         },
       },
       freshRoot: (name) => `s3://${bucket}/tests/${name}-${randomUUID()}`,
+      workerEnv: {
+        AWS_ACCESS_KEY_ID_FILE: e.VERSITYGW_ACCESS_KEY_FILE,
+        AWS_SECRET_ACCESS_KEY_FILE: e.VERSITYGW_SECRET_KEY_FILE,
+        AWS_REGION: 'us-east-1',
+        AWS_ENDPOINT_URL_S3: e.VERSITYGW_ENDPOINT,
+        AWS_S3_FORCE_PATH_STYLE: 'true',
+      },
       env: {},
       deltalake: {
         options: {
