@@ -1,7 +1,7 @@
 import { Context } from '@temporalio/activity';
-import { replayDeadLetters, REPLAY_LOG } from '../lake/dead-letter-replay';
+import { replayDeadLetters } from '../lake/dead-letter-replay';
 import { lakeStores, openDuckDB } from '../lake/duckdb';
-import { BRONZE, DEAD_LETTER, ensureTables } from '../lake/tables';
+import { BRONZE, DEAD_LETTER, ensureTables, REPLAY_LOG } from '../lake/tables';
 import type { ReplayDeadLettersInput, ReplayDeadLettersResult } from '../workflows/replay-dead-letters-input';
 import { activityMemoryLimit } from '../config';
 import type { ActivityDeps } from './deps';

@@ -64,10 +64,8 @@ import type { Lake } from './duckdb';
 import type { FieldRule } from './parse-rules';
 import { parsedSensorSql, PAYLOAD_ERRORS, SENSOR_FIELDS } from './sensor-rules';
 import { safeDuckPath, sqlString } from '../delta/sql';
-import { assertSameUpstream, BRONZE, DEAD_LETTER, lakeTable, RAW, tableDir, upstreamTxn } from './tables';
+import { assertSameUpstream, BACKFILL_TXN_APP_ID, BRONZE, BRONZE_STAGE, BRONZE_TXN_APP_ID, DEAD_LETTER, lakeTable, RAW, tableDir, upstreamTxn } from './tables';
 
-export const BRONZE_TXN_APP_ID = 'tributary.bronze/raw-version';
-export const BACKFILL_TXN_APP_ID = 'tributary.bronze/backfill';
 /** "Nothing processed yet": the raw table's first version is 0. */
 export const NOTHING_PROCESSED = -1;
 export const DEFAULT_MAX_ROWS_PER_BATCH = 1_000_000;
@@ -192,8 +190,6 @@ export async function rawLatestVersion(lakeRoot: string): Promise<number | null>
   return (await rawSnapshot(lakeRoot))?.version ?? null;
 }
 
-/** The txn prefix under which bronze and the dead letter record the raw table's identity (see tables.ts). */
-export const BRONZE_STAGE = 'tributary.bronze';
 const RAW_CHANGED_RECOVERY =
   'To keep bronze as it is, put the original raw table back. To derive bronze anew from this raw table, move ' +
   'bronze/sensor_readings and bronze/sensor_readings_dead_letter aside and run deserializeWorkflow (then rebuild gold the same way).';

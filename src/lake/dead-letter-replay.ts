@@ -36,40 +36,14 @@ import {
   type CommitEvent,
   type CommitInfo,
   type CommitObserver,
-  type DeltaField,
   type Snapshot,
   type TxnUpdate,
 } from '../delta';
 import type { Lake } from './duckdb';
 import { parsedSensorSql, PAYLOAD_ERRORS } from './sensor-rules';
 import { sqlString } from '../delta/sql';
-import { BRONZE, DEAD_LETTER, lakeTable, tableDir, type TableDef } from './tables';
+import { BRONZE, DEAD_LETTER, lakeTable, REPLAY_LOG, replayAppId, REPLAY_SEQ_APP_ID, tableDir, type TableDef } from './tables';
 import type { CommitHooks } from './bronze';
-
-const f = (name: string, type: DeltaField['type'], nullable = false): DeltaField => ({ name, type, nullable });
-
-export const REPLAY_LOG: TableDef = {
-  name: 'bronze/sensor_readings_replay_log',
-  description: 'Dead letters moved to bronze by a replay: which rows, by which replay, when (stage 2)',
-  fields: [
-    f('replay_id', 'string'),
-    f('topic', 'string'),
-    f('partition', 'integer'),
-    f('offset', 'long'),
-    f('batch_id', 'long'),
-    f('dead_letter_error', 'string'),
-    f('failed_at', 'timestamp'),
-    f('sensor_id', 'string'),
-    f('value', 'double'),
-    f('unit', 'string'),
-    f('ts_ms', 'long'),
-    f('arrived_at', 'timestamp'),
-    f('replayed_at', 'timestamp'),
-  ],
-};
-
-export const REPLAY_SEQ_APP_ID = 'tributary.replay';
-export const replayAppId = (replayId: string): string => `${REPLAY_SEQ_APP_ID}/${replayId}`;
 
 export interface ReplaySelection {
   /** Inclusive bounds on the dead letter's batch_id. */

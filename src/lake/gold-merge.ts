@@ -59,10 +59,9 @@ import {
   type Snapshot,
 } from '../delta';
 import { safeDuckPath, sqlIdent, sqlString } from '../delta/sql';
-import { assertSameUpstream, BRONZE, GOLD, lakeTable, upstreamTxn } from './tables';
+import { assertSameUpstream, BRONZE, GOLD, GOLD_CHECKPOINT_APP_ID, GOLD_STAGE, lakeTable, upstreamTxn } from './tables';
 
 /** Gold's scheduled checkpoint: the last bronze version merged (Delta `txn` action). */
-export const GOLD_CHECKPOINT_APP_ID = 'tributary.gold/bronze-version';
 
 export interface GoldLayout {
   /** Upper bound of rows per file written (rewrites and inserts). */
@@ -74,8 +73,6 @@ export interface GoldLayout {
 export const DEFAULT_GOLD_LAYOUT: GoldLayout = { targetRowsPerFile: 500_000, clusterMs: 3_600_000 };
 
 /** A gold checkpoint that no longer fits the bronze table (bronze recreated, or a bad override). */
-/** The txn prefix under which gold records bronze's identity (see tables.ts). */
-export const GOLD_STAGE = 'tributary.gold';
 const BRONZE_CHANGED_RECOVERY =
   'To keep gold as it is, put the original bronze table back. To rebuild gold from this bronze table, move gold/sensor_readings aside and run mergeGoldWorkflow (it merges all of bronze).';
 

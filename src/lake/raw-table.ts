@@ -17,13 +17,8 @@ import { safeDuckPath, sqlString } from '../delta/sql';
 import type { KafkaRecords } from '../kafka/range-reader';
 import { setOffset, type TopicOffsets } from '../kafka/offsets';
 import type { Lake } from './duckdb';
-import { lakeTable, RAW } from './tables';
+import { lakeTable, parseRawTxnAppId, RAW, rawTxnAppId } from './tables';
 
-const RAW_TXN_PREFIX = 'tributary.raw/';
-
-export function rawTxnAppId(topic: string, partition: number): string {
-  return `${RAW_TXN_PREFIX}${topic}/${partition}`;
-}
 
 
 /** The committed checkpoint: next offset per topic-partition, from the table's txn actions. */
@@ -31,10 +26,8 @@ export async function readRawCheckpoint(tableDir: string): Promise<{ checkpoint:
   const snap = await loadSnapshot(openTableStore(tableDir));
   const checkpoint: TopicOffsets = {};
   for (const [appId, version] of snap.appTransactions) {
-    if (!appId.startsWith(RAW_TXN_PREFIX)) continue;
-    const rest = appId.slice(RAW_TXN_PREFIX.length);
-    const slash = rest.lastIndexOf('/');
-    setOffset(checkpoint, rest.slice(0, slash), Number(rest.slice(slash + 1)), version);
+    const tp = parseRawTxnAppId(appId);
+    if (tp) setOffset(checkpoint, tp.topic, tp.partition, version);
   }
   return { checkpoint, version: snap.version };
 }

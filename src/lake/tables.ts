@@ -1,6 +1,7 @@
 /**
- * The four Delta tables of the pipeline: their place under the lake root and their schemas
- * (the seed's columns and types; Delta `timestamp` = DuckDB TIMESTAMPTZ, UTC).
+ * The pipeline's Delta tables in one place: their place under the lake root, their schemas (the
+ * seed's columns and types; Delta `timestamp` = DuckDB TIMESTAMPTZ, UTC), and the `txn` app ids
+ * under which each stage keeps its position in them.
  */
 import { joinRoot, openTableStore } from '../delta/open-store';
 import type { DuckDBConnection } from '@duckdb/node-api';
@@ -73,6 +74,58 @@ export const GOLD: TableDef = {
     f('updated_at', 'timestamp', false),
   ],
 };
+
+const nn = (name: string, type: DeltaField['type']): DeltaField => f(name, type, false);
+
+export const REPLAY_LOG: TableDef = {
+  name: 'bronze/sensor_readings_replay_log',
+  description: 'Dead letters moved to bronze by a replay: which rows, by which replay, when (stage 2)',
+  fields: [
+    nn('replay_id', 'string'),
+    nn('topic', 'string'),
+    nn('partition', 'integer'),
+    nn('offset', 'long'),
+    nn('batch_id', 'long'),
+    nn('dead_letter_error', 'string'),
+    nn('failed_at', 'timestamp'),
+    nn('sensor_id', 'string'),
+    nn('value', 'double'),
+    nn('unit', 'string'),
+    nn('ts_ms', 'long'),
+    nn('arrived_at', 'timestamp'),
+    nn('replayed_at', 'timestamp'),
+  ],
+};
+
+/**
+ * Delta `txn` app ids: where each stage keeps its position, committed with its rows
+ * (docs/architecture.md).
+ */
+const RAW_TXN_PREFIX = 'tributary.raw/';
+/** Stage 1: next offset of one topic-partition. */
+export function rawTxnAppId(topic: string, partition: number): string {
+  return `${RAW_TXN_PREFIX}${topic}/${partition}`;
+}
+/** The topic-partition a raw app id names; null for other app ids. */
+export function parseRawTxnAppId(appId: string): { topic: string; partition: number } | null {
+  if (!appId.startsWith(RAW_TXN_PREFIX)) return null;
+  const rest = appId.slice(RAW_TXN_PREFIX.length);
+  const slash = rest.lastIndexOf('/');
+  return { topic: rest.slice(0, slash), partition: Number(rest.slice(slash + 1)) };
+}
+/** Stage 2: raw version processed through, in bronze and in the dead letter. */
+export const BRONZE_TXN_APP_ID = 'tributary.bronze/raw-version';
+/** Stage 2 backfills: a counter each backfill commit compare-and-swaps (serialises backfills). */
+export const BACKFILL_TXN_APP_ID = 'tributary.bronze/backfill';
+/** Stage 2: prefix under which bronze and the dead letter record the raw table's identity (upstreamTxn). */
+export const BRONZE_STAGE = 'tributary.bronze';
+/** Stage 3: bronze version merged through. */
+export const GOLD_CHECKPOINT_APP_ID = 'tributary.gold/bronze-version';
+/** Stage 3: prefix under which gold records bronze's identity (upstreamTxn). */
+export const GOLD_STAGE = 'tributary.gold';
+/** Replay: a sequence in the replay log, and one id per replay in the replay log and in bronze. */
+export const REPLAY_SEQ_APP_ID = 'tributary.replay';
+export const replayAppId = (replayId: string): string => `${REPLAY_SEQ_APP_ID}/${replayId}`;
 
 export const ALL_TABLES = [RAW, BRONZE, DEAD_LETTER, GOLD] as const;
 

@@ -5,12 +5,10 @@
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { BRONZE_TXN_APP_ID } from '../../src/lake/bronze';
-import { REPLAY_LOG } from '../../src/lake/dead-letter-replay';
 import { addAction, commitWithRetry, readSnapshot, writeParquetDataFile } from '../helpers/delta-dir';
 import { openDuckDB } from '../../src/lake/duckdb';
 import { sqlString } from '../../src/delta/sql';
-import { BRONZE, DEAD_LETTER, RAW, tableDir, type TableDef } from '../../src/lake/tables';
+import { BRONZE, BRONZE_TXN_APP_ID, DEAD_LETTER, RAW, REPLAY_LOG, tableDir, type TableDef } from '../../src/lake/tables';
 import { deserializeWorkflow, ingestRawWorkflow, replayDeadLettersWorkflow } from '../../src/workflows';
 import type { DeserializeInput } from '../../src/workflows/deserialize-input';
 import type { ReplayDeadLettersInput } from '../../src/workflows/replay-dead-letters-input';

@@ -7,8 +7,6 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import {
-  BACKFILL_TXN_APP_ID,
-  BRONZE_TXN_APP_ID,
   BronzeBatchWriter,
   planBatches,
   rawChanges,
@@ -22,7 +20,7 @@ import { openDuckDB, type Lake } from '../../src/lake/duckdb';
 import { ConcurrentWriterError } from '../helpers/delta-dir';
 import { SENSOR_FIELDS } from '../../src/lake/sensor-rules';
 import { sqlString } from '../../src/delta/sql';
-import { BRONZE, DEAD_LETTER, ensureTables, RAW, tableDir, UpstreamTableChangedError } from '../../src/lake/tables';
+import { BACKFILL_TXN_APP_ID, BRONZE, BRONZE_TXN_APP_ID, DEAD_LETTER, ensureTables, RAW, tableDir, UpstreamTableChangedError } from '../../src/lake/tables';
 import { appendRaw, type RawRow } from '../helpers/raw-fixture';
 
 let lake: Lake;

@@ -8,11 +8,11 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { addAction, commit, createTable, LocalStore, readLastCheckpoint, writeParquetDataFile, type CommitObserver } from '../../src/delta';
 import { sqlString } from '../../src/delta/sql';
-import { replayDeadLetters, REPLAY_LOG } from '../../src/lake/dead-letter-replay';
+import { replayDeadLetters } from '../../src/lake/dead-letter-replay';
 import { KafkaRecords } from '../../src/kafka/range-reader';
 import { openDuckDB, type Lake } from '../../src/lake/duckdb';
 import { RawTableWriter } from '../../src/lake/raw-table';
-import { BRONZE, DEAD_LETTER, ensureTables, RAW, tableDir, type TableDef } from '../../src/lake/tables';
+import { BRONZE, DEAD_LETTER, ensureTables, RAW, REPLAY_LOG, tableDir, type TableDef } from '../../src/lake/tables';
 
 let lake: Lake;
 const roots: string[] = [];

@@ -7,11 +7,11 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { runBronze } from '../../src/lake/bronze';
-import { replayAppId, replayDeadLetters, REPLAY_LOG } from '../../src/lake/dead-letter-replay';
+import { replayDeadLetters } from '../../src/lake/dead-letter-replay';
 import { addAction, commitWithRetry, readSnapshot, writeParquetDataFile } from '../helpers/delta-dir';
 import { openDuckDB, type Lake } from '../../src/lake/duckdb';
 import { sqlString } from '../../src/delta/sql';
-import { BRONZE, DEAD_LETTER, ensureTables, RAW, tableDir } from '../../src/lake/tables';
+import { BRONZE, DEAD_LETTER, ensureTables, RAW, replayAppId, REPLAY_LOG, tableDir } from '../../src/lake/tables';
 import { appendRaw } from '../helpers/raw-fixture';
 
 let lake: Lake;

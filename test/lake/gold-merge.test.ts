@@ -18,7 +18,6 @@ import {
   writeParquetDataFile,
 } from '../helpers/delta-dir';
 import {
-  GOLD_CHECKPOINT_APP_ID,
   mergeBatchIntoGold,
   mergeBronzeIntoGold,
   planBronzeBatches,
@@ -26,7 +25,7 @@ import {
   type GoldMergeRequest,
 } from '../../src/lake/gold-merge';
 import { sqlString } from '../../src/delta/sql';
-import { BRONZE, GOLD, UpstreamTableChangedError } from '../../src/lake/tables';
+import { BRONZE, GOLD, GOLD_CHECKPOINT_APP_ID, UpstreamTableChangedError } from '../../src/lake/tables';
 import { expectReadersAgree, loadDeltaExtension, type NormalizedRow } from '../helpers/deltalake-reader';
 
 let instance: DuckDBInstance;
