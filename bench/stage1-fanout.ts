@@ -4,6 +4,10 @@
  * group slot: `--workers` workers with 2 activity slots each, like separate hosts on one box).
  *
  *   npx tsx bench/stage1-fanout.ts [--n 1000000] [--groups 1,2,4] [--workers 2] [--lake-root DIR]
+ *     [--lakes local,az://tributary/bench,s3://tributary/bench]
+ *
+ * --lakes runs every group count on each lake root (object stores: credentials from the environment, as for a
+ * worker — AZURE_STORAGE_* / AWS_* — and AZURITE_BLOB_STORAGE_URL for Azurite); each run gets a fresh prefix.
  *
  * Prints records/s per group count. On one small box the groups share its cores (and the broker), so the
  * figure shows the overhead and the headroom of the fan-out, not what N hosts would reach.
@@ -30,6 +34,7 @@ async function main(): Promise<void> {
   const n = Number(arg('n', '1000000'));
   const groups = arg('groups', '1,2,4').split(',').map(Number);
   const workers = Number(arg('workers', '2'));
+  const lakes = arg('lakes', 'local').split(',');
   const base = loadWorkerConfig();
   const kafka = connectKafka(base.kafka);
   const topic = `bench-fanout-${randomUUID().slice(0, 8)}`;
@@ -46,8 +51,9 @@ async function main(): Promise<void> {
   const client = new Client({ connection: clientConnection, namespace: base.temporal.namespace });
   const rows: string[] = [];
   try {
-    for (const g of groups) {
-      const lakeRoot = fs.mkdtempSync(path.join(arg('lake-root', os.tmpdir()), 'tributary-fanout-'));
+    for (const lake of lakes) for (const g of groups) {
+      const lakeRoot =
+        lake === 'local' ? fs.mkdtempSync(path.join(arg('lake-root', os.tmpdir()), 'tributary-fanout-')) : `${lake}/${randomUUID().slice(0, 8)}`;
       const config = { ...base, lakeRoot, temporal: { ...base.temporal, taskQueue: `bench-fanout-${randomUUID().slice(0, 8)}` } };
       const connections = await Promise.all(Array.from({ length: workers }, () => NativeConnection.connect({ address: base.temporal.address })));
       const ws = await Promise.all(
@@ -72,9 +78,9 @@ async function main(): Promise<void> {
       const [result] = await Promise.all([run, ...ws.map((w) => w.runUntil(run.catch(() => undefined)))]);
       const seconds = (performance.now() - t0) / 1000;
       for (const c of connections) await c.close();
-      fs.rmSync(lakeRoot, { recursive: true, force: true });
+      if (lake === 'local') fs.rmSync(lakeRoot, { recursive: true, force: true });
       if (result.recordsIn !== n) throw new Error(`parallelism ${g}: landed ${result.recordsIn} of ${n}`);
-      const line = `stage 1, ${n} records, 12 partitions, ${g} group(s) on ${workers} worker(s): ${seconds.toFixed(1)} s, ${Math.round(n / seconds)} records/s, ${result.commits} commits`;
+      const line = `stage 1, ${n} records, 12 partitions, lake ${lake}, ${g} group(s) on ${workers} worker(s): ${seconds.toFixed(1)} s, ${Math.round(n / seconds)} records/s, ${result.commits} commits`;
       rows.push(line);
       console.log(line);
     }
