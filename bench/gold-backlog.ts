@@ -42,7 +42,8 @@ function bronzeSql(lo: number, hi: number): string {
            round((h2 % 120000) / 1000.0 - 20, 3)::DOUBLE AS value, 'celsius' AS unit,
            (${T0} + j * 10 - CASE WHEN late THEN (h2 % 300000) + 1 ELSE 0 END)::BIGINT AS ts_ms,
            make_timestamptz((${T0} + i * 10 + 500) * 1000) AS arrived_at,
-           'sensor_readings' AS topic, CAST(i % 3 AS INTEGER) AS "partition", (i // 3)::BIGINT AS "offset"
+           'sensor_readings' AS topic, CAST(i % 3 AS INTEGER) AS "partition", (i // 3)::BIGINT AS "offset",
+           make_timestamptz((${T0} + i * 10 + 400) * 1000) AS kafka_ts
     FROM k`;
 }
 
@@ -106,7 +107,8 @@ async function main(): Promise<void> {
       const first = [...snap.files.keys()].sort()[0];
       const plan = await conn.runAndReadAll(`EXPLAIN ANALYZE SELECT count(*), max(w.value), max(first_at) FROM (
         SELECT sensor_id, ts_ms, min(arrived_at) AS first_at,
-               arg_max({'value': value, 'unit': unit, 'new_at': arrived_at}, (arrived_at, topic, "partition", "offset", value, unit)) AS w
+               arg_max({'value': value, 'unit': unit, 'new_at': arrived_at, 'kafka_ts': kafka_ts, 'topic': topic, 'partition': "partition", 'offset': "offset"},
+                       (coalesce(kafka_ts, '-infinity'::TIMESTAMPTZ), topic, "partition", "offset", value, unit, -epoch_us(arrived_at))) AS w
         FROM read_parquet('${path.join(bronzeDir, first)}') GROUP BY sensor_id, ts_ms)`);
       console.log(plan.getRows().map((r) => String(r[1])).join('\n'));
     }

@@ -49,7 +49,9 @@ async function buildGold(conn: DuckDBConnection, dir: string, n: number, targetR
       conn,
       new LocalStore(dir),
       `SELECT ${rowSql('i')}, make_timestamptz((${T0} + (i // ${SENSORS}) * 1000 + 2000) * 1000) AS arrived_at,
-              make_timestamptz((${T0} + (i // ${SENSORS}) * 1000 + 2000) * 1000) AS updated_at
+              make_timestamptz((${T0} + (i // ${SENSORS}) * 1000 + 2000) * 1000) AS updated_at,
+              make_timestamptz((${T0} + (i // ${SENSORS}) * 1000 + 2000) * 1000) AS source_kafka_ts, 'sensor_readings' AS source_topic,
+              0::INTEGER AS source_partition, i::BIGINT AS source_offset
        FROM range(${lo}, ${hi}) r(i) ORDER BY ts_ms, sensor_id`,
       GOLD.fields,
     );
@@ -70,7 +72,8 @@ async function appendBronzeRound(conn: DuckDBConnection, dir: string, base: numb
        SELECT i FROM range(${base}, ${base + MERGE_ROWS - UPDATES}) r(i)
      )
      SELECT sensor_id, value + ${r} / 2 AS value, unit, ts_ms, ${arrived} AS arrived_at,
-            'sensor_readings' AS topic, (hash(i) % 6)::INTEGER AS "partition", (${r * MERGE_ROWS} + row_number() OVER ())::BIGINT AS "offset"
+            'sensor_readings' AS topic, (hash(i) % 6)::INTEGER AS "partition", (${r * MERGE_ROWS} + row_number() OVER ())::BIGINT AS "offset",
+            ${arrived} AS kafka_ts
      FROM (SELECT i, ${rowSql('i')} FROM src)`,
     BRONZE.fields,
   );

@@ -8,7 +8,7 @@ import { DeltaCommitConflictError, DeltaTableNotFoundError } from './errors';
 import { describeSchemaDifference, schemaStringOf, validateFields, type DeltaField } from './schema';
 import { loadSnapshot } from './snapshot';
 import type { TableStore } from './storage';
-import { writeCommit } from './transaction';
+import { commit, writeCommit, type DeltaTable } from './transaction';
 
 export interface CreateTableOptions {
   name?: string;
@@ -60,4 +60,43 @@ export async function createTable(store: TableStore, fields: DeltaField[], opts:
     }
     throw e;
   }
+}
+
+/**
+ * Schema evolution by appending nullable columns: when `wanted` is the table's schema followed by
+ * nullable columns it lacks, commits a `metaData` action (same id and settings, the new
+ * schemaString). Data files written before read the new columns as NULL (PROTOCOL.md: a nullable
+ * column absent from a file). Any other difference is refused. Returns the version committed, or
+ * null when the schema already matches.
+ */
+export async function addNullableColumns(table: DeltaTable, wanted: DeltaField[]): Promise<number | null> {
+  validateFields(wanted);
+  const r = await commit(table, {
+    plan: async (snap) => {
+      const have = snap.metadata.fields;
+      if (!describeSchemaDifference(have, wanted)) return null;
+      const added = wanted.slice(have.length);
+      if (describeSchemaDifference(have, wanted.slice(0, have.length)) || added.length === 0 || added.some((f) => !f.nullable)) {
+        throw new Error(
+          `Delta table ${snap.root} has a different schema that appending nullable columns cannot reach: ${describeSchemaDifference(have, wanted)}`,
+        );
+      }
+      const { id, name, description, format, partitionColumns, createdTime, configuration } = snap.metadata;
+      const metaData: MetadataAction = {
+        id,
+        ...(name !== undefined ? { name } : {}),
+        ...(description !== undefined ? { description } : {}),
+        format,
+        schemaString: schemaStringOf(wanted),
+        partitionColumns,
+        ...(createdTime !== undefined ? { createdTime } : {}),
+        configuration,
+      };
+      return {
+        actions: [{ metaData }],
+        commitInfo: { operation: 'ADD COLUMNS', operationParameters: { columns: JSON.stringify(added.map((f) => ({ column: f }))) }, readVersion: snap.version, isBlindAppend: true },
+      };
+    },
+  });
+  return r?.version ?? null;
 }

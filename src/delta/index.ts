@@ -11,7 +11,7 @@
  *   checkpoint.ts                 reading / writing checkpoints, the checkpoint policy
  *   data-files.ts                 Parquet data files with stats
  *   transaction.ts                the one commit path (see the lifecycle drawn there)
- *   create-table.ts               version 0
+ *   create-table.ts               version 0; appending nullable columns (schema update)
  *   change-feed.ts                what each commit appended (incremental reads)
  *
  * Lifecycle of a commit (details in transaction.ts):

@@ -626,15 +626,15 @@ export class BronzeBatchWriter {
     const c = this.lake.connection;
     await this.dropTemps();
     if (batch.files.length === 0) {
-      await c.run(`CREATE TEMP TABLE ${PARSED} (topic VARCHAR, "partition" INTEGER, "offset" BIGINT, arrived_at TIMESTAMPTZ,
+      await c.run(`CREATE TEMP TABLE ${PARSED} (topic VARCHAR, "partition" INTEGER, "offset" BIGINT, kafka_ts TIMESTAMPTZ, arrived_at TIMESTAMPTZ,
         sensor_id VARCHAR, value DOUBLE, unit VARCHAR, ts_ms BIGINT, error VARCHAR, dl_payload VARCHAR)`);
       return this.counts();
     }
     const rawStore = openTableStore(this.rawDir);
     const files = batch.files.map((f) => sqlString(dataFileLocation(rawStore, f.path))).join(', ');
-    const source = `(SELECT topic, "partition", "offset", arrived_at, raw_payload, raw_payload_bytes FROM read_parquet([${files}]))`;
+    const source = `(SELECT topic, "partition", "offset", kafka_ts, arrived_at, raw_payload, raw_payload_bytes FROM read_parquet([${files}]))`;
     await c.run(`CREATE TEMP TABLE ${PARSED} AS
-      SELECT topic, "partition", "offset", arrived_at, sensor_id, value, unit, ts_ms, error,
+      SELECT topic, "partition", "offset", kafka_ts, arrived_at, sensor_id, value, unit, ts_ms, error,
              CASE WHEN error IS NULL THEN NULL
                   WHEN error = ${sqlString(PAYLOAD_ERRORS.notUtf8)} THEN to_base64(raw_payload_bytes)
                   ELSE raw_payload END AS dl_payload
@@ -689,7 +689,7 @@ export class BronzeBatchWriter {
   }
 
   private bronzeSelect(): string {
-    return `SELECT sensor_id, value, unit, ts_ms, arrived_at, topic, "partition", "offset" FROM ${PARSED} WHERE error IS NULL`;
+    return `SELECT sensor_id, value, unit, ts_ms, arrived_at, topic, "partition", "offset", kafka_ts FROM ${PARSED} WHERE error IS NULL`;
   }
 
   private deadLetterSelect(batchId: number): string {

@@ -224,7 +224,8 @@ export async function replayDeadLetters(
     const logNow = await loadSnapshot(openTableStore(logDir));
     const logFiles = liveFiles(logNow);
     const fromLog = logFiles.length
-      ? `SELECT sensor_id, value, unit, ts_ms, arrived_at, topic, "partition", "offset" FROM read_parquet([${logFiles.join(', ')}]) WHERE replay_id = ${sqlString(replayId)}`
+      ? // The dead letter does not keep the Kafka timestamp: replayed rows carry NULL (docs/gold-merge.md).
+        `SELECT sensor_id, value, unit, ts_ms, arrived_at, topic, "partition", "offset", NULL::TIMESTAMPTZ AS kafka_ts FROM read_parquet([${logFiles.join(', ')}]) WHERE replay_id = ${sqlString(replayId)}`
       : null;
     if (summary.alreadyLogged) {
       summary.moved = fromLog ? Number((await c.runAndReadAll(`SELECT count(*)::BIGINT AS n FROM (${fromLog})`)).getRowObjects()[0]?.n ?? 0) : 0;

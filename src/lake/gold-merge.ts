@@ -3,23 +3,15 @@
  * deduplicated and MERGEd into gold/sensor_readings on (sensor_id, ts_ms), with a copy-on-write
  * Delta commit written through src/delta's commit() (the DuckDB delta extension cannot MERGE).
  *
- * Semantics (per key (sensor_id, ts_ms)):
- *  - Within a batch the winner is the latest row by arrived_at, then topic, partition, offset
- *    (all descending; value, unit as a last resort so that exact replays are deterministic too).
- *  - matched    → value, unit, updated_at = winner.arrived_at; arrived_at keeps the first arrival.
- *    not matched → insert with arrived_at = the key's first arrival in the batch and
- *                  updated_at = the winner's arrival (= arrived_at when the key came once, as in
- *                  the seed; with duplicates inside one batch the result is the same as merging
- *                  them one batch at a time, so batch sizes never change the outcome).
- *  - **Newer arrival wins** (deliberate improvement over the seed, whose MERGE updates
- *    unconditionally): a gold row is only updated by a winner that arrived strictly later than
- *    its updated_at. Replays, backfills and out-of-order batches therefore cannot move a key back
- *    to an older value, and re-merging anything already merged changes nothing. On an arrival-time
- *    tie across batches the row already in gold is kept (gold does not store Kafka offsets); ties
- *    inside a batch are broken by topic/partition/offset as above.
- *  - arrived_at is the earliest arrival ever merged: a replay that carries an earlier arrival than
- *    the gold row's (a backfill run after newer data) moves arrived_at back but not the value.
- *    Together: gold = a pure function of the set of bronze rows merged, whatever their order.
+ * Semantics (per key (sensor_id, ts_ms); docs/gold-merge.md):
+ *  - Versions are ordered by SOURCE position, never by the wall clock (sourceOrder()). The batch
+ *    winner is the greatest; gold keeps the winner's position (source_*) and takes a batch winner
+ *    only when strictly greater — one order inside and across batches, so a raw backfill
+ *    re-landing old records, skewed worker clocks, replays and out-of-order batches cannot move a
+ *    key back (the seed's MERGE updates unconditionally).
+ *  - matched → value, unit, updated_at = winner.arrived_at, source_*; not matched → insert with
+ *    updated_at = the winner's arrival. arrived_at = the earliest arrival ever merged.
+ *    Together: gold = a pure function of the SET of bronze rows merged.
  *
  * Copy-on-write: candidate gold files are the live files whose per-file stats (min/max of ts_ms
  * and sensor_id from the log; files without stats are always candidates) can hold a batch key.
@@ -152,9 +144,9 @@ export interface BatchMergeResult {
   /** Distinct (sensor_id, ts_ms) among them (rowsIn - keys duplicates were dropped in the batch). */
   keys: number;
   inserted: number;
-  /** Keys whose value/unit/updated_at were replaced by a newer arrival. */
+  /** Keys whose value/unit/updated_at were replaced by a version later in source order. */
   updated: number;
-  /** Keys already in gold with an arrival at least as new: value kept. */
+  /** Keys already in gold with a version at least as late in source order: value kept. */
   skippedOlder: number;
   /** Rows whose arrived_at moved back to an earlier first arrival (replays of older data). */
   arrivalBackdated: number;
@@ -281,29 +273,46 @@ function parquetList(paths: string[]): string {
   return `[${paths.map((p) => sqlString(safeDuckPath(p))).join(', ')}]`;
 }
 
+/**
+ * The order of a key's versions (greater = later) as a row value over kafka_ts, topic, partition,
+ * offset, value, unit and the arrival column: NULL kafka_ts (rows from before bronze carried it,
+ * dead-letter replays) first; the EARLIER arrival last, so a record landed again (raw backfill) is
+ * never "newer" than itself.
+ */
+function sourceOrder(alias: string, arrival: string): string {
+  const c = (n: string) => (alias ? `${alias}.${n}` : n);
+  return `(coalesce(${c('kafka_ts')}, '-infinity'::TIMESTAMPTZ), ${c('topic')}, ${c('"partition"')}, ${c('"offset"')}, ${c('value')}, ${c('unit')}, -epoch_us(${c(arrival)}))`;
+}
+
+/** Batch winner b replaces gold row c. Gold rows from before source_* (NULL) keep the former arrival rule. */
+const NEWER = `CASE WHEN c.topic IS NULL THEN b.new_at > c.updated_at ELSE ${sourceOrder('b', 'new_at')} > ${sourceOrder('c', 'updated_at')} END`;
+
 /** Reads only the batch's bronze files and keeps one row per key (see the header for the order). */
 async function loadBronzeBatch(conn: DuckDBConnection, bronzeDir: string, batch: BronzeBatch): Promise<{ rowsIn: number; keys: number }> {
   if (batch.files.length === 0) {
     await conn.run(
-      `CREATE OR REPLACE TEMP TABLE ${T.src} (sensor_id VARCHAR, ts_ms BIGINT, value DOUBLE, unit VARCHAR, new_at TIMESTAMPTZ, first_at TIMESTAMPTZ)`,
+      `CREATE OR REPLACE TEMP TABLE ${T.src} (sensor_id VARCHAR, ts_ms BIGINT, value DOUBLE, unit VARCHAR, new_at TIMESTAMPTZ, first_at TIMESTAMPTZ,
+        kafka_ts TIMESTAMPTZ, topic VARCHAR, "partition" INTEGER, "offset" BIGINT)`,
     );
     return { rowsIn: 0, keys: 0 };
   }
   const bronzeStore = openTableStore(bronzeDir);
   const from = `read_parquet(${parquetList(batch.files.map((a) => dataFileLocation(bronzeStore, a.path)))}, union_by_name = true)`;
   const types = await describe(conn, from);
-  const missing = BRONZE.fields.map((f) => f.name).filter((n) => !types.has(n));
+  const missing = BRONZE.fields.filter((f) => !f.nullable && !types.has(f.name)).map((f) => f.name);
   if (missing.length > 0) throw new DeltaLogCorruptError(`${bronzeDir}: bronze data files lack column(s) ${missing.join(', ')}`);
   const arrived = utcTimestamp('arrived_at', types.get('arrived_at')!);
+  // Files written before kafka_ts existed read it as NULL (Delta's rule for an added nullable column).
+  const kafkaTs = types.has('kafka_ts') ? utcTimestamp('kafka_ts', types.get('kafka_ts')!) : 'NULL::TIMESTAMPTZ';
   // One hash aggregate per key instead of two window functions (a sort of the whole batch): the
-  // winner is the row with the greatest (arrived_at, topic, partition, offset, value, unit) — the
-  // same total order as before; bronze's columns are NOT NULL, so no NULL ordering question arises.
+  // winner is the row with the greatest SOURCE_ORDER (see the header).
   await conn.run(`CREATE OR REPLACE TEMP TABLE ${T.src} AS
-    SELECT sensor_id, ts_ms, w.value, w.unit, w.new_at, first_at FROM (
+    SELECT sensor_id, ts_ms, w.value, w.unit, w.new_at, first_at, w.kafka_ts, w.topic, w."partition", w."offset" FROM (
       SELECT sensor_id, ts_ms, min(arrived_at) AS first_at,
-             arg_max({'value': value, 'unit': unit, 'new_at': arrived_at}, (arrived_at, topic, "partition", "offset", value, unit)) AS w
+             arg_max({'value': value, 'unit': unit, 'new_at': arrived_at, 'kafka_ts': kafka_ts, 'topic': topic, 'partition': "partition", 'offset': "offset"},
+                     ${sourceOrder('', 'arrived_at')}) AS w
       FROM (SELECT CAST(sensor_id AS VARCHAR) AS sensor_id, CAST(ts_ms AS BIGINT) AS ts_ms, CAST(value AS DOUBLE) AS value,
-                   CAST(unit AS VARCHAR) AS unit, ${arrived} AS arrived_at, CAST(topic AS VARCHAR) AS topic,
+                   CAST(unit AS VARCHAR) AS unit, ${arrived} AS arrived_at, ${kafkaTs} AS kafka_ts, CAST(topic AS VARCHAR) AS topic,
                    CAST("partition" AS INTEGER) AS "partition", CAST("offset" AS BIGINT) AS "offset"
             FROM ${from})
       GROUP BY sensor_id, ts_ms)`);
@@ -353,16 +362,21 @@ async function computeMerge(conn: DuckDBConnection, snap: Snapshot, layout: Gold
   const goldFrom = async (abs: string[]) => {
     const from = `read_parquet(${parquetList(abs)}, union_by_name = true, filename = true)`;
     const types = await describe(conn, from);
-    const missing = GOLD.fields.map((f) => f.name).filter((n) => !types.has(n));
+    const missing = GOLD.fields.filter((f) => !f.nullable && !types.has(f.name)).map((f) => f.name);
     if (missing.length > 0) throw new DeltaLogCorruptError(`${goldDir}: gold data files lack column(s) ${missing.join(', ')}`);
+    // The winner's source position, under bronze's names; NULL in files written before gold kept it.
+    const opt = (col: string, sql: string, as: string) => `${types.has(col) ? sql : 'NULL'}::${as}`;
     return `(SELECT filename AS __file, CAST(sensor_id AS VARCHAR) AS sensor_id, CAST(value AS DOUBLE) AS value, CAST(unit AS VARCHAR) AS unit,
                     CAST(ts_ms AS BIGINT) AS ts_ms, ${utcTimestamp('arrived_at', types.get('arrived_at')!)} AS arrived_at,
-                    ${utcTimestamp('updated_at', types.get('updated_at')!)} AS updated_at
+                    ${utcTimestamp('updated_at', types.get('updated_at')!)} AS updated_at,
+                    ${types.has('source_kafka_ts') ? utcTimestamp('source_kafka_ts', types.get('source_kafka_ts')!) : 'NULL::TIMESTAMPTZ'} AS kafka_ts,
+                    ${opt('source_topic', 'source_topic', 'VARCHAR')} AS topic, ${opt('source_partition', 'source_partition', 'INTEGER')} AS "partition",
+                    ${opt('source_offset', 'source_offset', 'BIGINT')} AS "offset"
              FROM ${from})`;
   };
   if (candidates.length > 0) {
     await conn.run(`CREATE OR REPLACE TEMP TABLE ${T.hits} AS
-      SELECT c.__file, b.sensor_id, b.ts_ms, b.new_at > c.updated_at AS newer, b.first_at < c.arrived_at AS backdated
+      SELECT c.__file, b.sensor_id, b.ts_ms, ${NEWER} AS newer, b.first_at < c.arrived_at AS backdated
       FROM ${await goldFrom([...byAbs.keys()])} c JOIN ${T.src} b ON b.sensor_id = c.sensor_id AND b.ts_ms = c.ts_ms`);
   } else {
     await conn.run(`CREATE OR REPLACE TEMP TABLE ${T.hits} (__file VARCHAR, sensor_id VARCHAR, ts_ms BIGINT, newer BOOLEAN, backdated BOOLEAN)`);
@@ -389,13 +403,18 @@ async function computeMerge(conn: DuckDBConnection, snap: Snapshot, layout: Gold
   const rewritten =
     changed.length === 0
       ? ''
-      : `SELECT 'r:' || c.__file AS grp, c.sensor_id,
-                CASE WHEN b.new_at > c.updated_at THEN b.value ELSE c.value END AS value,
-                CASE WHEN b.new_at > c.updated_at THEN b.unit ELSE c.unit END AS unit,
-                c.ts_ms,
-                CASE WHEN b.first_at < c.arrived_at THEN b.first_at ELSE c.arrived_at END AS arrived_at,
-                CASE WHEN b.new_at > c.updated_at THEN b.new_at ELSE c.updated_at END AS updated_at
-         FROM ${await goldFrom(changed)} c LEFT JOIN ${T.src} b ON b.sensor_id = c.sensor_id AND b.ts_ms = c.ts_ms
+      : `SELECT 'r:' || __file AS grp, sensor_id,
+                CASE WHEN newer THEN b.value ELSE value END AS value,
+                CASE WHEN newer THEN b.unit ELSE unit END AS unit,
+                ts_ms,
+                CASE WHEN b.first_at < arrived_at THEN b.first_at ELSE arrived_at END AS arrived_at,
+                CASE WHEN newer THEN b.new_at ELSE updated_at END AS updated_at,
+                CASE WHEN newer THEN b.kafka_ts ELSE kafka_ts END AS source_kafka_ts,
+                CASE WHEN newer THEN b.topic ELSE topic END AS source_topic,
+                CASE WHEN newer THEN b."partition" ELSE "partition" END AS source_partition,
+                CASE WHEN newer THEN b."offset" ELSE "offset" END AS source_offset
+         FROM (SELECT c.*, b, coalesce(${NEWER}, false) AS newer
+               FROM ${await goldFrom(changed)} c LEFT JOIN ${T.src} b ON b.sensor_id = c.sensor_id AND b.ts_ms = c.ts_ms)
          UNION ALL`;
   const k = layout.targetRowsPerFile;
   const c = layout.clusterMs;
@@ -405,7 +424,8 @@ async function computeMerge(conn: DuckDBConnection, snap: Snapshot, layout: Gold
   await conn.run(`CREATE OR REPLACE TEMP TABLE ${T.out} AS
     WITH rows AS MATERIALIZED (
       ${rewritten}
-      SELECT 'i:' || (b.ts_ms // ${c})::VARCHAR AS grp, b.sensor_id, b.value, b.unit, b.ts_ms, b.first_at AS arrived_at, b.new_at AS updated_at
+      SELECT 'i:' || (b.ts_ms // ${c})::VARCHAR AS grp, b.sensor_id, b.value, b.unit, b.ts_ms, b.first_at AS arrived_at, b.new_at AS updated_at,
+             b.kafka_ts AS source_kafka_ts, b.topic AS source_topic, b."partition" AS source_partition, b."offset" AS source_offset
       FROM ${T.src} b ANTI JOIN ${T.hits} h ON h.sensor_id = b.sensor_id AND h.ts_ms = b.ts_ms
     ), sizes AS MATERIALIZED (
       SELECT grp, count(*) AS n FROM rows GROUP BY grp
@@ -450,7 +470,7 @@ function mergeCommitInfo(readVersion: number, batch: BronzeBatch, scheduled: boo
     operation: 'MERGE',
     operationParameters: {
       predicate: 'gold.sensor_id = new.sensor_id AND gold.ts_ms = new.ts_ms',
-      matchedPredicates: JSON.stringify([{ actionType: 'update', predicate: 'new.arrived_at > gold.updated_at' }]),
+      matchedPredicates: JSON.stringify([{ actionType: 'update', predicate: 'new source position > gold source position (docs/gold-merge.md)' }]),
       notMatchedPredicates: JSON.stringify([{ actionType: 'insert' }]),
       source: `bronze versions (${batch.afterVersion}, ${batch.toVersion}]`,
       mode: scheduled ? 'incremental' : 'backfill',

@@ -5,7 +5,7 @@
  */
 import { joinRoot, openTableStore } from '../delta/open-store';
 import type { DuckDBConnection } from '@duckdb/node-api';
-import { createTable, extensionCheckpointer, txnAction, type CommitObserver, type DeltaField, type DeltaTable, type Snapshot } from '../delta';
+import { addNullableColumns, createTable, DeltaTableNotFoundError, extensionCheckpointer, txnAction, type CommitObserver, type DeltaField, type DeltaTable, type Snapshot } from '../delta';
 
 export interface TableDef {
   /** Path under the lake root, e.g. `raw/sensor_readings`. */
@@ -44,6 +44,9 @@ export const BRONZE: TableDef = {
     f('topic', 'string', false),
     f('partition', 'integer', false),
     f('offset', 'long', false),
+    // The Kafka record's timestamp, part of the source position that orders versions of a gold key
+    // (see docs/gold-merge.md). Added after the first release: NULL in rows written before.
+    f('kafka_ts', 'timestamp'),
   ],
 };
 
@@ -64,7 +67,7 @@ export const DEAD_LETTER: TableDef = {
 
 export const GOLD: TableDef = {
   name: 'gold/sensor_readings',
-  description: 'One row per (sensor_id, ts_ms), newest arrival wins (stage 3)',
+  description: 'One row per (sensor_id, ts_ms), latest source position wins (stage 3)',
   fields: [
     f('sensor_id', 'string', false),
     f('value', 'double', false),
@@ -72,6 +75,12 @@ export const GOLD: TableDef = {
     f('ts_ms', 'long', false),
     f('arrived_at', 'timestamp', false),
     f('updated_at', 'timestamp', false),
+    // The winning bronze row's source position, so that an incoming row can be compared with the
+    // stored winner (docs/gold-merge.md). Added after the first release: NULL in rows written before.
+    f('source_kafka_ts', 'timestamp'),
+    f('source_topic', 'string'),
+    f('source_partition', 'integer'),
+    f('source_offset', 'long'),
   ],
 };
 
@@ -133,11 +142,20 @@ export function tableDir(lakeRoot: string, table: TableDef): string {
   return joinRoot(lakeRoot, ...table.name.split('/'));
 }
 
-/** Creates whichever of the tables is missing; refuses a table whose schema differs. */
+/**
+ * Creates whichever of the tables is missing; brings an existing table whose schema lacks trailing
+ * nullable columns up to date (a metaData commit; old rows read NULL); refuses any other difference.
+ */
 export async function ensureTables(lakeRoot: string, tables: readonly TableDef[] = ALL_TABLES): Promise<string[]> {
   const created: string[] = [];
   for (const t of tables) {
-    const r = await createTable(openTableStore(tableDir(lakeRoot, t)), t.fields, { name: t.name.replace('/', '.'), description: t.description });
+    const store = openTableStore(tableDir(lakeRoot, t));
+    try {
+      await addNullableColumns({ store }, t.fields);
+    } catch (e) {
+      if (!(e instanceof DeltaTableNotFoundError)) throw e;
+    }
+    const r = await createTable(store, t.fields, { name: t.name.replace('/', '.'), description: t.description });
     if (r.created) created.push(t.name);
   }
   return created;

@@ -109,8 +109,8 @@ describe('Kafka → raw → bronze → gold', () => {
     }
 
     // Older replays arriving after the newer values: (a) a gold backfill re-merging round 1's bronze
-    // versions, (b) bronze rows that carry round 1's arrival time (as a stage-2 re-derivation of old
-    // raw rows would) appended after round 2 was merged. Neither moves any value back.
+    // versions, (b) a round-1 record landed again now (as a raw backfill would: same Kafka position,
+    // new arrival time) appended after round 2 was merged. Neither moves any value back.
     const round1Bronze = { fromVersion: 1, toVersion: r1.bronze.bronzeTableVersion };
     const backfill = await w.run(() => merge(w, { backfill: round1Bronze }));
     expect(backfill).toMatchObject({ mode: 'backfill', rowsIn: 3300, inserted: 0, updated: 0, skippedOlder: 3000, commits: 0, checkpoint: r2.gold.checkpoint });
@@ -119,7 +119,8 @@ describe('Kafka → raw → bronze → gold', () => {
       lake.connection,
       dirs.bronze,
       `SELECT 's-7' AS sensor_id, ${Number(stale.value)}::DOUBLE AS value, 'C' AS unit, ${BASE_TS + 55}::BIGINT AS ts_ms,
-              ${sqlString(String(stale.arrived_at))}::TIMESTAMPTZ AS arrived_at, ${sqlString(topic)} AS topic, 0 AS "partition", 999999::BIGINT AS "offset"`,
+              now() AS arrived_at, ${sqlString(String(stale.source_topic))} AS topic, ${Number(stale.source_partition)} AS "partition",
+              ${Number(stale.source_offset)}::BIGINT AS "offset", ${sqlString(String(stale.source_kafka_ts))}::TIMESTAMPTZ AS kafka_ts`,
       BRONZE.fields,
     );
     await commitWithRetry(dirs.bronze, async () => ({ actions: [addAction(add!)] }));
@@ -148,7 +149,8 @@ describe('mergeGoldWorkflow on bronze filled directly', () => {
       lake.connection,
       dir,
       `SELECT 's-' || (i % 10) AS sensor_id, (${value})::DOUBLE AS value, 'C' AS unit, (${BASE_TS} + ${from} + i // 10)::BIGINT AS ts_ms,
-              make_timestamptz(${(BASE_TS + arrival * 1000) * 1000}::BIGINT) AS arrived_at, 'sensor_readings' AS topic, 0 AS "partition", i::BIGINT AS "offset"
+              make_timestamptz(${(BASE_TS + arrival * 1000) * 1000}::BIGINT) AS arrived_at, 'sensor_readings' AS topic, 0 AS "partition", i::BIGINT AS "offset",
+              make_timestamptz(${(BASE_TS + arrival * 1000) * 1000}::BIGINT) AS kafka_ts
        FROM range(${n * 10}) r(i)`,
       BRONZE.fields,
     );

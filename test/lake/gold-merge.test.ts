@@ -14,6 +14,7 @@ import {
   commitWithRetry,
   createDeltaTable,
   readSnapshot,
+  txnAction,
   UnsupportedDeltaFeatureError,
   writeParquetDataFile,
 } from '../helpers/delta-dir';
@@ -24,9 +25,10 @@ import {
   readGoldCheckpoint,
   type GoldMergeRequest,
 } from '../../src/lake/gold-merge';
+import { addNullableColumns, LocalStore } from '../../src/delta';
 import { sqlString } from '../../src/delta/sql';
-import { BRONZE, GOLD, GOLD_CHECKPOINT_APP_ID, UpstreamTableChangedError } from '../../src/lake/tables';
-import { expectReadersAgree, loadDeltaExtension, type NormalizedRow } from '../helpers/deltalake-reader';
+import { BRONZE, ensureTables, GOLD, GOLD_CHECKPOINT_APP_ID, tableDir, UpstreamTableChangedError } from '../../src/lake/tables';
+import { expectReadersAgree, loadDeltaExtension, readWithDeltaScan, type NormalizedRow } from '../helpers/deltalake-reader';
 
 let instance: DuckDBInstance;
 let conn: DuckDBConnection;
@@ -74,6 +76,8 @@ interface B {
   t: number;
   partition?: number;
   offset?: number;
+  /** Kafka timestamp, seconds after T0 (default: t, the record landed as soon as it was produced); null = unknown. */
+  k?: number | null;
 }
 
 let offsetSeq = 0;
@@ -83,13 +87,14 @@ async function appendBronze(dir: string, rows: B[]): Promise<number> {
     .map(
       (r) =>
         `(${sqlString(r.s)}, ${r.v}::DOUBLE, ${sqlString(r.unit ?? 'C')}, ${r.ts}::BIGINT, ` +
-        `make_timestamptz(${(T0 + r.t * 1000) * 1000}::BIGINT), 'sensor_readings', ${r.partition ?? 0}::INTEGER, ${r.offset ?? offsetSeq++}::BIGINT)`,
+        `make_timestamptz(${(T0 + r.t * 1000) * 1000}::BIGINT), 'sensor_readings', ${r.partition ?? 0}::INTEGER, ${r.offset ?? offsetSeq++}::BIGINT, ` +
+        (r.k === null ? 'NULL::TIMESTAMPTZ)' : `make_timestamptz(${(T0 + (r.k ?? r.t) * 1000) * 1000}::BIGINT))`),
     )
     .join(', ');
   const add = await writeParquetDataFile(
     conn,
     dir,
-    `SELECT * FROM (VALUES ${values}) AS v(sensor_id, value, unit, ts_ms, arrived_at, topic, "partition", "offset")`,
+    `SELECT * FROM (VALUES ${values}) AS v(sensor_id, value, unit, ts_ms, arrived_at, topic, "partition", "offset", kafka_ts)`,
     BRONZE.fields,
   );
   return (await commitWithRetry(dir, async () => ({ actions: [addAction(add!)] })))!.version;
@@ -101,7 +106,8 @@ async function appendBronzeGrid(dir: string, sensors: string[], tsFrom: number, 
     conn,
     dir,
     `SELECT s.sensor_id, (${value})::DOUBLE AS value, 'C' AS unit, r.ts_ms::BIGINT AS ts_ms, make_timestamptz(${(T0 + t * 1000) * 1000}::BIGINT) AS arrived_at,
-            'sensor_readings' AS topic, 0::INTEGER AS "partition", (row_number() OVER ())::BIGINT AS "offset"
+            'sensor_readings' AS topic, 0::INTEGER AS "partition", (row_number() OVER ())::BIGINT AS "offset",
+            make_timestamptz(${(T0 + t * 1000) * 1000}::BIGINT) AS kafka_ts
      FROM (SELECT unnest([${sensors.map(sqlString).join(', ')}]) AS sensor_id) s, range(${tsFrom}, ${tsTo}) r(ts_ms)`,
     BRONZE.fields,
   );
@@ -128,7 +134,9 @@ async function readGold(dir: string, expected?: NormalizedRow[]) {
   expect(fromStats).toBe(duck.numRows);
   // One row per key, always.
   expect(new Set(duck.rows.map((r) => `${r.sensor_id}|${r.ts_ms}`)).size).toBe(duck.numRows);
-  if (expected) expect(sorted(duck.rows)).toEqual(sorted(expected));
+  // The seed's columns; the winner's source position (source_*) is checked where it matters.
+  const seed = (rows: NormalizedRow[]) => rows.map(({ source_kafka_ts: _k, source_topic: _t, source_partition: _p, source_offset: _o, ...r }) => r);
+  if (expected) expect(sorted(seed(duck.rows))).toEqual(sorted(seed(expected)));
   return { snap, rows: duck.rows };
 }
 
@@ -259,6 +267,110 @@ describe('merge semantics', () => {
     await expect(mergeBronzeIntoGold(conn, { bronzeDir: t.bronze, goldDir: g2, mode: { kind: 'incremental', workflowCheckpoint: 9 } })).rejects.toThrow(
       /checkpoint says bronze version 9 was merged, but .* is at version 3/,
     );
+  });
+});
+
+describe('source order (issue 16 finding 2)', () => {
+  /** A fresh bronze/gold pair; each element of `merges` is appended as one bronze version and merged on its own. */
+  async function mergeEach(merges: B[][]): Promise<NormalizedRow[]> {
+    const t = await tables();
+    for (const rows of merges) {
+      await appendBronze(t.bronze, rows);
+      await incremental(t);
+    }
+    return sorted((await readGold(t.gold)).rows);
+  }
+
+  test('a raw backfill re-landing an old record after a newer correction, or a skewed worker clock, does not change gold', async () => {
+    const old: B = { s: 'a', ts: 1000, v: 1, t: 10, k: 10, offset: 1 };
+    const correction: B = { s: 'a', ts: 1000, v: 2, t: 20, k: 20, offset: 2 };
+    // The backfill lands the very same Kafka record again, now (arrival 100).
+    const rows = await mergeEach([[old], [correction], [{ ...old, t: 100 }]]);
+    expect(rows).toEqual([{ ...g('a', 1000, 2, 10, 20), source_kafka_ts: at(20), source_topic: 'sensor_readings', source_partition: 0, source_offset: '2' }]);
+    // A later record landed by a worker whose clock runs behind: the Kafka position decides, not the arrival.
+    const skewed = await mergeEach([[{ s: 'b', ts: 1, v: 1, t: 50, k: 50, offset: 10 }], [{ s: 'b', ts: 1, v: 2, t: 40, k: 60, offset: 11 }]]);
+    expect(skewed.map((r) => [r.value, r.arrived_at, r.updated_at])).toEqual([[2, at(40), at(40)]]);
+  });
+
+  test('the same rows in any batch order, grouping or repetition give identical gold', async () => {
+    const rows: B[] = [
+      { s: 'a', ts: 1, v: 1, t: 10, k: 5, partition: 0, offset: 100 },
+      { s: 'a', ts: 1, v: 2, t: 10, k: 6, partition: 1, offset: 3 },
+      { s: 'a', ts: 1, v: 3, t: 30, k: 6, partition: 0, offset: 101 }, // same Kafka ts: partition decides
+      { s: 'a', ts: 1, v: 2, t: 90, k: 6, partition: 1, offset: 3 }, // the winner re-landed later
+      { s: 'b', ts: 1, v: 7, t: 10, k: null, partition: 0, offset: 50 }, // no Kafka ts: before every timestamp
+      { s: 'b', ts: 1, v: 8, t: 5, k: 1, partition: 0, offset: 2 },
+      { s: 'c', ts: 2, v: 9, t: 10, k: 3, partition: 0, offset: 7 },
+      { s: 'c', ts: 2, v: 10, t: 10, k: 3, partition: 0, offset: 8 },
+    ];
+    const oneBatch = await mergeEach([rows]);
+    expect(oneBatch.map((r) => [r.sensor_id, r.value, r.arrived_at, r.updated_at])).toEqual([
+      ['a', 2, at(10), at(10)],
+      ['b', 8, at(5), at(5)],
+      ['c', 10, at(10), at(10)],
+    ]);
+    const orders = [rows.map((r) => [r]), [...rows].reverse().map((r) => [r]), [rows.slice(4), rows.slice(0, 4)], [rows.slice(3), rows, rows.slice(0, 2)]];
+    for (const merges of orders) expect(await mergeEach(merges)).toEqual(oneBatch);
+  });
+
+  test('a tie (same Kafka timestamp) resolves the same inside a batch and across batches', async () => {
+    const p0: B = { s: 'a', ts: 1, v: 1, t: 10, k: 10, partition: 0, offset: 9 };
+    const p1: B = { s: 'a', ts: 1, v: 2, t: 10, k: 10, partition: 1, offset: 1 };
+    const inside = await mergeEach([[p0, p1]]);
+    expect(inside.map((r) => r.value)).toEqual([2]);
+    expect(await mergeEach([[p0], [p1]])).toEqual(inside);
+    expect(await mergeEach([[p1], [p0]])).toEqual(inside);
+  });
+
+  test('tables written before the source position existed: ensureTables adds the columns, old rows read NULL and order first', async () => {
+    const root = fs.mkdtempSync(path.join(os.tmpdir(), 'tributary-gold-old-'));
+    roots.push(root);
+    const bronze = tableDir(root, BRONZE);
+    const gold = tableDir(root, GOLD);
+    const without = (fields: typeof BRONZE.fields, n: number) => fields.slice(0, fields.length - n);
+    await createDeltaTable(bronze, without(BRONZE.fields, 1));
+    await createDeltaTable(gold, without(GOLD.fields, 4));
+    const oldRow = async (v: number, t: number, offset: number) => {
+      const add = await writeParquetDataFile(
+        conn,
+        bronze,
+        `SELECT 'a' AS sensor_id, ${v}::DOUBLE AS value, 'C' AS unit, 1::BIGINT AS ts_ms, make_timestamptz(${(T0 + t * 1000) * 1000}::BIGINT) AS arrived_at,
+                'sensor_readings' AS topic, 0::INTEGER AS "partition", ${offset}::BIGINT AS "offset"`,
+        without(BRONZE.fields, 1),
+      );
+      await commitWithRetry(bronze, async () => ({ actions: [addAction(add!)] }));
+    };
+    await oldRow(1, 10, 1);
+    await oldRow(5, 20, 0); // a lower offset that arrived later: the old rule let it win
+    // Gold as the former code wrote it (the old arrival rule): b's value from the later arrival.
+    const legacy = await writeParquetDataFile(
+      conn,
+      gold,
+      `SELECT 'a' AS sensor_id, 5::DOUBLE AS value, 'C' AS unit, 1::BIGINT AS ts_ms, make_timestamptz(${(T0 + 10_000) * 1000}::BIGINT) AS arrived_at,
+              make_timestamptz(${(T0 + 20_000) * 1000}::BIGINT) AS updated_at`,
+      without(GOLD.fields, 4),
+    );
+    await commitWithRetry(gold, async () => ({ actions: [addAction(legacy!), txnAction(GOLD_CHECKPOINT_APP_ID, 2)] }));
+
+    expect(await ensureTables(root, [BRONZE, GOLD])).toEqual([]);
+    expect((await readSnapshot(bronze)).metadata.fields).toEqual(BRONZE.fields);
+    expect((await readSnapshot(gold)).metadata.fields).toEqual(GOLD.fields);
+    expect(await addNullableColumns({ store: new LocalStore(gold) }, GOLD.fields)).toBeNull();
+    // A legacy gold row (no source position) is compared by the former arrival rule; a new record
+    // with a Kafka timestamp is later than the legacy rows (NULL Kafka timestamps order first).
+    await appendBronze(bronze, [{ s: 'a', ts: 1, v: 7, t: 15, k: 15, offset: 2 }]);
+    await mergeBronzeIntoGold(conn, { bronzeDir: bronze, goldDir: gold, mode: { kind: 'incremental' } });
+    await readGold(gold, [g('a', 1, 5, 10, 20)]);
+    await appendBronze(bronze, [{ s: 'a', ts: 1, v: 8, t: 25, k: 25, offset: 3 }]);
+    await mergeBronzeIntoGold(conn, { bronzeDir: bronze, goldDir: gold, mode: { kind: 'incremental' } });
+    await readGold(gold, [g('a', 1, 8, 10, 25)]);
+    // A rebuild from all of bronze: the legacy rows (NULL Kafka ts) order before the new ones.
+    const fresh = path.join(root, 'gold-rebuilt');
+    await createDeltaTable(fresh, GOLD.fields);
+    await mergeBronzeIntoGold(conn, { bronzeDir: bronze, goldDir: fresh, mode: { kind: 'backfill', afterVersion: -1 } });
+    await readGold(fresh, [g('a', 1, 8, 10, 25)]);
+    const bronzeRows = await readWithDeltaScan(conn, bronze, BRONZE.fields);
+    expect(bronzeRows.rows.filter((r) => r.kafka_ts === null).length).toBe(2);
   });
 });
 

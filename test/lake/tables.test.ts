@@ -31,9 +31,10 @@ function fakeExtension(duckdbVersion: string, platform: string): string {
 const ROWS: Record<string, string> = {
   [RAW.name]: `('sensor_readings', 2, 41, TIMESTAMPTZ '2026-01-01 00:00:00.123+00', '{"sensor_id":"a"}', NULL, TIMESTAMPTZ '2026-01-01 00:00:01+00'),
                ('sensor_readings', 0, 7, TIMESTAMPTZ '2026-01-01 00:00:00+00', NULL, '\\xFF\\xFE'::BLOB, TIMESTAMPTZ '2026-01-01 00:00:01+00')`,
-  [BRONZE.name]: `('s-1', 21.5, 'C', 1767225600000, TIMESTAMPTZ '2026-01-01 00:00:01+00', 'sensor_readings', 0, 7)`,
+  [BRONZE.name]: `('s-1', 21.5, 'C', 1767225600000, TIMESTAMPTZ '2026-01-01 00:00:01+00', 'sensor_readings', 0, 7, TIMESTAMPTZ '2026-01-01 00:00:00.5+00')`,
   [DEAD_LETTER.name]: `('{bad', 'sensor_readings', 1, 3, TIMESTAMPTZ '2026-01-01 00:00:01+00', TIMESTAMPTZ '2026-01-01 00:00:02+00', 12, 'invalid JSON')`,
-  [GOLD.name]: `('s-1', 21.5, 'C', 1767225600000, TIMESTAMPTZ '2026-01-01 00:00:01+00', TIMESTAMPTZ '2026-01-01 00:00:01+00')`,
+  [GOLD.name]: `('s-1', 21.5, 'C', 1767225600000, TIMESTAMPTZ '2026-01-01 00:00:01+00', TIMESTAMPTZ '2026-01-01 00:00:01+00',
+                  TIMESTAMPTZ '2026-01-01 00:00:00.5+00', 'sensor_readings', 0, 7)`,
 };
 
 describe('lake foundation', () => {

@@ -48,7 +48,7 @@ test('the orders example: typed bronze, SCD2 gold with validity columns', () => 
     f('order_date', 'date'),
     f('lines', 'string'),
   ]);
-  expect(tables.bronze?.fields.map((x) => x.name).slice(9)).toEqual(['arrived_at', 'topic', 'partition', 'offset']);
+  expect(tables.bronze?.fields.map((x) => x.name).slice(9)).toEqual(['arrived_at', 'topic', 'partition', 'offset', 'kafka_ts']);
   expect(tables.gold?.fields).toEqual([
     f('order_id', 'string', false),
     f('status', 'string'),
