@@ -12,7 +12,16 @@ import { sqlString } from '../../src/delta/sql';
 import { ALL_TABLES, BRONZE, DEAD_LETTER, ensureTables, GOLD, RAW, tableDir, type TableDef } from '../../src/lake/tables';
 import { deltaExtensionPath, readWithDeltalake, readWithDeltaScan } from '../helpers/deltalake-reader';
 
-const tmp = () => fs.mkdtempSync(path.join(os.tmpdir(), 'tributary-tables-'));
+const made: string[] = [];
+/** A fresh temp directory, removed after the file's tests. */
+const tmp = (): string => {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'tributary-tables-'));
+  made.push(dir);
+  return dir;
+};
+afterAll(() => {
+  for (const dir of made) fs.rmSync(dir, { recursive: true, force: true });
+});
 
 /** A file with a DuckDB extension footer claiming another build. */
 function fakeExtension(duckdbVersion: string, platform: string): string {
