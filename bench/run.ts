@@ -4,7 +4,7 @@
  *
  *   npm run bench -- [--sizes 100000,1000000] [--with-10m] [--malformed 0.1] [--duplicates 0.05]
  *     [--out-of-order 0.05] [--seed 42] [--out bench/out/<timestamp>.json]
- *     [--stages 1,2,3] [--skip-ceilings] [--no-merge-gold] [--keep] [--vs-spark] [--no-snapshot]
+ *     [--stages 1,2,3] [--skip-ceilings] [--no-merge-gold] [--keep] [--vs-spark] [--no-snapshot] [--maintenance]
  *
  * For each N: a fresh 3-partition topic and lake directory; N seeded sample messages
  * (src/sample/sensor-data.ts) produced as fast as kafkajs goes (timed, not a stage figure); then
@@ -23,6 +23,9 @@
  *
  * --vs-spark: after the stages, the seed's three Spark jobs on the same topic (bench/spark.ts,
  * bench/spark-jobs.py; installed once by scripts/spark-install.sh), per stage with our ratio.
+ *
+ * --maintenance: afterwards, what compaction buys (bench/maintenance.ts): snapshot load and full
+ * scan of a 2,000-commit raw table, and a gold MERGE after 100 merges, before vs after compaction.
  *
  * Ceilings (same topic, same payloads; bench/ceilings.ts): the Java consumer (stage 1), the kafkajs
  * range reader alone (reference), DuckDB alone (stage 2), and bench/merge-gold.ts (stage 3's target).
@@ -54,6 +57,7 @@ import { duckdbCeiling, javaConsumerCeiling, kafkajsAlone, procStatusKb, runMerg
 import { createTopic, deleteTopic, produceBacklog, writePayloadFile } from './dataset';
 import { deltaWrites, lakeState } from './lake-writes';
 import { printSnapshotBench, snapshotBench } from './snapshot';
+import { maintenanceBench } from './maintenance';
 import { ensureSpark, sparkBaseline } from './spark';
 import { evaluate, fmtInt, mib, printReport, scaling, TARGETS, type SizeResult, type StageResult } from './report';
 
@@ -93,13 +97,15 @@ const BenchArgs = z
     topic: z.string().min(1).optional(),
     /** Skip the Delta snapshot + commit vs table age lines (bench/snapshot.ts). */
     noSnapshot: flag,
+    /** Also run bench/maintenance.ts (compaction before/after). */
+    maintenance: flag,
   })
   .strict();
 type BenchArgs = z.infer<typeof BenchArgs>;
 
 const USAGE =
   'usage: npm run bench -- [--sizes 100000,1000000] [--with-10m] [--malformed 0.1] [--duplicates 0.05] [--out-of-order 0.05] ' +
-  '[--seed 42] [--out bench/out/<timestamp>.json] [--stages 1,2,3] [--skip-ceilings] [--no-merge-gold] [--keep] [--vs-spark] [--topic <existing>] [--no-snapshot]';
+  '[--seed 42] [--out bench/out/<timestamp>.json] [--stages 1,2,3] [--skip-ceilings] [--no-merge-gold] [--keep] [--vs-spark] [--topic <existing>] [--no-snapshot] [--maintenance]';
 
 // ---------------------------------------------------------------------------------------------
 // Stages
@@ -411,6 +417,7 @@ async function main(args: BenchArgs): Promise<void> {
   printReport(results, checks, mergeGold, scales);
   const snapshot = args.noSnapshot ? null : await snapshotBench();
   if (snapshot) printSnapshotBench(snapshot);
+  const maintenance = args.maintenance ? await maintenanceBench() : undefined;
 
   const report = {
     startedAt: startedAt.toISOString(),
@@ -422,6 +429,7 @@ async function main(args: BenchArgs): Promise<void> {
     scaling: scales,
     mergeGold,
     snapshot,
+    maintenance,
     checks,
   };
   fs.mkdirSync(path.dirname(outFile), { recursive: true });

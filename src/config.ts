@@ -12,7 +12,9 @@ import * as path from 'node:path';
 import { z } from 'zod';
 import { isObjectStoreUrl } from './delta/open-store';
 import { parseStoreUrl, storeUrl } from './delta/store-config';
+import { validateMaintenanceProperties } from './delta/table-properties';
 import { memoryLimit } from './workflows/deserialize-input';
+import { MAINTAINED_TABLE_NAMES } from './workflows/maintain-tables-input';
 
 export const TASK_QUEUE = 'sensor-pipeline';
 
@@ -57,6 +59,32 @@ const EnvSchema = z.object({
     .default('sensor_readings')
     .transform((s) => s.split(',').map((t) => t.trim()).filter(Boolean))
     .pipe(z.array(z.string().regex(/^[A-Za-z0-9._-]{1,249}$/, 'expected Kafka topic names')).min(1)),
+  /**
+   * Delta table properties per table, as JSON: `{"raw/sensor_readings":{"delta.logRetentionDuration":"interval 60 days"}}`.
+   * Table maintenance writes them into each table's metaData.configuration (the names Spark and delta-rs read).
+   */
+  DELTA_TABLE_PROPERTIES: z
+    .string()
+    .transform((s, ctx) => {
+      try {
+        return JSON.parse(s) as unknown;
+      } catch {
+        ctx.addIssue({ code: z.ZodIssueCode.custom, message: 'not JSON' });
+        return z.NEVER;
+      }
+    })
+    .pipe(
+      z.record(z.enum(MAINTAINED_TABLE_NAMES), z.record(z.string().regex(/^delta\.[A-Za-z.]+$/, 'only delta.* properties'), z.string().max(200))).superRefine((tables, ctx) => {
+        for (const [table, props] of Object.entries(tables)) {
+          try {
+            validateMaintenanceProperties(props ?? {}, table);
+          } catch (e) {
+            ctx.addIssue({ code: z.ZodIssueCode.custom, message: (e as Error).message });
+          }
+        }
+      }),
+    )
+    .default('{}'),
 });
 export type Env = z.infer<typeof EnvSchema>;
 
@@ -80,6 +108,8 @@ export interface WorkerConfig {
   deltaExtensionPath?: string;
   kafka: KafkaConnectionConfig;
   memory: MemoryShares;
+  /** `delta.*` table properties per table name (DELTA_TABLE_PROPERTIES), applied by table maintenance. */
+  tableProperties?: Record<string, Record<string, string>>;
 }
 
 /** The worker's DuckDB memory budget, split: one share per concurrent activity + the checkpoint reader. */
@@ -186,5 +216,6 @@ export function loadWorkerConfig(env: Env = loadEnv()): WorkerConfig {
     deltaExtensionPath: env.DELTA_EXTENSION_PATH,
     kafka: kafkaConnectionFromEnv(env),
     memory: memoryShares(env.WORKER_MEMORY_BUDGET, env.WORKER_MAX_CONCURRENT_ACTIVITIES),
+    tableProperties: env.DELTA_TABLE_PROPERTIES as Record<string, Record<string, string>>,
   };
 }

@@ -1,7 +1,8 @@
 /**
- * The three Temporal Schedules that run the pipeline — Temporal's supported form of the cron
- * jobs the seed describes (every 5/15/30 min). Overlap SKIP: a stage never runs twice at once
- * from its schedule. Creating them is idempotent: an existing schedule is updated in place, which
+ * The Temporal Schedules that run the pipeline — Temporal's supported form of the cron jobs the
+ * seed describes (every 5/15/30 min) — plus daily table maintenance (what Databricks does for
+ * the seed's tables: OPTIMIZE, VACUUM, checkpoints, log cleanup). Overlap SKIP: a stage never
+ * runs twice at once from its schedule. Creating them is idempotent: an existing schedule is updated in place, which
  * keeps its identity and the last completion result its runs chain their checkpoint through.
  */
 import { Client, ScheduleAlreadyRunning, ScheduleOverlapPolicy, type ScheduleOptionsAction, type ScheduleSpec } from '@temporalio/client';
@@ -10,7 +11,7 @@ import { z } from 'zod';
 
 export interface ScheduleDef {
   id: string;
-  stage: 'raw' | 'bronze' | 'gold';
+  stage: 'raw' | 'bronze' | 'gold' | 'maintenance';
   workflowType: string;
   defaultCron: string;
   /** Env variable that overrides the cron expression. */
@@ -22,7 +23,18 @@ export const SCHEDULES: readonly ScheduleDef[] = [
   { id: 'sensor-raw-ingest', stage: 'raw', workflowType: 'ingestRawWorkflow', defaultCron: '*/5 * * * *', cronEnv: 'SCHEDULE_RAW_CRON', summary: 'Kafka → raw/sensor_readings' },
   { id: 'sensor-deserialize', stage: 'bronze', workflowType: 'deserializeWorkflow', defaultCron: '*/15 * * * *', cronEnv: 'SCHEDULE_BRONZE_CRON', summary: 'raw → bronze/sensor_readings + dead letter' },
   { id: 'sensor-merge-gold', stage: 'gold', workflowType: 'mergeGoldWorkflow', defaultCron: '*/30 * * * *', cronEnv: 'SCHEDULE_GOLD_CRON', summary: 'bronze → gold/sensor_readings (MERGE)' },
+  {
+    id: 'sensor-maintain-tables',
+    stage: 'maintenance',
+    workflowType: 'maintainTablesWorkflow',
+    defaultCron: '0 3 * * *',
+    cronEnv: 'SCHEDULE_MAINTAIN_CRON',
+    summary: 'compaction, checkpoints, vacuum and log cleanup of every table',
+  },
 ];
+
+/** The three data stages (maintenance keeps their tables but moves no data). */
+export const STAGE_SCHEDULES = SCHEDULES.filter((d): d is ScheduleDef & { stage: 'raw' | 'bronze' | 'gold' } => d.stage !== 'maintenance');
 
 /** Five-field cron (minute hour day month weekday) made of the usual characters. */
 export const CRON_EXPRESSION = z.string().trim().regex(/^(\S+\s+){4}\S+$/, 'expected a 5-field cron expression').regex(/^[0-9*/,\-\sA-Za-z?LW#]+$/, 'unexpected characters in cron expression');
@@ -74,7 +86,7 @@ export async function ensureSchedules(client: Client, opts: EnsureSchedulesOptio
       workflowId: id,
       args: [
         {
-          ...(opts.nearRealTime && def.stage !== 'gold' ? { nearRealTime: true } : {}),
+          ...(opts.nearRealTime && (def.stage === 'raw' || def.stage === 'bronze') ? { nearRealTime: true } : {}),
           ...(def.stage === 'raw' && parallelism !== undefined ? { parallelism } : {}),
           ...((opts.inputs?.[def.stage] as object) ?? {}),
         },
@@ -95,7 +107,7 @@ export async function ensureSchedules(client: Client, opts: EnsureSchedulesOptio
   return out;
 }
 
-/** Runs each schedule's action once now (overlap SKIP, so the run joins its checkpoint chain). */
+/** Runs each stage's schedule once now (overlap SKIP, so the run joins its checkpoint chain); not maintenance. */
 export async function triggerSchedules(client: Client, idPrefix = ''): Promise<void> {
-  for (const def of SCHEDULES) await client.schedule.getHandle(`${idPrefix}${def.id}`).trigger(ScheduleOverlapPolicy.SKIP);
+  for (const def of STAGE_SCHEDULES) await client.schedule.getHandle(`${idPrefix}${def.id}`).trigger(ScheduleOverlapPolicy.SKIP);
 }

@@ -7,6 +7,7 @@ export const STAGE_OF_ACTIVITY: Readonly<Record<string, string>> = {
   deserialize: 'bronze',
   mergeGold: 'gold',
   replayDeadLettersToBronze: 'replay',
+  maintainTable: 'maintenance',
 };
 
 export const STAGE_OF_WORKFLOW: Readonly<Record<string, string>> = {
@@ -14,6 +15,7 @@ export const STAGE_OF_WORKFLOW: Readonly<Record<string, string>> = {
   deserializeWorkflow: 'bronze',
   mergeGoldWorkflow: 'gold',
   replayDeadLettersWorkflow: 'replay',
+  maintainTablesWorkflow: 'maintenance',
 };
 
 export function stageOfActivity(activityType: string): string {

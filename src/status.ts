@@ -16,7 +16,8 @@ import { safeDuckPath, sqlString } from './delta/sql';
 import { ALL_TABLES, BRONZE, DEAD_LETTER, GOLD, RAW, tableDir, type TableDef } from './lake/tables';
 import { processedThrough, readBronzeCheckpoint } from './lake/bronze';
 import { readGoldCheckpoint } from './lake/gold-merge';
-import { SCHEDULES } from './schedules';
+import { tablesHealth, type TableHealthRow } from './lake/maintenance';
+import { SCHEDULES, STAGE_SCHEDULES } from './schedules';
 
 export interface TableStatus {
   table: string;
@@ -56,6 +57,8 @@ export interface PipelineStatus {
   stages: StageStatus[];
   tables: TableStatus[];
   deadLettersByError: Record<string, number>;
+  /** Table maintenance: its last run, and per table what compaction / vacuum / log cleanup would find. */
+  maintenance: { lastRun: StageStatus['lastRun']; tables: (TableHealthRow & { lastMaintained: string | null })[] };
 }
 
 async function snapshotOrNull(dir: string): Promise<Snapshot | null> {
@@ -106,6 +109,19 @@ async function lastRun(client: Client, workflowType: string, taskQueue: string):
   };
 }
 
+/** Per table, when a maintenance run that was not a dry run last kept it (from the newest runs' results). */
+async function lastMaintained(client: Client, workflowType: string, taskQueue: string): Promise<Map<string, string>> {
+  const out = new Map<string, string>();
+  let seen = 0;
+  for await (const wf of client.workflow.list({ query: `WorkflowType = '${workflowType}' AND TaskQueue = '${taskQueue}' AND ExecutionStatus = 'Completed'`, pageSize: 20 })) {
+    if (++seen > 20) break;
+    const r = (await client.workflow.getHandle(wf.workflowId, wf.runId).result()) as { dryRun?: boolean; tables?: { table: string }[] };
+    if (r?.dryRun) continue;
+    for (const t of r?.tables ?? []) if (!out.has(t.table)) out.set(t.table, wf.startTime.toISOString());
+  }
+  return out;
+}
+
 /** Rows a downstream stage has not consumed: records appended upstream after its checkpoint version. */
 async function rowsAfter(upstreamDir: string, upstream: Snapshot | null, processedVersion: number | null): Promise<number | null> {
   if (!upstream) return 0;
@@ -138,7 +154,7 @@ export async function readLakeState(
   });
 
   const stages: StageLag[] = [];
-  for (const def of SCHEDULES) {
+  for (const def of STAGE_SCHEDULES) {
     if (def.stage === 'raw') {
       const cp = snaps.get(RAW) ? (await readRawCheckpoint(tableDir(config.lakeRoot, RAW))).checkpoint : {};
       let lagByTopic: Record<string, number> | null = null;
@@ -167,7 +183,7 @@ export async function readLakeState(
 export async function collectStatus(client: Client, config: WorkerConfig, topics = ['sensor_readings']): Promise<PipelineStatus> {
   const lake = await readLakeState(config, topics);
   const stages: StageStatus[] = [];
-  for (const def of SCHEDULES) {
+  for (const def of STAGE_SCHEDULES) {
     const st = lake.stages.find((s) => s.stage === def.stage)!;
     stages.push({ stage: def.stage, schedule: def.id, workflowType: def.workflowType, checkpoint: st.checkpoint, lastRun: await lastRun(client, def.workflowType, config.temporal.taskQueue), lag: st.lag });
   }
@@ -183,7 +199,11 @@ export async function collectStatus(client: Client, config: WorkerConfig, topics
       duck.close();
     }
   }
-  return { at: new Date().toISOString(), stages, tables: lake.tables, deadLettersByError };
+  const maintainDef = SCHEDULES.find((d) => d.stage === 'maintenance')!;
+  const maintained = await lastMaintained(client, maintainDef.workflowType, config.temporal.taskQueue);
+  const health = (await tablesHealth(config.lakeRoot)).map((t) => ({ ...t, lastMaintained: maintained.get(t.table) ?? null }));
+  const maintenance = { lastRun: await lastRun(client, maintainDef.workflowType, config.temporal.taskQueue), tables: health };
+  return { at: new Date().toISOString(), stages, tables: lake.tables, deadLettersByError, maintenance };
 }
 
 function table(headers: string[], rows: (string | number | null)[][]): string {
@@ -200,6 +220,13 @@ export function formatStatus(s: PipelineStatus): string {
   const failures = s.stages.filter((st) => st.lastRun?.status === 'FAILED').map((st) => `  ${st.stage}: ${st.lastRun!.summary}`);
   const tables = table(['table', 'version', 'rows', 'files'], s.tables.map((t) => [t.table, t.version, t.rows, t.files]));
   const dl = Object.entries(s.deadLettersByError).map(([e, n]) => `  ${n}  ${e}`);
+  const m = s.maintenance;
+  const mib = (b: number) => (b / 1024 ** 2).toFixed(1);
+  const health = table(
+    ['table', 'live files', 'small', 'mean MiB', 'MiB', 'commits since checkpoint', 'oldest version', 'MiB to vacuum', 'last maintained'],
+    m.tables.map((t) => [t.table, t.liveFiles, t.smallFiles, mib(t.meanFileBytes), mib(t.bytes), t.commitsSinceCheckpoint, t.oldestRetainedVersion, mib(t.bytesWaitingForVacuum), t.lastMaintained]),
+  );
+  const lastMaint = m.lastRun ? `${m.lastRun.status} ${m.lastRun.startTime}${m.lastRun.status === 'FAILED' ? ` — ${m.lastRun.summary}` : ''}` : 'never';
   return [
     `pipeline status at ${s.at}`,
     stages,
@@ -208,5 +235,8 @@ export function formatStatus(s: PipelineStatus): string {
     tables,
     '',
     dl.length ? `dead letters by error:\n${dl.join('\n')}` : 'dead letters: none',
+    '',
+    `table maintenance (schedule sensor-maintain-tables), last run: ${lastMaint}`,
+    health,
   ].join('\n');
 }

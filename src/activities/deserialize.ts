@@ -2,6 +2,7 @@ import { Context } from '@temporalio/activity';
 import { ApplicationFailure } from '@temporalio/common';
 import { CheckpointAheadOfRawError, runBronze } from '../lake/bronze';
 import { lakeStores, openDuckDB } from '../lake/duckdb';
+import { ChangeFeedExpiredError, explainExpiredFeed } from '../lake/maintenance';
 import { BRONZE, DEAD_LETTER, ensureTables } from '../lake/tables';
 import { isBackfill, type DeserializeInput, type DeserializeResult } from '../workflows/deserialize-input';
 import { activityMemoryLimit } from '../config';
@@ -59,6 +60,9 @@ export function makeDeserialize(deps: ActivityDeps) {
     } catch (e) {
       // The raw table was recreated (or the lake root is wrong): no retry can fix that.
       if (e instanceof CheckpointAheadOfRawError) throw ApplicationFailure.nonRetryable(e.message, e.name);
+      // Log cleanup (or a person) removed raw commits this stage still had to read.
+      const expired = await explainExpiredFeed(e, deps.config.lakeRoot, 'bronze');
+      if (expired instanceof ChangeFeedExpiredError) throw ApplicationFailure.nonRetryable(expired.message, expired.name);
       throw e;
     } finally {
       lake.close();

@@ -7,6 +7,7 @@ import { makeIngestRaw, makeListRawPartitions } from './ingest-raw';
 import { makeDeserialize } from './deserialize';
 import { makeReplayDeadLetters } from './replay-dead-letters';
 import { makeMergeGold } from './merge-gold';
+import { makeMaintainTable } from './maintain-tables';
 
 export type { ActivityDeps, FaultHooks } from './deps';
 
@@ -17,6 +18,7 @@ export function createActivities(deps: ActivityDeps) {
     deserialize: makeDeserialize(deps),
     replayDeadLettersToBronze: makeReplayDeadLetters(deps),
     mergeGold: makeMergeGold(deps),
+    maintainTable: makeMaintainTable(deps),
   };
 }
 

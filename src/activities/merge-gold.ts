@@ -1,5 +1,7 @@
 import { Context } from '@temporalio/activity';
 import { lakeStores, openDuckDB } from '../lake/duckdb';
+import { ApplicationFailure } from '@temporalio/common';
+import { ChangeFeedExpiredError, explainExpiredFeed } from '../lake/maintenance';
 import { mergeBronzeIntoGold, readGoldCheckpoint } from '../lake/gold-merge';
 import { BRONZE, ensureTables, GOLD, tableDir } from '../lake/tables';
 import type { MergeGoldInput, MergeGoldResult } from '../workflows/merge-gold-input';
@@ -78,6 +80,11 @@ export function makeMergeGold(deps: ActivityDeps) {
         batches: summary.batches.length,
         goldVersion: summary.goldVersion,
       };
+    } catch (e) {
+      // Log cleanup (or a person) removed bronze commits this stage still had to read.
+      const expired = await explainExpiredFeed(e, root, 'gold');
+      if (expired instanceof ChangeFeedExpiredError) throw ApplicationFailure.nonRetryable(expired.message, expired.name);
+      throw e;
     } finally {
       lake.close();
     }

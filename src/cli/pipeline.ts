@@ -1,5 +1,5 @@
 /**
- * `npm start`: the pipeline end to end on one machine — local stack up, worker up, the three
+ * `npm start`: the pipeline end to end on one machine — local stack up, worker up, the
  * schedules created, a sample producer sending sensor data, each stage triggered once in order so
  * gold has rows within a minute, and the status table every few seconds. Ctrl-C stops what this
  * command started (producer, worker, and the stack if it was not already running).
@@ -10,7 +10,7 @@ import { Client, Connection, ScheduleOverlapPolicy } from '@temporalio/client';
 import { DefaultLogger, NativeConnection, Runtime } from '@temporalio/worker';
 import { z } from 'zod';
 import { loadEnv, loadWorkerConfig } from '../config';
-import { SCHEDULES, ensureSchedules } from '../schedules';
+import { STAGE_SCHEDULES, ensureSchedules } from '../schedules';
 import { collectStatus, formatStatus } from '../status';
 import { PipelineMetrics } from '../metrics/pipeline';
 import { metricsEndpoint, sdkTelemetry, serveMetrics } from '../metrics/server';
@@ -88,7 +88,7 @@ async function main(): Promise<void> {
   );
 
   // Each stage once, in order, so the first gold rows appear right away instead of in 30 minutes.
-  for (const def of SCHEDULES) {
+  for (const def of STAGE_SCHEDULES) {
     const handle = client.schedule.getHandle(def.id);
     const triggeredAt = Date.now() - 1000;
     await handle.trigger(ScheduleOverlapPolicy.SKIP); // SKIP: the run joins the schedule's checkpoint chain

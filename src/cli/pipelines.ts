@@ -20,7 +20,7 @@ import { expressionSql } from '../lake/expression';
 import { bindProblems, sensorDrift } from '../pipelines/check';
 import { loadPipelineFile, PipelineDefinitionError, type PipelineDefinition } from '../pipelines/definition';
 import { pipelineTables, planEvolution } from '../pipelines/tables';
-import { cronFor, ensureSchedules, SCHEDULES } from '../schedules';
+import { cronFor, ensureSchedules, SCHEDULES, STAGE_SCHEDULES } from '../schedules';
 import { parseArgs } from './args';
 
 const USAGE = 'usage: npm run pipelines -- validate | list | apply [--dry-run]   (file: PIPELINES_FILE or ./pipelines.yaml)';
@@ -89,9 +89,9 @@ async function apply(pipelines: readonly PipelineDefinition[], dryRun: boolean):
   const nearRealTime = env.PIPELINE_NEAR_REAL_TIME || sensor.nearRealTime;
   const cronEnv = { ...process.env };
   const defCron = { raw: sensor.schedules.raw, bronze: sensor.schedules.bronze, gold: sensor.schedules.gold };
-  for (const def of SCHEDULES) if (!cronEnv[def.cronEnv]) cronEnv[def.cronEnv] = defCron[def.stage];
+  for (const def of STAGE_SCHEDULES) if (!cronEnv[def.cronEnv]) cronEnv[def.cronEnv] = defCron[def.stage];
   if (dryRun) {
-    for (const def of SCHEDULES) console.log(`sensor: create or update schedule ${def.id} (${cronFor(def, cronEnv)}) -> ${def.workflowType}${nearRealTime && def.stage !== 'gold' ? ' (near-real-time)' : ''}`);
+    for (const def of SCHEDULES) console.log(`sensor: create or update schedule ${def.id} (${cronFor(def, cronEnv)}) -> ${def.workflowType}${nearRealTime && (def.stage === 'raw' || def.stage === 'bronze') ? ' (near-real-time)' : ''}`);
     return;
   }
   const created = await ensureTables(env.LAKE_ROOT);

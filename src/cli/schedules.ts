@@ -1,7 +1,7 @@
 /**
- * `npm run schedules -- [--trigger]`: creates or updates the three pipeline schedules
- * (cron from SCHEDULE_RAW_CRON / SCHEDULE_BRONZE_CRON / SCHEDULE_GOLD_CRON), optionally runs
- * each once now.
+ * `npm run schedules -- [--trigger]`: creates or updates the pipeline's four schedules (cron from
+ * SCHEDULE_RAW_CRON / SCHEDULE_BRONZE_CRON / SCHEDULE_GOLD_CRON / SCHEDULE_MAINTAIN_CRON),
+ * optionally runs each of the three stages once now.
  */
 import { Client, Connection } from '@temporalio/client';
 import { z } from 'zod';
@@ -22,7 +22,7 @@ async function main(): Promise<void> {
     }
     if (args.trigger) {
       await triggerSchedules(client);
-      console.log('triggered all three schedules once');
+      console.log('triggered the three stage schedules once');
     }
   } finally {
     await connection.close();

@@ -13,6 +13,11 @@
  *   transaction.ts                the one commit path (see the lifecycle drawn there)
  *   create-table.ts               version 0; appending nullable columns (schema update)
  *   change-feed.ts                what each commit appended (incremental reads)
+ *   table-properties.ts           the `delta.*` properties maintenance reads, Delta's `interval …` syntax
+ *   optimize.ts                   compaction (OPTIMIZE): bin-packing small files, dataChange=false commit
+ *   vacuum.ts                     deleting unreferenced data files past the retention (VACUUM START/END)
+ *   log-cleanup.ts                deleting expired commits/checkpoints before a checkpoint
+ *   table-health.ts               what those would find to do (for status)
  *
  * Lifecycle of a commit (details in transaction.ts):
  *
@@ -35,9 +40,14 @@ export * from './create-table';
 export * from './data-files';
 export * from './errors';
 export * from './local-store';
+export * from './log-cleanup';
 export { commitFileName, LOG_PREFIX, parseLogKey } from './log-path';
+export * from './optimize';
 export * from './protocol';
 export * from './schema';
 export * from './snapshot';
 export * from './storage';
+export * from './table-health';
+export * from './table-properties';
 export * from './transaction';
+export * from './vacuum';

@@ -24,6 +24,9 @@ export const NON_RETRYABLE_ERROR_TYPES = [
   'GoldCheckpointError',
   'UpstreamTableChangedError',
   'RulesChangedError',
+  'VacuumRetentionError',
+  'InvalidTablePropertyError',
+  'ChangeFeedExpiredError',
 ];
 
 /** Retries of a stage activity: a few, backing off; errors no retry can fix fail at once. */

@@ -4,7 +4,7 @@
  * chain survives a schedule being deleted and recreated.
  */
 import { ScheduleOverlapPolicy, type Client } from '@temporalio/client';
-import { ensureSchedules } from '../../src/schedules';
+import { ensureSchedules, SCHEDULES } from '../../src/schedules';
 import { collectStatus, formatStatus } from '../../src/status';
 import { sampleMessages, emptyTruth, tally, type SampleTruth } from '../../src/sample/sensor-data';
 import { BRONZE, DEAD_LETTER, GOLD, RAW, tableDir } from '../../src/lake/tables';
@@ -96,7 +96,7 @@ describe('pipeline', () => {
       expect(Object.values(status.deadLettersByError).reduce((a, b) => a + b, 0)).toBe(expected.deadLetter);
       expect(formatStatus(status)).toContain('bronze/sensor_readings_dead_letter');
     } finally {
-      for (const id of ['sensor-raw-ingest', 'sensor-deserialize', 'sensor-merge-gold']) await w.client.schedule.getHandle(`${prefix}${id}`).delete().catch(() => undefined);
+      for (const def of SCHEDULES) await w.client.schedule.getHandle(`${prefix}${def.id}`).delete().catch(() => undefined);
     }
   });
 

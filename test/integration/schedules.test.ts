@@ -1,4 +1,4 @@
-/** The three pipeline schedules on the real Temporal server. */
+/** The pipeline's schedules (three stages + table maintenance) on the real Temporal server. */
 import { ScheduleOverlapPolicy } from '@temporalio/client';
 import { ensureSchedules, SCHEDULES } from '../../src/schedules';
 import { closeConnections, tempLakeRoot, testConfig, testWorker, uniqueName } from '../helpers/pipeline';
@@ -6,14 +6,14 @@ import { closeConnections, tempLakeRoot, testConfig, testWorker, uniqueName } fr
 afterAll(closeConnections);
 
 describe('schedules', () => {
-  it('creating them twice leaves three, with the configured crons and overlap SKIP; an edit keeps the schedule', async () => {
+  it('creating them twice leaves four, with the configured crons and overlap SKIP; an edit keeps the schedule', async () => {
     const w = await testWorker(testConfig(tempLakeRoot()));
     const prefix = `${uniqueName('t')}-`;
     try {
       const first = await ensureSchedules(w.client, { taskQueue: w.taskQueue, idPrefix: prefix });
       const second = await ensureSchedules(w.client, { taskQueue: w.taskQueue, idPrefix: prefix, env: { SCHEDULE_GOLD_CRON: '*/10 * * * *' } });
-      expect(first.map((s) => s.created)).toEqual([true, true, true]);
-      expect(second.map((s) => s.created)).toEqual([false, false, false]);
+      expect(first.map((s) => s.created)).toEqual([true, true, true, true]);
+      expect(second.map((s) => s.created)).toEqual([false, false, false, false]);
 
       for (const def of SCHEDULES) {
         const d = await w.client.schedule.getHandle(`${prefix}${def.id}`).describe();
@@ -23,6 +23,10 @@ describe('schedules', () => {
       }
       const gold = await w.client.schedule.getHandle(`${prefix}sensor-merge-gold`).describe();
       expect(gold.spec.calendars?.[0].minute).toEqual([{ start: 0, end: 59, step: 10 }]);
+      // Maintenance: daily at 03:00 by default, and its input is the workflow's defaults (no nearRealTime).
+      const maint = await w.client.schedule.getHandle(`${prefix}sensor-maintain-tables`).describe();
+      expect(maint.spec.calendars?.[0].hour).toEqual([{ start: 3, end: 3, step: 1 }]);
+      expect(maint.action).toMatchObject({ workflowType: 'maintainTablesWorkflow', args: [{}] });
     } finally {
       for (const def of SCHEDULES) await w.client.schedule.getHandle(`${prefix}${def.id}`).delete().catch(() => undefined);
     }

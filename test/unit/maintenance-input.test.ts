@@ -1,0 +1,46 @@
+/** Table maintenance: workflow input, config of table properties, the table list kept in two places. */
+import { loadEnv, loadWorkerConfig } from '../../src/config';
+import { MAINTAINED_TABLES, MAINTENANCE_OPERATIONS } from '../../src/lake/maintenance';
+import { InvalidInputError, parseInput } from '../../src/workflows/inputs';
+import { MAINTAINED_TABLE_NAMES, MaintainTablesInput, OPERATIONS } from '../../src/workflows/maintain-tables-input';
+
+describe('maintainTablesWorkflow input', () => {
+  it('the workflow and the lake layer list the same tables and operations', () => {
+    expect([...MAINTAINED_TABLE_NAMES]).toEqual(MAINTAINED_TABLES.map((t) => t.name));
+    expect([...OPERATIONS]).toEqual([...MAINTENANCE_OPERATIONS]);
+  });
+
+  it('defaults to every table, every operation, no dry run, no force', () => {
+    expect(parseInput(MaintainTablesInput, undefined, 'm')).toEqual({
+      tables: [...MAINTAINED_TABLE_NAMES],
+      operations: ['compact', 'checkpoint', 'vacuum', 'cleanupLog'],
+      dryRun: false,
+      force: false,
+    });
+    expect(parseInput(MaintainTablesInput, { tables: ['gold/sensor_readings'], operations: ['vacuum'], dryRun: true, vacuumRetentionHours: 24, force: true }, 'm')).toMatchObject({
+      tables: ['gold/sensor_readings'],
+      vacuumRetentionHours: 24,
+    });
+  });
+
+  it('refuses unknown tables, operations and fields', () => {
+    expect(() => parseInput(MaintainTablesInput, { tables: ['gold/other'] }, 'm')).toThrow(InvalidInputError);
+    expect(() => parseInput(MaintainTablesInput, { operations: ['zorder'] }, 'm')).toThrow(/operations\.0/);
+    expect(() => parseInput(MaintainTablesInput, { retain: 1 }, 'm')).toThrow(/retain/);
+  });
+});
+
+describe('DELTA_TABLE_PROPERTIES', () => {
+  const env = (v: string) => ({ DELTA_TABLE_PROPERTIES: v, KAFKA_BROKERS: '127.0.0.1:9092' });
+  it('parses per-table delta.* properties', () => {
+    const cfg = loadWorkerConfig(loadEnv(env('{"raw/sensor_readings":{"delta.logRetentionDuration":"interval 60 days","delta.checkpointInterval":"20"}}'), {}));
+    expect(cfg.tableProperties).toEqual({ 'raw/sensor_readings': { 'delta.logRetentionDuration': 'interval 60 days', 'delta.checkpointInterval': '20' } });
+    expect(loadWorkerConfig(loadEnv({}, {})).tableProperties).toEqual({});
+  });
+  it('refuses unknown tables, non-delta keys and values maintenance could not parse', () => {
+    expect(() => loadEnv(env('{"raw/other":{}}'), {})).toThrow(/DELTA_TABLE_PROPERTIES/);
+    expect(() => loadEnv(env('{"raw/sensor_readings":{"spark.x":"1"}}'), {})).toThrow(/only delta/);
+    expect(() => loadEnv(env('{"raw/sensor_readings":{"delta.deletedFileRetentionDuration":"a week"}}'), {})).toThrow(/deletedFileRetentionDuration/);
+    expect(() => loadEnv(env('not json'), {})).toThrow(/not JSON/);
+  });
+});
