@@ -7,7 +7,7 @@
  */
 import { BlobServiceClient, ContainerClient, StorageSharedKeyCredential } from '@azure/storage-blob';
 import { StoreNotFoundError, type StoredObject, type TableStore } from './storage';
-import { byKey, existingIsOurs, httpStatus, keyOf, objectName, storeError } from './object-store';
+import { byKey, existingIsOurs, httpStatus, keyOf, objectName, statByListing, storeError } from './object-store';
 import { secretsOf, storeUrl, StoreConfigError, type AzureCredentials } from './store-config';
 
 export function azureServiceClient(creds: AzureCredentials): BlobServiceClient {
@@ -90,11 +90,8 @@ export class AzureBlobStore implements TableStore {
     }
   }
 
-  /** An upload is durable once complete: only the listing's size and mtime are needed. */
-  async stat(key: string): Promise<StoredObject> {
-    const found = (await this.list(key)).find((o) => o.key === key);
-    if (!found) throw new StoreNotFoundError(this.locate(key));
-    return found;
+  stat(key: string): Promise<StoredObject> {
+    return statByListing(this, key);
   }
 
   async delete(key: string): Promise<void> {

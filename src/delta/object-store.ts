@@ -8,7 +8,7 @@
  * A refusal is a lost race - unless the object holds exactly our bytes: an SDK retry of our own PUT whose first
  * response was lost also ends in "exists", and must count as our success (the NFS EEXIST case of the local store).
  */
-import { StoreNotFoundError } from './storage';
+import { StoreNotFoundError, type StoredObject, type TableStore } from './storage';
 import { redactSecrets } from './store-config';
 
 export class StoreError extends Error {
@@ -85,4 +85,14 @@ export async function existingIsOurs(read: () => Promise<Buffer>, body: Buffer):
     if (e instanceof StoreNotFoundError) return false;
     throw e;
   }
+}
+
+/**
+ * `stat` for object stores: an upload is durable once it completed, so only the listing's size and mtime are
+ * needed (one LIST by the key as prefix; the exact key among what it returns).
+ */
+export async function statByListing(store: TableStore, key: string): Promise<StoredObject> {
+  const found = (await store.list(key)).find((o) => o.key === key);
+  if (!found) throw new StoreNotFoundError(store.locate(key));
+  return found;
 }

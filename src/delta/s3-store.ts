@@ -15,7 +15,7 @@ import {
   type ListObjectsV2CommandOutput,
 } from '@aws-sdk/client-s3';
 import { StoreNotFoundError, type StoredObject, type TableStore } from './storage';
-import { byKey, errorCode, existingIsOurs, httpStatus, keyOf, objectName, storeError } from './object-store';
+import { byKey, errorCode, existingIsOurs, httpStatus, keyOf, objectName, statByListing, storeError } from './object-store';
 import { secretsOf, storeUrl, StoreConfigError, type S3Credentials } from './store-config';
 
 export function s3Client(creds: S3Credentials): S3Client {
@@ -115,11 +115,8 @@ export class S3Store implements TableStore {
     }
   }
 
-  /** An upload is durable once complete: only the listing's size and mtime are needed. */
-  async stat(key: string): Promise<StoredObject> {
-    const found = (await this.list(key)).find((o) => o.key === key);
-    if (!found) throw new StoreNotFoundError(this.locate(key));
-    return found;
+  stat(key: string): Promise<StoredObject> {
+    return statByListing(this, key);
   }
 
   async delete(key: string): Promise<void> {
