@@ -15,6 +15,7 @@ import { readRawCheckpoint } from './lake/raw-table';
 import { safeDuckPath, sqlString } from './delta/sql';
 import { ALL_TABLES, BRONZE, DEAD_LETTER, GOLD, RAW, tableDir, type TableDef } from './lake/tables';
 import { processedThrough, readBronzeCheckpoint } from './lake/bronze';
+import { checkpointOf, NO_CHECKPOINT, readsAfter, type VersionCheckpoint } from './stages';
 import { readGoldCheckpoint } from './lake/gold-merge';
 import { tablesHealth, type TableHealthRow } from './lake/maintenance';
 import { SCHEDULES, STAGE_SCHEDULES } from './schedules';
@@ -123,10 +124,10 @@ async function lastMaintained(client: Client, workflowType: string, taskQueue: s
 }
 
 /** Rows a downstream stage has not consumed: records appended upstream after its checkpoint version. */
-async function rowsAfter(upstreamDir: string, upstream: Snapshot | null, processedVersion: number | null): Promise<number | null> {
+async function rowsAfter(upstreamDir: string, upstream: Snapshot | null, processedVersion: VersionCheckpoint): Promise<number | null> {
   if (!upstream) return 0;
   let total = 0;
-  for (const commit of await addedFilesSince(openTableStore(upstreamDir), processedVersion ?? -1, upstream.version)) {
+  for (const commit of await addedFilesSince(openTableStore(upstreamDir), readsAfter(processedVersion), upstream.version)) {
     for (const add of commit.adds) total += recordCountOf(add) ?? 0;
   }
   return total;
@@ -168,7 +169,7 @@ export async function readLakeState(
       const lag = lagByTopic ? Object.values(lagByTopic).reduce((a, b) => a + b, 0) : null;
       stages.push({ stage: 'raw', checkpoint: cp, lag, lagByTopic });
     } else if (def.stage === 'bronze') {
-      const processed = snaps.get(BRONZE) && snaps.get(DEAD_LETTER) ? processedThrough(await readBronzeCheckpoint(config.lakeRoot)) : -1;
+      const processed = snaps.get(BRONZE) && snaps.get(DEAD_LETTER) ? checkpointOf(processedThrough(await readBronzeCheckpoint(config.lakeRoot))) : NO_CHECKPOINT;
       const lag = await rowsAfter(tableDir(config.lakeRoot, RAW), snaps.get(RAW) ?? null, processed);
       stages.push({ stage: 'bronze', checkpoint: { rawVersionProcessed: processed }, lag, lagTable: RAW.name });
     } else {

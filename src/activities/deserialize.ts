@@ -6,11 +6,12 @@ import { ChangeFeedExpiredError, explainExpiredFeed } from '../lake/maintenance'
 import { BRONZE, DEAD_LETTER, ensureTables } from '../lake/tables';
 import { isBackfill, type DeserializeInput, type DeserializeResult } from '../workflows/deserialize-input';
 import { activityMemoryLimit } from '../config';
+import type { VersionCheckpoint } from '../stages';
 import type { ActivityDeps } from './deps';
 
 export interface DeserializeActivityInput extends DeserializeInput {
   /** The checkpoint the workflow carries (its previous run's result); the tables' txn wins. */
-  workflowCheckpoint?: number;
+  workflowCheckpoint?: VersionCheckpoint;
 }
 
 /** Stage 2: raw → bronze + dead letter (src/lake/bronze.ts). Reads raw, never writes it. */
@@ -33,7 +34,7 @@ export function makeDeserialize(deps: ActivityDeps) {
         signal: ctx.cancellationSignal,
       });
       const wf = input.workflowCheckpoint;
-      const checkpointDisagreement = !backfill && wf !== undefined && wf !== s.checkpointBefore ? { workflow: wf, table: s.checkpointBefore } : null;
+      const checkpointDisagreement = !backfill && wf != null && wf !== s.checkpointBefore ? { workflow: wf, table: s.checkpointBefore } : null;
       if (checkpointDisagreement) ctx.log.warn('workflow checkpoint differs from the bronze tables; using the tables', checkpointDisagreement);
       if (s.repaired) ctx.log.warn(`completed a batch an earlier attempt had committed to one table only (${s.repaired} caught up)`);
       return {

@@ -5,11 +5,12 @@ import { ChangeFeedExpiredError, explainExpiredFeed } from '../lake/maintenance'
 import { mergeBronzeIntoGold, readGoldCheckpoint } from '../lake/gold-merge';
 import { BRONZE, ensureTables, GOLD, tableDir } from '../lake/tables';
 import type { MergeGoldInput, MergeGoldResult } from '../workflows/merge-gold-input';
+import { NO_CHECKPOINT, type VersionCheckpoint } from '../stages';
 import type { ActivityDeps } from './deps';
 
 export interface MergeGoldActivityInput extends MergeGoldInput {
   /** The bronze version the workflow carries from its previous run (the table's txn wins). */
-  workflowCheckpoint?: number;
+  workflowCheckpoint?: VersionCheckpoint;
 }
 
 export function makeMergeGold(deps: ActivityDeps) {
@@ -61,7 +62,7 @@ export function makeMergeGold(deps: ActivityDeps) {
         ctx.log.warn('workflow checkpoint differs from the gold table; using the table', { ...summary.checkpointDisagreement });
       }
       // A backfill leaves the scheduled checkpoint where it was: the table's, else the workflow's.
-      const checkpoint = summary.mode === 'backfill' ? (await readGoldCheckpoint(goldDir)).bronzeVersion ?? input.workflowCheckpoint ?? null : summary.checkpoint;
+      const checkpoint = summary.mode === 'backfill' ? (await readGoldCheckpoint(goldDir)).bronzeVersion ?? input.workflowCheckpoint ?? NO_CHECKPOINT : summary.checkpoint;
       return {
         stage: 'gold',
         mode: summary.mode,

@@ -14,11 +14,15 @@ import {
 } from '../delta';
 import { openTableStore } from '../delta/open-store';
 import { safeDuckPath, sqlString } from '../delta/sql';
+import { NO_CHECKPOINT, readsAfter } from '../stages';
 import type { Lake } from './duckdb';
 import { BRONZE, BRONZE_TXN_APP_ID, DEAD_LETTER, RAW, tableDir } from './tables';
 
-/** "Nothing processed yet": the raw table's first version is 0. */
-export const NOTHING_PROCESSED = -1;
+/**
+ * A txn's value when it was never set: the exclusive lower bound before raw's first version (0),
+ * i.e. `readsAfter(NO_CHECKPOINT)`. Results report it as NO_CHECKPOINT (null), never as -1.
+ */
+export const NOTHING_PROCESSED = readsAfter(NO_CHECKPOINT);
 export const DEFAULT_MAX_ROWS_PER_BATCH = 1_000_000;
 
 export type OutputTable = 'bronze' | 'dead-letter';

@@ -57,6 +57,7 @@ import {
   type LogAction,
   type Snapshot,
 } from '../delta';
+import { checkpointOf, type VersionCheckpoint } from '../stages';
 import type { Lake } from './duckdb';
 import type { FieldRule } from './parse-rules';
 import { parsedSensorSql, PAYLOAD_ERRORS, SENSOR_FIELDS } from './sensor-rules';
@@ -132,8 +133,8 @@ export interface BronzeRunSummary extends BronzeRunTotals {
   /** null: there is no raw table yet. */
   rawTargetVersion: number | null;
   /** The scheduled checkpoint (raw version processed through, both tables) before and after. */
-  checkpointBefore: number;
-  checkpointAfter: number;
+  checkpointBefore: VersionCheckpoint;
+  checkpointAfter: VersionCheckpoint;
   /** The table that had to catch up on a batch the other already had (crash between commits). */
   repaired: OutputTable | null;
   /** Backfill: the range actually re-derived, (fromExclusive, toInclusive]; null when clamped away. */
@@ -163,7 +164,7 @@ export async function runBronze(lake: Lake, lakeRoot: string, opts: BronzeRunOpt
   const maxRows = opts.maxRowsPerBatch ?? DEFAULT_MAX_ROWS_PER_BATCH;
   const writer = new BronzeBatchWriter(lake, lakeRoot, opts.hooks, opts.now, opts.rules);
   const start = await readBronzeCheckpoint(lakeRoot);
-  const checkpointBefore = processedThrough(start);
+  const before = processedThrough(start);
   const raw = await rawSnapshot(lakeRoot);
   const target = raw?.version ?? null;
   if (raw) {
@@ -197,7 +198,7 @@ export async function runBronze(lake: Lake, lakeRoot: string, opts: BronzeRunOpt
     }
     if (opts.backfill) {
       const from = Math.max(opts.backfill.fromExclusive, NOTHING_PROCESSED);
-      const to = Math.min(opts.backfill.toInclusive, checkpointBefore, target);
+      const to = Math.min(opts.backfill.toInclusive, before, target);
       if (to > from) {
         backfillRange = { fromExclusive: from, toInclusive: to };
         const changes = await rawChanges(lake, lakeRoot, from, to);
@@ -207,7 +208,7 @@ export async function runBronze(lake: Lake, lakeRoot: string, opts: BronzeRunOpt
         }
       }
     } else {
-      let after = checkpointBefore;
+      let after = before;
       // A crash between the two commits of a batch: the lagging table re-derives exactly that range.
       if (start.bronze !== start.deadLetter) {
         repaired = start.bronze < start.deadLetter ? 'bronze' : 'dead-letter';
@@ -243,19 +244,19 @@ export async function runBronze(lake: Lake, lakeRoot: string, opts: BronzeRunOpt
   }
 
   const end = await readBronzeCheckpoint(lakeRoot);
-  const checkpointAfter = processedThrough(end);
+  const through = processedThrough(end);
   const latest = await rawLatestVersion(lakeRoot);
   let lagVersions = 0;
   let lagRecords = 0;
-  if (latest !== null && latest > checkpointAfter) {
-    lagVersions = latest - checkpointAfter;
-    lagRecords = (await rawChanges(lake, lakeRoot, checkpointAfter, latest)).reduce((s, c) => s + c.rows, 0);
+  if (latest !== null && latest > through) {
+    lagVersions = latest - through;
+    lagRecords = (await rawChanges(lake, lakeRoot, through, latest)).reduce((s, c) => s + c.rows, 0);
   }
   return {
     mode: opts.backfill ? 'backfill' : 'scheduled',
     rawTargetVersion: target,
-    checkpointBefore,
-    checkpointAfter,
+    checkpointBefore: checkpointOf(before),
+    checkpointAfter: checkpointOf(through),
     repaired,
     backfillRange,
     ...totals,

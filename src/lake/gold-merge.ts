@@ -51,9 +51,8 @@ import {
   type Snapshot,
 } from '../delta';
 import { safeDuckPath, sqlIdent, sqlString } from '../delta/sql';
+import { checkpointOf, NO_CHECKPOINT, readsAfter, type VersionCheckpoint } from '../stages';
 import { assertSameUpstream, BRONZE, GOLD, GOLD_CHECKPOINT_APP_ID, GOLD_STAGE, lakeTable, upstreamTxn } from './tables';
-
-/** Gold's scheduled checkpoint: the last bronze version merged (Delta `txn` action). */
 
 export interface GoldLayout {
   /** Upper bound of rows per file written (rewrites and inserts). */
@@ -492,7 +491,7 @@ function mergeCommitInfo(readVersion: number, batch: BronzeBatch, scheduled: boo
 
 export type GoldMergeMode =
   /** From the checkpoint (table txn, else the workflow's, else the start of bronze) to bronze's version at start. */
-  | { kind: 'incremental'; workflowCheckpoint?: number }
+  | { kind: 'incremental'; workflowCheckpoint?: VersionCheckpoint }
   /** Re-merge bronze versions (afterVersion, toVersion ?? latest]; the checkpoint is neither read nor moved. */
   | { kind: 'backfill'; afterVersion: number; toVersion?: number };
 
@@ -517,7 +516,7 @@ export interface GoldMergeSummary {
   afterVersion: number;
   toVersion: number;
   /** Scheduled checkpoint after the run (bronze version merged through); for a range run, the table's, unchanged. */
-  checkpoint: number | null;
+  checkpoint: VersionCheckpoint;
   /** The gold table's txn before the run and the workflow's copy, when they differed (the table's was used). */
   checkpointDisagreement: { table: number; workflow: number } | null;
   batches: BatchMergeResult[];
@@ -532,7 +531,7 @@ export interface GoldMergeSummary {
   goldVersion: number;
 }
 
-export async function readGoldCheckpoint(goldDir: string): Promise<{ bronzeVersion: number | null; goldVersion: number }> {
+export async function readGoldCheckpoint(goldDir: string): Promise<{ bronzeVersion: VersionCheckpoint; goldVersion: number }> {
   const snap = await loadSnapshot(openTableStore(goldDir));
   return { bronzeVersion: snap.appTransactions.get(GOLD_CHECKPOINT_APP_ID) ?? null, goldVersion: snap.version };
 }
@@ -548,8 +547,8 @@ export async function mergeBronzeIntoGold(conn: DuckDBConnection, req: GoldMerge
   const scheduled = req.mode.kind === 'incremental';
   if (req.mode.kind === 'incremental') {
     const wf = req.mode.workflowCheckpoint;
-    if (gold.bronzeVersion !== null && wf !== undefined && wf !== gold.bronzeVersion) disagreement = { table: gold.bronzeVersion, workflow: wf };
-    after = gold.bronzeVersion ?? wf ?? -1;
+    if (gold.bronzeVersion !== null && wf != null && wf !== gold.bronzeVersion) disagreement = { table: gold.bronzeVersion, workflow: wf };
+    after = readsAfter(gold.bronzeVersion ?? wf ?? NO_CHECKPOINT);
     if (after > to) {
       throw new GoldCheckpointError(
         `gold checkpoint says bronze version ${after} was merged, but ${req.bronzeDir} is at version ${to} (bronze recreated?); run a backfill or reset the checkpoint`,
@@ -587,7 +586,7 @@ export async function mergeBronzeIntoGold(conn: DuckDBConnection, req: GoldMerge
     afterVersion: after,
     toVersion: to,
     // Versions without rows get no commit: the run's result carries the checkpoint past them.
-    checkpoint: scheduled ? Math.max(to, end.bronzeVersion ?? -1) : end.bronzeVersion,
+    checkpoint: scheduled ? checkpointOf(Math.max(to, readsAfter(end.bronzeVersion))) : end.bronzeVersion,
     checkpointDisagreement: disagreement,
     batches: results,
     rowsIn: sum((r) => (r.alreadyMerged ? 0 : r.rowsIn)),

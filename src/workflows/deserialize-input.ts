@@ -3,6 +3,7 @@
  * imports it; the activity imports only its types. See src/lake/bronze.ts for the design.
  */
 import { z } from 'zod';
+import type { VersionCheckpoint } from '../stages';
 
 const rawVersion = z.number().int().min(0).max(Number.MAX_SAFE_INTEGER);
 /** DuckDB memory_limit syntax, e.g. '1GB', '512MiB'. */
@@ -38,11 +39,11 @@ export interface DeserializeResult {
   mode: 'scheduled' | 'backfill';
   /**
    * The scheduled checkpoint after the run: raw Delta version that bronze AND the dead letter hold
-   * everything through (-1 = nothing yet). The next scheduled run starts after it. A backfill
-   * reports it unchanged.
+   * everything through (NO_CHECKPOINT, null = nothing yet; results of older versions said -1).
+   * The next scheduled run starts after it. A backfill reports it unchanged.
    */
-  checkpoint: number;
-  checkpointBefore: number;
+  checkpoint: VersionCheckpoint;
+  checkpointBefore: VersionCheckpoint;
   /** Latest raw version when the run started (the run stops there); null = no raw table yet. */
   rawTargetVersion: number | null;
   /** Backfill: the raw versions actually re-derived, (fromExclusive, toInclusive]. */
@@ -66,7 +67,7 @@ export interface DeserializeResult {
   lagVersions: number;
   lagRecords: number;
   /** The workflow's carried checkpoint differed from the tables' (the tables won). */
-  checkpointDisagreement: { workflow: number; table: number } | null;
+  checkpointDisagreement: { workflow: number; table: VersionCheckpoint } | null;
   /**
    * Set when a near-real-time follow-up yielded to another stage-2 run it collided with (the
    * collision's message); it then did nothing, the counts are 0 and the table versions -1.

@@ -13,6 +13,7 @@ import { proxyActivities, setCurrentDetails, upsertSearchAttributes, workflowInf
 import type { Activities } from '../activities';
 import { collision, FOLLOW_UP_RETRY, isFollowUp, STAGE_RETRY, startNextStage, validated } from './common';
 import { DeserializeInput, isBackfill, type DeserializeResult } from './deserialize-input';
+import { carriedCheckpoint, type VersionCheckpoint } from '../stages';
 import { parseInput } from './inputs';
 import { DeadLetters, PipelineStage, RecordsIn, RecordsOut, TableVersion } from './search-attributes';
 
@@ -27,8 +28,8 @@ const followUp = proxyActivities<Activities>({ ...options, retry: FOLLOW_UP_RETR
 
 export async function deserializeWorkflow(rawInput?: unknown): Promise<DeserializeResult> {
   const input = validated(() => parseInput(DeserializeInput, rawInput, 'deserializeWorkflow'));
-  const previous = workflowInfo().lastResult as Partial<DeserializeResult> | undefined;
-  const workflowCheckpoint = typeof previous?.checkpoint === 'number' ? previous.checkpoint : undefined;
+  // A previous run's result may be from an older version (-1 for "nothing yet"): carriedCheckpoint reads both.
+  const workflowCheckpoint = carriedCheckpoint((workflowInfo().lastResult as Partial<DeserializeResult> | undefined)?.checkpoint);
   upsertSearchAttributes([{ key: PipelineStage, value: 'bronze' }]);
   setCurrentDetails(
     isBackfill(input)
@@ -60,8 +61,7 @@ export async function deserializeWorkflow(rawInput?: unknown): Promise<Deseriali
   return result;
 }
 
-function yieldedBronze(reason: string, checkpoint: number | undefined): DeserializeResult {
-  const c = checkpoint ?? -1;
+function yieldedBronze(reason: string, c: VersionCheckpoint): DeserializeResult {
   return {
     stage: 'bronze',
     mode: 'scheduled',
@@ -93,7 +93,7 @@ function describeBronze(r: DeserializeResult): string {
     .join(', ');
   const lines = [
     `**bronze** (${r.mode}) — ${r.recordsIn} raw rows in ${r.batches} batch(es) → ${r.recordsOut} bronze, ${r.deadLetters} dead letters${errors ? ` (${errors})` : ''}`,
-    `raw processed through version ${r.checkpoint} (was ${r.checkpointBefore}); bronze v${r.bronzeTableVersion}, dead letter v${r.deadLetterTableVersion}; lag ${r.lagVersions} raw version(s) / ${r.lagRecords} rows`,
+    `raw processed through version ${r.checkpoint ?? 'none'} (was ${r.checkpointBefore ?? 'none'}); bronze v${r.bronzeTableVersion}, dead letter v${r.deadLetterTableVersion}; lag ${r.lagVersions} raw version(s) / ${r.lagRecords} rows`,
   ];
   if (r.backfillRange) lines.push(`backfill re-derived raw versions ${r.backfillRange.fromExclusive + 1}..${r.backfillRange.toInclusive}; ${r.alreadyPresent} rows were already there`);
   if (r.repaired) lines.push(`completed a half-committed batch: ${r.repaired} caught up`);

@@ -3,6 +3,7 @@
  * imports it; activities import only its types.
  */
 import { z } from 'zod';
+import type { VersionCheckpoint } from '../stages';
 
 const version = z.number().int().min(0).max(Number.MAX_SAFE_INTEGER);
 
@@ -40,9 +41,9 @@ export interface MergeGoldResult {
   bronzeToVersion: number;
   /**
    * The scheduled checkpoint: the bronze version merged through, where the next run starts. A
-   * backfill passes the current one through unchanged (null when there is none yet).
+   * backfill passes the current one through unchanged (NO_CHECKPOINT, null, when there is none yet).
    */
-  checkpoint: number | null;
+  checkpoint: VersionCheckpoint;
   /** The workflow's checkpoint differed from the gold table's txn; the table's was used. */
   checkpointDisagreement: { table: number; workflow: number } | null;
   /** Bronze rows read. */

@@ -10,6 +10,7 @@
 import { proxyActivities, setCurrentDetails, upsertSearchAttributes, workflowInfo } from '@temporalio/workflow';
 import type { Activities } from '../activities';
 import { collision, FOLLOW_UP_RETRY, isFollowUp, STAGE_RETRY, validated } from './common';
+import { carriedCheckpoint, readsAfter, type VersionCheckpoint } from '../stages';
 import { parseInput } from './inputs';
 import { MergeGoldInput, type MergeGoldResult } from './merge-gold-input';
 import { PipelineStage, RecordsIn, RecordsOut, TableVersion } from './search-attributes';
@@ -25,8 +26,8 @@ const followUp = proxyActivities<Activities>({ ...options, retry: FOLLOW_UP_RETR
 
 export async function mergeGoldWorkflow(rawInput?: unknown): Promise<MergeGoldResult> {
   const input = validated(() => parseInput(MergeGoldInput, rawInput, 'mergeGoldWorkflow'));
-  const previous = workflowInfo().lastResult as MergeGoldResult | undefined;
-  const workflowCheckpoint = input.checkpoint ?? previous?.checkpoint ?? undefined;
+  const previous = workflowInfo().lastResult as Partial<MergeGoldResult> | undefined;
+  const workflowCheckpoint = input.checkpoint ?? carriedCheckpoint(previous?.checkpoint);
   upsertSearchAttributes([{ key: PipelineStage, value: 'gold' }]);
   setCurrentDetails(
     input.backfill
@@ -42,7 +43,7 @@ export async function mergeGoldWorkflow(rawInput?: unknown): Promise<MergeGoldRe
     const reason = isFollowUp() ? collision(e) : null;
     if (reason === null) throw e;
     setCurrentDetails(`**gold** — yielded to another gold run that was writing: ${reason}`);
-    return yieldedGold(reason, workflowCheckpoint ?? null);
+    return yieldedGold(reason, workflowCheckpoint);
   }
 
   upsertSearchAttributes([
@@ -54,13 +55,13 @@ export async function mergeGoldWorkflow(rawInput?: unknown): Promise<MergeGoldRe
   return result;
 }
 
-function yieldedGold(reason: string, checkpoint: number | null): MergeGoldResult {
+function yieldedGold(reason: string, checkpoint: VersionCheckpoint): MergeGoldResult {
   return {
     stage: 'gold',
     mode: 'incremental',
     yielded: reason,
-    bronzeAfterVersion: checkpoint ?? -1,
-    bronzeToVersion: checkpoint ?? -1,
+    bronzeAfterVersion: readsAfter(checkpoint),
+    bronzeToVersion: readsAfter(checkpoint),
     checkpoint,
     checkpointDisagreement: null,
     rowsIn: 0,

@@ -149,7 +149,7 @@ describe('deserializeWorkflow', () => {
     expect(r).toMatchObject({
       stage: 'bronze',
       mode: 'scheduled',
-      checkpointBefore: -1,
+      checkpointBefore: null,
       checkpoint: rawVersions[rawVersions.length - 1],
       recordsIn: N,
       recordsOut: truth.good,

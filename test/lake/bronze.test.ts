@@ -102,7 +102,7 @@ describe('bronze batch writer', () => {
     const expectedGood = rows.filter((r) => r.error === null).length;
     const byError: Record<string, number> = {};
     for (const r of rows) if (r.error) byError[r.error] = (byError[r.error] ?? 0) + 1;
-    expect(s).toMatchObject({ mode: 'scheduled', batches: 1, recordsIn: 260, recordsOut: expectedGood, deadLetters: 260 - expectedGood, checkpointBefore: -1, checkpointAfter: v });
+    expect(s).toMatchObject({ mode: 'scheduled', batches: 1, recordsIn: 260, recordsOut: expectedGood, deadLetters: 260 - expectedGood, checkpointBefore: null, checkpointAfter: v });
     expect(s.deadLettersByError).toEqual(byError);
 
     const dl = await q<{ offset: number; raw_payload: string | null; error: string; batch_id: number }>(

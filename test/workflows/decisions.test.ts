@@ -50,7 +50,7 @@ const bronzeResult = (o: Partial<DeserializeResult> = {}): DeserializeResult => 
   stage: 'bronze',
   mode: 'scheduled',
   checkpoint: 0,
-  checkpointBefore: -1,
+  checkpointBefore: null,
   rawTargetVersion: 0,
   backfillRange: null,
   batches: 1,
@@ -113,8 +113,8 @@ const start = <R>(taskQueue: string, wf: (input?: unknown) => Promise<R>, input:
   testEnv.client.workflow.start(wf, { taskQueue, workflowId, args: [input] });
 
 describe('workflow decisions (mocked activities)', () => {
-  it('carries the checkpoint of the previous scheduled run to the next one (lastResult), and an explicit input checkpoint wins', async () => {
-    const seen: (number | undefined)[] = [];
+  it('carries the checkpoint of the previous scheduled run to the next one (lastResult, older -1 shape read as none), and an explicit input checkpoint wins', async () => {
+    const seen: (number | null | undefined)[] = [];
     const raw: IngestRawActivityInput[] = [];
     let secondCalled!: () => void;
     const secondRun = new Promise<void>((resolve) => (secondCalled = resolve));
@@ -122,8 +122,9 @@ describe('workflow decisions (mocked activities)', () => {
       {
         deserialize: async (input: DeserializeActivityInput) => {
           seen.push(input.workflowCheckpoint);
-          if (seen.length === 2) secondCalled();
-          return bronzeResult({ checkpoint: 40 + seen.length });
+          if (seen.length === 3) secondCalled();
+          // The first result has the shape results had before NO_CHECKPOINT: -1 for "nothing yet".
+          return bronzeResult({ checkpoint: seen.length === 1 ? (-1 as unknown as null) : 40 + seen.length });
         },
         ingestRaw: async (input: IngestRawActivityInput) => {
           raw.push(input);
@@ -140,11 +141,12 @@ describe('workflow decisions (mocked activities)', () => {
         try {
           await schedule.trigger(ScheduleOverlapPolicy.BUFFER_ALL);
           await schedule.trigger(ScheduleOverlapPolicy.BUFFER_ALL);
+          await schedule.trigger(ScheduleOverlapPolicy.BUFFER_ALL);
           await secondRun; // buffered runs start one after the other
         } finally {
           await schedule.delete();
         }
-        expect(seen).toEqual([undefined, 41]);
+        expect(seen).toEqual([null, null, 42]);
 
         const explicit = await start(taskQueue, ingestRawWorkflow, { topics: ['t'], checkpoint: { t: { '0': 7 } } });
         await explicit.result();
@@ -184,7 +186,7 @@ describe('workflow decisions (mocked activities)', () => {
         expect((await gold.result()).inserted).toBe(3);
         expect(calls).toEqual(['raw', 'raw', 'bronze', 'gold']);
         expect(bronzeInput).toMatchObject({ nearRealTime: true });
-        expect(goldInput?.workflowCheckpoint).toBeUndefined();
+        expect(goldInput?.workflowCheckpoint).toBeNull();
       },
     );
   });
