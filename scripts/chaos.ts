@@ -12,7 +12,8 @@ import { ChaosOptions, runChaos, type ChaosReport } from './chaos/run';
 
 const USAGE = `usage: npm run chaos -- [--variant worker|kafka|temporal] [--kills 10] [--messages 20000] [--seed 1]
   [--partitions 3] [--min-gap 2] [--max-gap 12] [--max-down 3] [--commit-size 400] [--every 2]
-  [--near-real-time on|off] [--recovery fail-attempts|heartbeat-timeout] [--drain-timeout 900] [--keep]`;
+  [--near-real-time on|off] [--recovery fail-attempts|heartbeat-timeout] [--drain-timeout 900] [--keep]
+  [--workers 1] [--lake-root az://container/prefix|s3://bucket/prefix] [--backfills on|off]`;
 
 function summary(r: ChaosReport): string {
   const v = r.verification;
@@ -20,6 +21,7 @@ function summary(r: ChaosReport): string {
   const hit = Object.entries(r.activitiesHit).map(([t, n]) => `${t} ${n}`).join(', ') || 'none';
   return [
     `faults: ${r.kills} (${r.options.variant}), ${r.faultsMidActivity} while a stage activity ran (${hit}); worker starts ${r.workerStarts}, worker crashes ${r.workerCrashes.length}${r.workerCrashes.length ? ` (${r.workerCrashes.join(', ')})` : ''}`,
+    ...(r.backfills ? [`backfills (beside the schedules): raw wrote ${r.backfills.raw.written}, ${r.backfills.raw.alreadyPresent} already there; bronze wrote ${r.backfills.bronze.written}, ${r.backfills.bronze.alreadyPresent} already there`] : []),
     `time: faults ${r.seconds.faults.toFixed(0)}s, drain ${r.seconds.drain.toFixed(0)}s${r.drained ? '' : ' (NOT drained)'}, total ${r.seconds.total.toFixed(0)}s`,
     ...(v
       ? [

@@ -16,15 +16,17 @@ import { Client, Connection } from '@temporalio/client';
 import { Kafka, logLevel } from 'kafkajs';
 import { z } from 'zod';
 import { loadEnv, readStackEnv, stackDir } from '../../src/config';
-import { addedFilesSince, DeltaTableNotFoundError, LocalStore, loadSnapshot, recordCountOf } from '../../src/delta';
+import { addedFilesSince, DeltaTableNotFoundError, loadSnapshot, recordCountOf } from '../../src/delta';
+import { isObjectStoreUrl, joinRoot, openTableStore } from '../../src/delta/open-store';
 import { processedThrough, readBronzeCheckpoint } from '../../src/lake/bronze';
 import { readGoldCheckpoint } from '../../src/lake/gold-merge';
 import { readRawCheckpoint } from '../../src/lake/raw-table';
 import { BRONZE, GOLD, RAW, tableDir } from '../../src/lake/tables';
 import { seededRandom } from '../../src/sample/sensor-data';
 import { ensureSchedules, SCHEDULES } from '../../src/schedules';
+import { deserializeWorkflow, ingestRawWorkflow } from '../../src/workflows';
 import { ManagedProcess, PrivateKafka, PrivateTemporal, type StackPaths } from './processes';
-import { generateTruth, sendRecords } from './truth';
+import { generateTruth, sendRecords, type SentRecord } from './truth';
 import { verifyLake, type Verification } from './verify';
 
 const REPO = path.resolve(__dirname, '..', '..');
@@ -54,6 +56,25 @@ export const ChaosOptions = z
     drainTimeout: z.coerce.number().int().min(10).default(900),
     /** Keep the run's directory (lake, logs) even when it passed. `--keep` or `--keep true|false`. */
     keep: z.union([z.boolean(), z.enum(['true', 'false']).transform((v) => v === 'true')]).default(false),
+    /**
+     * Worker processes on the task queue. With more than one, a worker fault waits (up to 20 s) for a
+     * stage activity to run and kill -9s the worker running it; the others carry on meanwhile.
+     */
+    workers: z.coerce.number().int().min(1).max(8).default(1),
+    /**
+     * An object-store lake root (`az://container/prefix` or `s3://bucket/prefix`, credentials from the
+     * environment as the worker reads them): the run's lake goes under it at `<root>/<runId>` and is
+     * deleted afterwards. Unset: a local lake in the run's directory.
+     */
+    lakeRoot: z
+      .string()
+      .refine((r) => isObjectStoreUrl(r), { message: 'must be an az:// or s3:// URL' })
+      .optional(),
+    /**
+     * With the first fault, also start a raw backfill (ingestRawWorkflow `backfill.offsets` over the
+     * first chunk) and a bronze backfill (deserializeWorkflow `fromRawVersion: 0`) beside the schedules.
+     */
+    backfills: z.enum(['on', 'off']).default('off'),
   })
   .strict()
   .refine((o) => o.minGap <= o.maxGap, { message: 'must be <= --max-gap', path: ['minGap'] });
@@ -67,6 +88,8 @@ export interface ChaosReport {
   faultsMidActivity: number;
   activitiesHit: Record<string, number>;
   workerStarts: number;
+  /** What the backfills wrote and found already there (raw records; bronze + dead-letter rows); null when not run. */
+  backfills: Backfills | null;
   /** Worker exits nobody asked for (crashes), e.g. 'SIGSEGV'. */
   workerCrashes: string[];
   drained: boolean;
@@ -90,8 +113,9 @@ export async function runChaos(opts: ChaosOptions): Promise<ChaosReport> {
   const runId = `chaos-${randomUUID().slice(0, 8)}`;
   const rnd = seededRandom(opts.seed);
   const work = path.join(os.tmpdir(), 'tributary-chaos', runId);
-  const lakeRoot = path.join(work, 'lake');
-  for (const d of [lakeRoot, path.join(work, 'cwd'), path.join(work, 'tmp')]) fs.mkdirSync(d, { recursive: true });
+  const lakeRoot = opts.lakeRoot ? joinRoot(opts.lakeRoot, runId) : path.join(work, 'lake');
+  for (const d of [path.join(work, 'cwd'), path.join(work, 'tmp')]) fs.mkdirSync(d, { recursive: true });
+  if (!opts.lakeRoot) fs.mkdirSync(lakeRoot, { recursive: true });
   const env = loadEnv();
   const stackEnv = readStackEnv();
   const paths: StackPaths = {
@@ -106,6 +130,7 @@ export async function runChaos(opts: ChaosOptions): Promise<ChaosReport> {
     faultsMidActivity: 0,
     activitiesHit: {},
     workerStarts: 0,
+    backfills: null,
     workerCrashes: [],
     drained: false,
     terminatedAfterDrain: [],
@@ -120,7 +145,8 @@ export async function runChaos(opts: ChaosOptions): Promise<ChaosReport> {
   const cleanups: (() => Promise<unknown>)[] = [];
   const cleanUp = async (removeWorkDir: boolean) => {
     for (const c of cleanups.splice(0).reverse()) await c().catch((e) => log(t0, `cleanup: ${(e as Error).message}`));
-    if (!removeWorkDir) return log(t0, `kept ${work} for inspection`);
+    if (!removeWorkDir) return log(t0, `kept ${work}${opts.lakeRoot ? ` and ${lakeRoot}` : ''} for inspection`);
+    if (opts.lakeRoot) await deletePrefix(lakeRoot).catch((e) => log(t0, `cleanup of ${lakeRoot}: ${(e as Error).message}`));
     fs.rmSync(work, { recursive: true, force: true });
     try {
       fs.rmdirSync(path.dirname(work)); // only when empty: another run may be using it
@@ -134,7 +160,7 @@ export async function runChaos(opts: ChaosOptions): Promise<ChaosReport> {
     void cleanUp(true).finally(() => process.exit(130));
   };
   process.once('SIGINT', interrupted).once('SIGTERM', interrupted);
-  log(t0, `run ${runId}: variant ${opts.variant}, ${opts.kills} faults, ${opts.messages} messages, seed ${opts.seed}; work dir ${work}`);
+  log(t0, `run ${runId}: variant ${opts.variant}, ${opts.kills} faults, ${opts.messages} messages, seed ${opts.seed}, ${opts.workers} worker(s); work dir ${work}, lake ${lakeRoot}`);
   try {
     // The service this variant restarts is a private one; the other comes from the shared stack.
     let brokers = env.KAFKA_BROKERS;
@@ -182,39 +208,52 @@ export async function runChaos(opts: ChaosOptions): Promise<ChaosReport> {
       },
     });
 
-    // The worker: src/worker.ts in a Node process of its own, restarted whenever it exits unasked.
-    const worker = new ManagedProcess('worker', [process.execPath, '--import', require.resolve('tsx'), path.join(REPO, 'src', 'worker.ts')], {
-      cwd: path.join(work, 'cwd'), // DuckDB spill files of a killed worker land under the work dir
-      logFile: path.join(work, 'worker.log'),
-      env: {
-        ...process.env,
-        STACK_DIR: stackDir(),
-        TMPDIR: path.join(work, 'tmp'),
-        TEMPORAL_ADDRESS: temporalAddress,
-        TEMPORAL_TASK_QUEUE: taskQueue,
-        LAKE_ROOT: lakeRoot,
-        KAFKA_BROKERS: brokers.join(','),
-        KAFKA_SECURITY_PROTOCOL: 'PLAINTEXT',
-      },
-    });
+    // The workers: src/worker.ts in Node processes of their own, each restarted whenever it exits unasked.
+    const workers = Array.from(
+      { length: opts.workers },
+      (_, i) =>
+        new ManagedProcess(opts.workers === 1 ? 'worker' : `worker ${i + 1}`, [process.execPath, '--import', require.resolve('tsx'), path.join(REPO, 'src', 'worker.ts')], {
+          cwd: path.join(work, 'cwd'), // DuckDB spill files of a killed worker land under the work dir
+          logFile: path.join(work, opts.workers === 1 ? 'worker.log' : `worker-${i + 1}.log`),
+          env: {
+            ...process.env,
+            STACK_DIR: stackDir(),
+            TMPDIR: path.join(work, 'tmp'),
+            TEMPORAL_ADDRESS: temporalAddress,
+            TEMPORAL_TASK_QUEUE: taskQueue,
+            LAKE_ROOT: lakeRoot,
+            KAFKA_BROKERS: brokers.join(','),
+            KAFKA_SECURITY_PROTOCOL: 'PLAINTEXT',
+          },
+        }),
+    );
     let stopping = false;
-    let starting: Promise<void> | undefined;
-    const startWorker = (): Promise<void> =>
-      (starting ??= (async () => {
-        report.workerStarts += 1;
-        worker.start();
-        await worker.waitForLine(/^worker on /, 180_000);
-      })().finally(() => (starting = undefined)));
-    worker.onExit = (expected) => {
-      if (expected || stopping) return;
-      log(t0, `worker exited on its own (${worker.unexpectedExits.at(-1)}); restarting it`);
-      void sleep(1000).then(async () => {
-        if (!stopping && worker.pid === undefined) await startWorker().catch((e) => log(t0, `worker restart failed: ${(e as Error).message}`));
-      });
+    const starting = new Map<ManagedProcess, Promise<void>>();
+    const startWorker = (worker: ManagedProcess): Promise<void> => {
+      let p = starting.get(worker);
+      if (!p) {
+        p = (async () => {
+          report.workerStarts += 1;
+          worker.start();
+          await worker.waitForLine(/^worker on /, 180_000);
+        })().finally(() => starting.delete(worker));
+        starting.set(worker, p);
+      }
+      return p;
     };
-    cleanups.push(() => ((stopping = true), worker.stop(15_000)));
-    await startWorker();
-    log(t0, `worker pid ${worker.pid} on task queue ${taskQueue}; schedules ${idPrefix}sensor-*`);
+    for (const worker of workers) {
+      worker.onExit = (expected) => {
+        if (expected || stopping) return;
+        log(t0, `${worker.name} exited on its own (${worker.unexpectedExits.at(-1)}); restarting it`);
+        void sleep(1000).then(async () => {
+          if (!stopping && worker.pid === undefined) await startWorker(worker).catch((e) => log(t0, `${worker.name} restart failed: ${(e as Error).message}`));
+        });
+      };
+    }
+    const stopWorkers = () => Promise.all(workers.map((w) => w.stop(15_000)));
+    cleanups.push(() => ((stopping = true), stopWorkers()));
+    await Promise.all(workers.map(startWorker));
+    log(t0, `worker pid(s) ${workers.map((w) => w.pid).join(', ')} on task queue ${taskQueue}; schedules ${idPrefix}sensor-*`);
 
     // Faults, with the truth sent in kills + 1 chunks between them (after a worker kill; just
     // before a broker or server kill, so that a stage has work when it comes).
@@ -226,19 +265,33 @@ export async function runChaos(opts: ChaosOptions): Promise<ChaosReport> {
     };
     const tFaults = Date.now();
     await send(0);
+    const backfillRuns: Promise<Backfills>[] = [];
     for (let k = 1; k <= opts.kills; k++) {
       await sleep(1000 * (opts.minGap + rnd() * (opts.maxGap - opts.minGap))); // a random moment, not synchronisation
+      if (k === 1 && opts.backfills === 'on') backfillRuns.push(startBackfills(client, taskQueue, runId, topic, records.slice(...chunk(0))));
       let hit: InFlight[];
       if (opts.variant === 'worker') {
+        let worker = workers[Math.floor(rnd() * workers.length)]!;
+        if (workers.length > 1) {
+          // Several workers: kill the one running a stage activity (mid-stage), whichever that is.
+          const deadline = Date.now() + 20_000;
+          let running: ManagedProcess | undefined;
+          while (Date.now() < deadline && !running) {
+            const ids = new Set((await inFlight(client, taskQueue)).map((a) => a.identity));
+            running = workers.find((w) => w.pid !== undefined && ids.has(`${w.pid}@${os.hostname()}`));
+            if (!running) await sleep(250); // polling the runs' pending activities
+          }
+          worker = running ?? worker;
+        }
         const pid = worker.pid;
         await worker.kill9();
-        // The dead worker's attempts are frozen now: whatever is STARTED on our queue was its.
-        hit = await inFlight(client, taskQueue);
+        // The dead worker's attempts are frozen now: whatever is STARTED on our queue by its identity was its.
+        hit = (await inFlight(client, taskQueue)).filter((a) => workers.length === 1 || a.identity === `${pid}@${os.hostname()}`);
         if (opts.recovery === 'fail-attempts') {
           for (const a of hit) await client.activity.fail(a, new Error('the worker running this attempt was killed (chaos driver)')).catch(() => undefined);
         }
-        log(t0, `fault ${k}/${opts.kills}: kill -9 worker pid ${pid}; in flight: ${describe(hit)}`);
-        await startWorker();
+        log(t0, `fault ${k}/${opts.kills}: kill -9 ${worker.name} pid ${pid}; in flight: ${describe(hit)}`);
+        await startWorker(worker);
       } else {
         // Send the next chunk, then kill while a stage activity runs (or after 20 s, whatever runs
         // then): for the broker, a stage-1 run, the only one that talks to Kafka.
@@ -285,9 +338,11 @@ export async function runChaos(opts: ChaosOptions): Promise<ChaosReport> {
     await Promise.all(SCHEDULES.map((s) => client.schedule.getHandle(idPrefix + s.id).delete().catch(() => undefined)));
     report.terminatedAfterDrain = await stopWorkflows(client, taskQueue);
     if (report.terminatedAfterDrain.length) log(t0, `terminated runs still going 30s after the drain: ${report.terminatedAfterDrain.join(', ')}`);
+    // The backfills ran beside the schedules and the faults; they must have finished, not failed.
+    if (backfillRuns.length) report.backfills = (await Promise.all(backfillRuns))[0]!;
     stopping = true;
-    await worker.stop(15_000);
-    report.workerCrashes = [...worker.unexpectedExits];
+    await stopWorkers();
+    report.workerCrashes = workers.flatMap((w) => w.unexpectedExits.map((e) => (workers.length === 1 ? e : `${w.name}: ${e}`)));
 
     report.verification = await verifyLake(lakeRoot, topic, records);
     const v = report.verification;
@@ -304,7 +359,7 @@ export async function runChaos(opts: ChaosOptions): Promise<ChaosReport> {
   return report;
 }
 
-type InFlight = { workflowId: string; runId: string; activityId: string; type: string };
+type InFlight = { workflowId: string; runId: string; activityId: string; type: string; identity: string };
 
 const PENDING_ACTIVITY_STATE_STARTED = 2; // temporal.api.enums.v1.PendingActivityState
 
@@ -314,7 +369,7 @@ async function inFlight(client: Client, taskQueue: string): Promise<InFlight[]> 
   for await (const wf of client.workflow.list({ query: `TaskQueue = '${taskQueue}' AND ExecutionStatus = 'Running'` })) {
     const d = await client.workflow.getHandle(wf.workflowId, wf.runId).describe();
     for (const a of d.raw.pendingActivities ?? []) {
-      if (a.state === PENDING_ACTIVITY_STATE_STARTED) out.push({ workflowId: wf.workflowId, runId: wf.runId, activityId: a.activityId!, type: a.activityType?.name ?? '?' });
+      if (a.state === PENDING_ACTIVITY_STATE_STARTED) out.push({ workflowId: wf.workflowId, runId: wf.runId, activityId: a.activityId!, type: a.activityType?.name ?? '?', identity: a.lastWorkerIdentity ?? '' });
     }
   }
   return out;
@@ -358,9 +413,9 @@ async function lag(lakeRoot: string, topic: string, ends: Map<number, number>): 
     let raw = 0;
     for (const [p, end] of ends) raw += end - (checkpoint[topic]?.[String(p)] ?? 0);
     const rowsAfter = async (dir: string, after: number, to: number) =>
-      (await addedFilesSince(new LocalStore(dir), after, to)).reduce((n, c) => n + c.adds.reduce((m, a) => m + (recordCountOf(a) ?? 0), 0), 0);
+      (await addedFilesSince(openTableStore(dir), after, to)).reduce((n, c) => n + c.adds.reduce((m, a) => m + (recordCountOf(a) ?? 0), 0), 0);
     const bronze = await rowsAfter(rawDir, processedThrough(await readBronzeCheckpoint(lakeRoot)), rawVersion);
-    const bronzeVersion = (await loadSnapshot(new LocalStore(bronzeDir))).version;
+    const bronzeVersion = (await loadSnapshot(openTableStore(bronzeDir))).version;
     const gold = await rowsAfter(bronzeDir, (await readGoldCheckpoint(tableDir(lakeRoot, GOLD))).bronzeVersion ?? -1, bronzeVersion);
     return { raw, bronze, gold };
   } catch (e) {
@@ -369,3 +424,28 @@ async function lag(lakeRoot: string, topic: string, ends: Map<number, number>): 
   }
 }
 
+
+/**
+ * A raw backfill over the records of the first chunk (explicit offset ranges per partition) and a bronze
+ * backfill from raw version 0, started on the run's queue while the schedules run; resolves with what
+ * they wrote once both have completed (a failed backfill fails the run).
+ */
+type Backfills = { raw: { written: number; alreadyPresent: number }; bronze: { written: number; alreadyPresent: number } };
+
+async function startBackfills(client: Client, taskQueue: string, runId: string, topic: string, sent: SentRecord[]): Promise<Backfills> {
+  const ranges: Record<string, [number, number]> = {};
+  for (const r of sent) {
+    const [from, to] = ranges[String(r.partition)] ?? [r.offset, r.offset + 1];
+    ranges[String(r.partition)] = [Math.min(from, r.offset), Math.max(to, r.offset + 1)];
+  }
+  const raw = await client.workflow.start(ingestRawWorkflow, { taskQueue, workflowId: `${runId}-raw-backfill`, args: [{ topics: [topic], backfill: { offsets: { [topic]: ranges } } }] });
+  const bronze = await client.workflow.start(deserializeWorkflow, { taskQueue, workflowId: `${runId}-bronze-backfill`, args: [{ fromRawVersion: 0 }] });
+  const [r, b] = await Promise.all([raw.result(), bronze.result()]);
+  return { raw: { written: r.recordsIn, alreadyPresent: r.alreadyPresent ?? 0 }, bronze: { written: b.recordsOut + b.deadLetters, alreadyPresent: b.alreadyPresent } };
+}
+
+/** Deletes every object under an object-store lake root (the run's lake). */
+async function deletePrefix(root: string): Promise<void> {
+  const store = openTableStore(root);
+  for (const o of await store.list('')) await store.delete(o.key);
+}

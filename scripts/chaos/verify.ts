@@ -6,7 +6,8 @@
  *    fields, malformed ones in the dead letter with the right error;
  *  - gold holds one row per good key, with the value and unit of the key's latest record.
  */
-import * as path from 'node:path';
+import { isObjectStoreUrl, joinRoot } from '../../src/delta/open-store';
+import { storeCredentialsFromEnv, type StoreCredentials } from '../../src/delta/store-config';
 import { readWithDeltalake, type NormalizedRow } from '../../test/helpers/deltalake-reader';
 import { goldKey, goldTruth, type SentRecord } from './truth';
 
@@ -64,7 +65,8 @@ function expectedPayload(value: Buffer | null): { text: string | null; hex: stri
 }
 
 export async function verifyLake(lakeRoot: string, topic: string, records: SentRecord[]): Promise<Verification> {
-  const read = async (table: string) => (await readWithDeltalake(path.join(lakeRoot, ...table.split('/')))).rows;
+  const storage = isObjectStoreUrl(lakeRoot) ? deltalakeStorage(storeCredentialsFromEnv()) : undefined;
+  const read = async (table: string) => (await readWithDeltalake(joinRoot(lakeRoot, ...table.split('/')), { storage })).rows;
   const [raw, bronze, deadLetter, gold] = [await read('raw/sensor_readings'), await read('bronze/sensor_readings'), await read('bronze/sensor_readings_dead_letter'), await read('gold/sensor_readings')];
   const sent = new Map(records.map((r) => [`${r.partition}/${r.offset}`, r]));
   const result: Verification = { raw: newCheck(), bronze: newCheck(), gold: newCheck(), truth: goldTruth(records).counts };
@@ -119,4 +121,28 @@ export async function verifyLake(lakeRoot: string, topic: string, records: SentR
   }
   for (const [k, rows] of goldAt) if (!latest.has(k)) note(result.gold, 'duplicated', rows.length, `key ${k.replace('\u0000', ' @ ')} is no good key`);
   return result;
+}
+
+/**
+ * delta-rs storage options for an object-store lake, from the credentials the worker reads (env or
+ * secret files); an http:// endpoint on this host is an emulator (Azurite / an S3 gateway).
+ */
+function deltalakeStorage(creds: StoreCredentials): { options: Record<string, string>; env: Record<string, string> } {
+  const local = (url?: string) => !!url && /^http:\/\/(127\.0\.0\.1|localhost)[:/]/.test(url);
+  const env: Record<string, string> = {};
+  if (process.env.AZURITE_BLOB_STORAGE_URL) env.AZURITE_BLOB_STORAGE_URL = process.env.AZURITE_BLOB_STORAGE_URL;
+  const options: Record<string, string> = {};
+  const az = creds.azure;
+  if (az?.auth.kind === 'accountKey') Object.assign(options, { azure_storage_account_name: az.auth.accountName, azure_storage_account_key: az.auth.accountKey });
+  if (az?.auth.kind === 'sas') Object.assign(options, { azure_storage_account_name: az.auth.accountName, azure_storage_sas_token: az.auth.sasToken });
+  if (az?.auth.kind === 'connectionString') options.azure_storage_connection_string = az.auth.connectionString;
+  if (az && local(az.endpoint)) options.azure_storage_use_emulator = 'true';
+  const s3 = creds.s3;
+  if (s3) {
+    Object.assign(options, { aws_access_key_id: s3.accessKeyId, aws_secret_access_key: s3.secretAccessKey, aws_region: s3.region });
+    if (s3.sessionToken) options.aws_session_token = s3.sessionToken;
+    if (s3.endpoint) options.aws_endpoint_url = s3.endpoint;
+    if (s3.endpoint?.startsWith('http://')) options.aws_allow_http = 'true';
+  }
+  return { options, env };
 }
