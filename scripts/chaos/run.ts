@@ -266,9 +266,19 @@ export async function runChaos(opts: ChaosOptions): Promise<ChaosReport> {
     const tFaults = Date.now();
     await send(0);
     const backfillRuns: Promise<Backfills>[] = [];
+    if (opts.backfills === 'on') {
+      // The backfills re-read what the schedules have landed: once the first chunk is in bronze, so
+      // that both have rows to find already there and race the scheduled runs for the same tables.
+      const first = records.slice(...chunk(0));
+      const ends0 = new Map<number, number>();
+      for (const r of first) ends0.set(r.partition, Math.max(ends0.get(r.partition) ?? 0, r.offset + 1));
+      const deadline = Date.now() + 120_000;
+      for (let l = await lag(lakeRoot, topic, ends0); Date.now() < deadline && !(l && l.raw + l.bronze === 0); l = await lag(lakeRoot, topic, ends0)) await sleep(1000); // polling the tables' checkpoints
+      backfillRuns.push(startBackfills(client, taskQueue, runId, topic, first));
+      log(t0, `started a raw backfill and a bronze backfill beside the schedules`);
+    }
     for (let k = 1; k <= opts.kills; k++) {
       await sleep(1000 * (opts.minGap + rnd() * (opts.maxGap - opts.minGap))); // a random moment, not synchronisation
-      if (k === 1 && opts.backfills === 'on') backfillRuns.push(startBackfills(client, taskQueue, runId, topic, records.slice(...chunk(0))));
       let hit: InFlight[];
       if (opts.variant === 'worker') {
         let worker = workers[Math.floor(rnd() * workers.length)]!;
