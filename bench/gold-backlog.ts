@@ -123,7 +123,7 @@ async function main(): Promise<void> {
     const snap = await loadSnapshot(new LocalStore(goldDir));
     const goldRows = [...snap.files.values()].reduce((s, a) => s + (recordCountOf(a) ?? 0), 0);
     console.log(
-      `merge: ${r.rowsIn.toLocaleString('en-US')} bronze rows in ${r.batches.length} batches → ${goldRows.toLocaleString('en-US')} gold rows in ${secs.toFixed(2)} s ` +
+      `merge: ${r.rowsIn.toLocaleString('en-US')} bronze rows in ${r.batches} batches → ${goldRows.toLocaleString('en-US')} gold rows in ${secs.toFixed(2)} s ` +
         `(${Math.round(r.rowsIn / secs).toLocaleString('en-US')} rows/s), CPU ${cpuSecs.toFixed(2)} s (all threads; less sensitive to other load than wall time); inserted ${r.inserted}, updated ${r.updated}, skipped ${r.skippedOlder}; ` +
         `files rewritten ${r.filesRewritten}, added ${r.filesAdded}, live ${snap.files.size}`,
     );

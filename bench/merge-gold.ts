@@ -122,7 +122,7 @@ async function main(): Promise<void> {
           }
           const line =
             `gold ${n.toLocaleString('en-US').padStart(10)} rows, round ${round} (${String(files).padStart(3)} files): merge ${MERGE_ROWS} rows in ${secs.toFixed(2)} s — ` +
-            `files read ${r.batches[0].candidateFiles}, rewritten ${r.filesRewritten}, added ${r.filesAdded}; inserted ${r.inserted}, updated ${r.updated}; gold version ${r.goldVersion}; ` +
+            `files read ${r.perBatch[0].candidateFiles}, rewritten ${r.filesRewritten}, added ${r.filesAdded}; inserted ${r.inserted}, updated ${r.updated}; gold version ${r.goldVersion}; ` +
             `CPU ${((cpu.user + cpu.system) / 1e6).toFixed(2)} s`;
           console.log(`  ${warmUp ? '(warm-up) ' : ''}${line}`);
           if (!warmUp) lines.push(line);

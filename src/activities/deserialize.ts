@@ -1,10 +1,10 @@
 import { Context } from '@temporalio/activity';
 import { ApplicationFailure } from '@temporalio/common';
-import { CheckpointAheadOfRawError, runBronze } from '../lake/bronze';
+import { CheckpointAheadOfRawError, runBronze, type BronzeResult } from '../lake/bronze';
 import { lakeStores, openDuckDB } from '../lake/duckdb';
 import { ChangeFeedExpiredError, explainExpiredFeed } from '../lake/maintenance';
 import { BRONZE, DEAD_LETTER, ensureTables } from '../lake/tables';
-import { isBackfill, type DeserializeInput, type DeserializeResult } from '../workflows/deserialize-input';
+import { isBackfill, type DeserializeInput } from '../workflows/deserialize-input';
 import { activityMemoryLimit } from '../config';
 import type { VersionCheckpoint } from '../stages';
 import type { ActivityDeps } from './deps';
@@ -16,7 +16,7 @@ export interface DeserializeActivityInput extends DeserializeInput {
 
 /** Stage 2: raw → bronze + dead letter (src/lake/bronze.ts). Reads raw, never writes it. */
 export function makeDeserialize(deps: ActivityDeps) {
-  return async function deserialize(input: DeserializeActivityInput): Promise<DeserializeResult> {
+  return async function deserialize(input: DeserializeActivityInput): Promise<BronzeResult> {
     const ctx = Context.current();
     await ensureTables(deps.config.lakeRoot, [BRONZE, DEAD_LETTER]);
     const backfill = isBackfill(input)
@@ -28,36 +28,15 @@ export function makeDeserialize(deps: ActivityDeps) {
       const s = await runBronze(lake, deps.config.lakeRoot, {
         maxRowsPerBatch: input.maxRowsPerBatch,
         backfill,
+        workflowCheckpoint: input.workflowCheckpoint,
         hooks: deps.faults,
         // The heartbeat after each batch also delivers a cancellation, which stops the run before the next batch.
         onBatch: (b, totals) => ctx.heartbeat({ rawVersion: b.to, totals }),
         signal: ctx.cancellationSignal,
       });
-      const wf = input.workflowCheckpoint;
-      const checkpointDisagreement = !backfill && wf != null && wf !== s.checkpointBefore ? { workflow: wf, table: s.checkpointBefore } : null;
-      if (checkpointDisagreement) ctx.log.warn('workflow checkpoint differs from the bronze tables; using the tables', checkpointDisagreement);
+      if (s.checkpointDisagreement) ctx.log.warn('workflow checkpoint differs from the bronze tables; using the tables', s.checkpointDisagreement);
       if (s.repaired) ctx.log.warn(`completed a batch an earlier attempt had committed to one table only (${s.repaired} caught up)`);
-      return {
-        stage: 'bronze',
-        mode: s.mode,
-        checkpoint: s.checkpointAfter,
-        checkpointBefore: s.checkpointBefore,
-        rawTargetVersion: s.rawTargetVersion,
-        backfillRange: s.backfillRange,
-        batches: s.batches,
-        repairBatches: s.repairBatches,
-        repaired: s.repaired,
-        recordsIn: s.recordsIn,
-        recordsOut: s.recordsOut,
-        deadLetters: s.deadLetters,
-        deadLettersByError: s.deadLettersByError,
-        alreadyPresent: s.alreadyPresent,
-        bronzeTableVersion: s.bronzeTableVersion,
-        deadLetterTableVersion: s.deadLetterTableVersion,
-        lagVersions: s.lagVersions,
-        lagRecords: s.lagRecords,
-        checkpointDisagreement,
-      };
+      return s;
     } catch (e) {
       // The raw table was recreated (or the lake root is wrong): no retry can fix that.
       if (e instanceof CheckpointAheadOfRawError) throw ApplicationFailure.nonRetryable(e.message, e.name);

@@ -2,10 +2,10 @@ import { Context } from '@temporalio/activity';
 import { lakeStores, openDuckDB } from '../lake/duckdb';
 import { ApplicationFailure } from '@temporalio/common';
 import { ChangeFeedExpiredError, explainExpiredFeed } from '../lake/maintenance';
-import { mergeBronzeIntoGold, readGoldCheckpoint } from '../lake/gold-merge';
+import { mergeBronzeIntoGold, type GoldResult } from '../lake/gold-merge';
 import { BRONZE, ensureTables, GOLD, tableDir } from '../lake/tables';
-import type { MergeGoldInput, MergeGoldResult } from '../workflows/merge-gold-input';
-import { NO_CHECKPOINT, type VersionCheckpoint } from '../stages';
+import type { MergeGoldInput } from '../workflows/merge-gold-input';
+import type { VersionCheckpoint } from '../stages';
 import type { ActivityDeps } from './deps';
 
 export interface MergeGoldActivityInput extends MergeGoldInput {
@@ -14,7 +14,7 @@ export interface MergeGoldActivityInput extends MergeGoldInput {
 }
 
 export function makeMergeGold(deps: ActivityDeps) {
-  return async function mergeGold(input: MergeGoldActivityInput): Promise<MergeGoldResult> {
+  return async function mergeGold(input: MergeGoldActivityInput): Promise<GoldResult> {
     const ctx = Context.current();
     const root = deps.config.lakeRoot;
     await ensureTables(root, [BRONZE, GOLD]);
@@ -30,12 +30,13 @@ export function makeMergeGold(deps: ActivityDeps) {
     let commits = 0;
     const lake = await openDuckDB({ extensionPath: deps.config.deltaExtensionPath, stores: lakeStores(deps.config.lakeRoot), memoryLimit: deps.config.memory.perActivity });
     try {
-      const summary = await mergeBronzeIntoGold(lake.connection, {
+      const run = await mergeBronzeIntoGold(lake.connection, {
         bronzeDir,
         goldDir,
         mode: input.backfill
           ? { kind: 'backfill', afterVersion: Math.max(input.backfill.fromVersion - 1, resumed ?? -1), toVersion: input.backfill.toVersion }
-          : { kind: 'incremental', workflowCheckpoint: input.workflowCheckpoint },
+          : { kind: 'incremental' },
+        workflowCheckpoint: input.workflowCheckpoint,
         maxRowsPerBatch: input.maxRowsPerBatch,
         layout: { targetRowsPerFile: input.targetRowsPerFile },
         signal: ctx.cancellationSignal,
@@ -58,29 +59,11 @@ export function makeMergeGold(deps: ActivityDeps) {
           }
         },
       });
-      if (summary.checkpointDisagreement) {
-        ctx.log.warn('workflow checkpoint differs from the gold table; using the table', { ...summary.checkpointDisagreement });
+      if (run.checkpointDisagreement) {
+        ctx.log.warn('workflow checkpoint differs from the gold table; using the table', { ...run.checkpointDisagreement });
       }
-      // A backfill leaves the scheduled checkpoint where it was: the table's, else the workflow's.
-      const checkpoint = summary.mode === 'backfill' ? (await readGoldCheckpoint(goldDir)).bronzeVersion ?? input.workflowCheckpoint ?? NO_CHECKPOINT : summary.checkpoint;
-      return {
-        stage: 'gold',
-        mode: summary.mode,
-        bronzeAfterVersion: summary.afterVersion,
-        bronzeToVersion: summary.toVersion,
-        checkpoint,
-        checkpointDisagreement: summary.checkpointDisagreement,
-        rowsIn: summary.rowsIn,
-        inserted: summary.inserted,
-        updated: summary.updated,
-        skippedOlder: summary.skippedOlder,
-        arrivalBackdated: summary.arrivalBackdated,
-        filesRewritten: summary.filesRewritten,
-        filesAdded: summary.filesAdded,
-        commits: summary.commits,
-        batches: summary.batches.length,
-        goldVersion: summary.goldVersion,
-      };
+      const { perBatch: _detail, ...result } = run; // per-batch file lists stay out of the workflow's history
+      return result;
     } catch (e) {
       // Log cleanup (or a person) removed bronze commits this stage still had to read.
       const expired = await explainExpiredFeed(e, root, 'gold');

@@ -14,7 +14,7 @@ import {
 } from '../delta';
 import { openTableStore } from '../delta/open-store';
 import { safeDuckPath, sqlString } from '../delta/sql';
-import { NO_CHECKPOINT, readsAfter } from '../stages';
+import { NO_CHECKPOINT, readsAfter, type VersionCheckpoint } from '../stages';
 import type { Lake } from './duckdb';
 import { BRONZE, BRONZE_TXN_APP_ID, DEAD_LETTER, RAW, tableDir } from './tables';
 
@@ -26,6 +26,55 @@ export const NOTHING_PROCESSED = readsAfter(NO_CHECKPOINT);
 export const DEFAULT_MAX_ROWS_PER_BATCH = 1_000_000;
 
 export type OutputTable = 'bronze' | 'dead-letter';
+
+export interface BronzeRunTotals {
+  batches: number;
+  /** Batches that completed a batch an earlier attempt had committed to one table only. */
+  repairBatches: number;
+  /** Raw rows parsed by this run (this attempt). */
+  recordsIn: number;
+  /** Rows appended to bronze. */
+  recordsOut: number;
+  /** Rows appended to the dead letter, and by error reason. */
+  deadLetters: number;
+  /** Backfill: rows found already in bronze or the dead letter, not written again. */
+  alreadyPresent: number;
+  deadLettersByError: Record<string, number>;
+}
+
+/**
+ * Stage 2's result: what runBronze returns, and as it is the deserialize activity's and
+ * deserializeWorkflow's (user-visible JSON, handed to the next scheduled run as its lastResult).
+ */
+export interface BronzeResult extends BronzeRunTotals {
+  stage: 'bronze';
+  mode: 'scheduled' | 'backfill';
+  /**
+   * The scheduled checkpoint after the run: raw Delta version that bronze AND the dead letter hold
+   * everything through (NO_CHECKPOINT, null = nothing yet; results of older versions said -1).
+   * The next scheduled run starts after it. A backfill reports it unchanged.
+   */
+  checkpoint: VersionCheckpoint;
+  checkpointBefore: VersionCheckpoint;
+  /** Latest raw version when the run started (the run stops there); null = no raw table yet. */
+  rawTargetVersion: number | null;
+  /** Backfill: the raw versions actually re-derived, (fromExclusive, toInclusive]; null when clamped away. */
+  backfillRange: { fromExclusive: number; toInclusive: number } | null;
+  /** The table that had to catch up on a batch the other already had (crash between commits). */
+  repaired: OutputTable | null;
+  bronzeTableVersion: number;
+  deadLetterTableVersion: number;
+  /** Raw versions / rows committed after the checkpoint (arrived while running, or left by a backfill). */
+  lagVersions: number;
+  lagRecords: number;
+  /** The workflow's carried checkpoint differed from the tables' (the tables won). */
+  checkpointDisagreement: { workflow: number; table: VersionCheckpoint } | null;
+  /**
+   * Set when a near-real-time follow-up yielded to another stage-2 run it collided with (the
+   * collision's message); it then did nothing, the counts are 0 and the table versions -1.
+   */
+  yielded?: string;
+}
 
 /** Test hooks around each table commit (the activity passes its FaultHooks). */
 export interface CommitHooks {

@@ -78,6 +78,8 @@ import {
   planBatches,
   processedThrough,
   DEFAULT_MAX_ROWS_PER_BATCH,
+  type BronzeResult,
+  type BronzeRunTotals,
   type CommitHooks,
   type FirstCommitInfo,
   type OutputTable,
@@ -97,6 +99,8 @@ export interface BronzeRunOptions {
   /** Stops the run between two batches (activity cancelled, worker shutting down); rejects with its reason. */
   signal?: AbortSignal;
   now?: () => Date;
+  /** The checkpoint the workflow carried (its previous run's result); the tables' txn wins, a difference is reported. */
+  workflowCheckpoint?: VersionCheckpoint;
   /** The parse rules (default: the sensor pipeline's SENSOR_FIELDS). */
   rules?: readonly FieldRule[];
 }
@@ -118,34 +122,6 @@ export interface BatchResult {
   timingsMs: { parse: number; bronze: number; deadLetter: number };
 }
 
-export interface BronzeRunTotals {
-  batches: number;
-  repairBatches: number;
-  recordsIn: number;
-  recordsOut: number;
-  deadLetters: number;
-  alreadyPresent: number;
-  deadLettersByError: Record<string, number>;
-}
-
-export interface BronzeRunSummary extends BronzeRunTotals {
-  mode: 'scheduled' | 'backfill';
-  /** null: there is no raw table yet. */
-  rawTargetVersion: number | null;
-  /** The scheduled checkpoint (raw version processed through, both tables) before and after. */
-  checkpointBefore: VersionCheckpoint;
-  checkpointAfter: VersionCheckpoint;
-  /** The table that had to catch up on a batch the other already had (crash between commits). */
-  repaired: OutputTable | null;
-  /** Backfill: the range actually re-derived, (fromExclusive, toInclusive]; null when clamped away. */
-  backfillRange: { fromExclusive: number; toInclusive: number } | null;
-  bronzeTableVersion: number;
-  deadLetterTableVersion: number;
-  /** Raw versions / rows committed after the checkpoint (arrived while running, or left by a backfill). */
-  lagVersions: number;
-  lagRecords: number;
-}
-
 const emptyTotals = (): BronzeRunTotals => ({
   batches: 0,
   repairBatches: 0,
@@ -160,7 +136,7 @@ const emptyTotals = (): BronzeRunTotals => ({
  * One stage-2 run: the scheduled catch-up (or a backfill) in bounded batches. Needs bronze and the
  * dead letter to exist (ensureTables); a missing raw table means nothing to do.
  */
-export async function runBronze(lake: Lake, lakeRoot: string, opts: BronzeRunOptions = {}): Promise<BronzeRunSummary> {
+export async function runBronze(lake: Lake, lakeRoot: string, opts: BronzeRunOptions = {}): Promise<BronzeResult> {
   const maxRows = opts.maxRowsPerBatch ?? DEFAULT_MAX_ROWS_PER_BATCH;
   const writer = new BronzeBatchWriter(lake, lakeRoot, opts.hooks, opts.now, opts.rules);
   const start = await readBronzeCheckpoint(lakeRoot);
@@ -172,7 +148,7 @@ export async function runBronze(lake: Lake, lakeRoot: string, opts: BronzeRunOpt
   }
   const totals = emptyTotals();
   let repaired: OutputTable | null = null;
-  let backfillRange: BronzeRunSummary['backfillRange'] = null;
+  let backfillRange: BronzeResult['backfillRange'] = null;
 
   // Between batches only: each table commit is all or nothing, and the retry resumes from the txns.
   const write = (batch: RawBatch, mode: 'scheduled' | 'backfill') => {
@@ -252,11 +228,15 @@ export async function runBronze(lake: Lake, lakeRoot: string, opts: BronzeRunOpt
     lagVersions = latest - through;
     lagRecords = (await rawChanges(lake, lakeRoot, through, latest)).reduce((s, c) => s + c.rows, 0);
   }
+  const checkpointBefore = checkpointOf(before);
+  const wf = opts.workflowCheckpoint;
   return {
+    stage: 'bronze',
     mode: opts.backfill ? 'backfill' : 'scheduled',
     rawTargetVersion: target,
-    checkpointBefore: checkpointOf(before),
-    checkpointAfter: checkpointOf(through),
+    checkpointBefore,
+    checkpoint: checkpointOf(through),
+    checkpointDisagreement: !opts.backfill && wf != null && wf !== checkpointBefore ? { workflow: wf, table: checkpointBefore } : null,
     repaired,
     backfillRange,
     ...totals,

@@ -52,6 +52,8 @@ import {
 } from '../delta';
 import { safeDuckPath, sqlIdent, sqlString } from '../delta/sql';
 import { checkpointOf, NO_CHECKPOINT, readsAfter, type VersionCheckpoint } from '../stages';
+import type { GoldResult, GoldRun } from './gold-result';
+export type { GoldResult, GoldRun } from './gold-result';
 import { assertSameUpstream, BRONZE, GOLD, GOLD_CHECKPOINT_APP_ID, GOLD_STAGE, lakeTable, upstreamTxn } from './tables';
 
 export interface GoldLayout {
@@ -491,7 +493,7 @@ function mergeCommitInfo(readVersion: number, batch: BronzeBatch, scheduled: boo
 
 export type GoldMergeMode =
   /** From the checkpoint (table txn, else the workflow's, else the start of bronze) to bronze's version at start. */
-  | { kind: 'incremental'; workflowCheckpoint?: VersionCheckpoint }
+  | { kind: 'incremental' }
   /** Re-merge bronze versions (afterVersion, toVersion ?? latest]; the checkpoint is neither read nor moved. */
   | { kind: 'backfill'; afterVersion: number; toVersion?: number };
 
@@ -499,6 +501,8 @@ export interface GoldMergeRequest {
   bronzeDir: string;
   goldDir: string;
   mode: GoldMergeMode;
+  /** The checkpoint the workflow carried (its previous run's result); the gold table's txn wins, a difference is reported. */
+  workflowCheckpoint?: VersionCheckpoint;
   maxRowsPerBatch?: number;
   layout?: Partial<GoldLayout>;
   checkpointInterval?: number;
@@ -510,43 +514,22 @@ export interface GoldMergeRequest {
   signal?: AbortSignal;
 }
 
-export interface GoldMergeSummary {
-  mode: GoldMergeMode['kind'];
-  /** Bronze versions read: (afterVersion, toVersion]. */
-  afterVersion: number;
-  toVersion: number;
-  /** Scheduled checkpoint after the run (bronze version merged through); for a range run, the table's, unchanged. */
-  checkpoint: VersionCheckpoint;
-  /** The gold table's txn before the run and the workflow's copy, when they differed (the table's was used). */
-  checkpointDisagreement: { table: number; workflow: number } | null;
-  batches: BatchMergeResult[];
-  rowsIn: number;
-  inserted: number;
-  updated: number;
-  skippedOlder: number;
-  arrivalBackdated: number;
-  filesRewritten: number;
-  filesAdded: number;
-  commits: number;
-  goldVersion: number;
-}
-
 export async function readGoldCheckpoint(goldDir: string): Promise<{ bronzeVersion: VersionCheckpoint; goldVersion: number }> {
   const snap = await loadSnapshot(openTableStore(goldDir));
   return { bronzeVersion: snap.appTransactions.get(GOLD_CHECKPOINT_APP_ID) ?? null, goldVersion: snap.version };
 }
 
 /** A whole run: plan the bronze range, merge it batch by batch (one gold commit per batch). */
-export async function mergeBronzeIntoGold(conn: DuckDBConnection, req: GoldMergeRequest): Promise<GoldMergeSummary> {
+export async function mergeBronzeIntoGold(conn: DuckDBConnection, req: GoldMergeRequest): Promise<GoldRun> {
   const bronze = await loadSnapshot(openTableStore(req.bronzeDir));
   assertSameUpstream(GOLD_STAGE, bronze, await loadSnapshot(openTableStore(req.goldDir)), BRONZE_CHANGED_RECOVERY);
   const gold = await readGoldCheckpoint(req.goldDir);
   let after: number;
   let to = bronze.version;
-  let disagreement: GoldMergeSummary['checkpointDisagreement'] = null;
+  let disagreement: GoldResult['checkpointDisagreement'] = null;
   const scheduled = req.mode.kind === 'incremental';
   if (req.mode.kind === 'incremental') {
-    const wf = req.mode.workflowCheckpoint;
+    const wf = req.workflowCheckpoint;
     if (gold.bronzeVersion !== null && wf != null && wf !== gold.bronzeVersion) disagreement = { table: gold.bronzeVersion, workflow: wf };
     after = readsAfter(gold.bronzeVersion ?? wf ?? NO_CHECKPOINT);
     if (after > to) {
@@ -582,13 +565,16 @@ export async function mergeBronzeIntoGold(conn: DuckDBConnection, req: GoldMerge
   const end = await readGoldCheckpoint(req.goldDir);
   const sum = (f: (r: BatchMergeResult) => number) => results.reduce((n, r) => n + f(r), 0);
   return {
+    stage: 'gold',
     mode: req.mode.kind,
-    afterVersion: after,
-    toVersion: to,
-    // Versions without rows get no commit: the run's result carries the checkpoint past them.
-    checkpoint: scheduled ? checkpointOf(Math.max(to, readsAfter(end.bronzeVersion))) : end.bronzeVersion,
+    bronzeAfterVersion: after,
+    bronzeToVersion: to,
+    // Versions without rows get no commit: the run's result carries the checkpoint past them. A
+    // backfill leaves the scheduled checkpoint where it was: the table's, else the workflow's.
+    checkpoint: scheduled ? checkpointOf(Math.max(to, readsAfter(end.bronzeVersion))) : (end.bronzeVersion ?? req.workflowCheckpoint ?? NO_CHECKPOINT),
     checkpointDisagreement: disagreement,
-    batches: results,
+    batches: results.length,
+    perBatch: results,
     rowsIn: sum((r) => (r.alreadyMerged ? 0 : r.rowsIn)),
     inserted: sum((r) => r.inserted),
     updated: sum((r) => r.updated),

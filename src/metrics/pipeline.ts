@@ -12,8 +12,8 @@ import type { KafkaLogger } from '../kafka/connection';
 import { BRONZE, DEAD_LETTER, GOLD, RAW } from '../lake/tables';
 import { readLakeState } from '../status';
 import type { IngestRawResult } from '../workflows/inputs';
-import type { DeserializeResult } from '../workflows/deserialize-input';
-import type { MergeGoldResult } from '../workflows/merge-gold-input';
+import type { BronzeResult } from '../lake/bronze-plan';
+import type { GoldResult } from '../lake/gold-result';
 import type { ReplayDeadLettersResult } from '../workflows/replay-dead-letters-input';
 import { MetricSet, type Labels } from './exposition';
 
@@ -79,7 +79,7 @@ export class PipelineMetrics {
         break;
       }
       case 'bronze': {
-        const r = result as DeserializeResult;
+        const r = result as BronzeResult;
         this.inc('tributary_records_in_total', { stage, source: RAW.name }, r.recordsIn);
         this.inc('tributary_records_out_total', { stage, table: BRONZE.name }, r.recordsOut);
         this.inc('tributary_records_out_total', { stage, table: DEAD_LETTER.name }, r.deadLetters);
@@ -87,7 +87,7 @@ export class PipelineMetrics {
         break;
       }
       case 'gold': {
-        const r = result as MergeGoldResult;
+        const r = result as GoldResult;
         this.inc('tributary_records_in_total', { stage, source: BRONZE.name }, r.rowsIn);
         this.inc('tributary_records_out_total', { stage, table: GOLD.name }, r.inserted + r.updated);
         this.inc('tributary_gold_merge_rows_total', { action: 'inserted' }, r.inserted);

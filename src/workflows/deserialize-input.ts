@@ -1,9 +1,8 @@
 /**
- * Stage 2 (deserializeWorkflow) input and result. Deterministic (no I/O): the workflow bundle
+ * Stage 2 (deserializeWorkflow) input (its result is BronzeResult, src/lake/bronze-plan.ts). Deterministic (no I/O): the workflow bundle
  * imports it; the activity imports only its types. See src/lake/bronze.ts for the design.
  */
 import { z } from 'zod';
-import type { VersionCheckpoint } from '../stages';
 
 const rawVersion = z.number().int().min(0).max(Number.MAX_SAFE_INTEGER);
 /** DuckDB memory_limit syntax, e.g. '1GB', '512MiB'. */
@@ -33,44 +32,3 @@ export const DeserializeInput = z
 export type DeserializeInput = z.infer<typeof DeserializeInput>;
 
 export const isBackfill = (i: DeserializeInput): boolean => i.fromRawVersion !== undefined || i.toRawVersion !== undefined;
-
-export interface DeserializeResult {
-  stage: 'bronze';
-  mode: 'scheduled' | 'backfill';
-  /**
-   * The scheduled checkpoint after the run: raw Delta version that bronze AND the dead letter hold
-   * everything through (NO_CHECKPOINT, null = nothing yet; results of older versions said -1).
-   * The next scheduled run starts after it. A backfill reports it unchanged.
-   */
-  checkpoint: VersionCheckpoint;
-  checkpointBefore: VersionCheckpoint;
-  /** Latest raw version when the run started (the run stops there); null = no raw table yet. */
-  rawTargetVersion: number | null;
-  /** Backfill: the raw versions actually re-derived, (fromExclusive, toInclusive]. */
-  backfillRange: { fromExclusive: number; toInclusive: number } | null;
-  batches: number;
-  /** Batches that completed a batch an earlier attempt had committed to one table only. */
-  repairBatches: number;
-  repaired: 'bronze' | 'dead-letter' | null;
-  /** Raw rows parsed by this run (this attempt). */
-  recordsIn: number;
-  /** Rows appended to bronze. */
-  recordsOut: number;
-  /** Rows appended to the dead letter, and by error reason. */
-  deadLetters: number;
-  deadLettersByError: Record<string, number>;
-  /** Backfill: rows found already in bronze or the dead letter, not written again. */
-  alreadyPresent: number;
-  bronzeTableVersion: number;
-  deadLetterTableVersion: number;
-  /** Raw versions / rows after the checkpoint when the run ended. */
-  lagVersions: number;
-  lagRecords: number;
-  /** The workflow's carried checkpoint differed from the tables' (the tables won). */
-  checkpointDisagreement: { workflow: number; table: VersionCheckpoint } | null;
-  /**
-   * Set when a near-real-time follow-up yielded to another stage-2 run it collided with (the
-   * collision's message); it then did nothing, the counts are 0 and the table versions -1.
-   */
-  yielded?: string;
-}

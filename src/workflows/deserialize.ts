@@ -12,7 +12,8 @@
 import { proxyActivities, setCurrentDetails, upsertSearchAttributes, workflowInfo } from '@temporalio/workflow';
 import type { Activities } from '../activities';
 import { collision, FOLLOW_UP_RETRY, isFollowUp, STAGE_RETRY, startNextStage, validated } from './common';
-import { DeserializeInput, isBackfill, type DeserializeResult } from './deserialize-input';
+import type { BronzeResult } from '../lake/bronze-plan';
+import { DeserializeInput, isBackfill } from './deserialize-input';
 import { carriedCheckpoint, type VersionCheckpoint } from '../stages';
 import { parseInput } from './inputs';
 import { DeadLetters, PipelineStage, RecordsIn, RecordsOut, TableVersion } from './search-attributes';
@@ -26,10 +27,10 @@ const options = {
 const { deserialize } = proxyActivities<Activities>({ ...options, retry: STAGE_RETRY });
 const followUp = proxyActivities<Activities>({ ...options, retry: FOLLOW_UP_RETRY });
 
-export async function deserializeWorkflow(rawInput?: unknown): Promise<DeserializeResult> {
+export async function deserializeWorkflow(rawInput?: unknown): Promise<BronzeResult> {
   const input = validated(() => parseInput(DeserializeInput, rawInput, 'deserializeWorkflow'));
   // A previous run's result may be from an older version (-1 for "nothing yet"): carriedCheckpoint reads both.
-  const workflowCheckpoint = carriedCheckpoint((workflowInfo().lastResult as Partial<DeserializeResult> | undefined)?.checkpoint);
+  const workflowCheckpoint = carriedCheckpoint((workflowInfo().lastResult as Partial<BronzeResult> | undefined)?.checkpoint);
   upsertSearchAttributes([{ key: PipelineStage, value: 'bronze' }]);
   setCurrentDetails(
     isBackfill(input)
@@ -37,7 +38,7 @@ export async function deserializeWorkflow(rawInput?: unknown): Promise<Deseriali
       : `Parsing raw versions after ${workflowCheckpoint ?? 'the tables’ checkpoint'} up to the latest at start, ≤ ${input.maxRowsPerBatch} rows per batch`,
   );
 
-  let result: DeserializeResult;
+  let result: BronzeResult;
   try {
     result = await (isFollowUp() ? followUp.deserialize : deserialize)({ ...input, workflowCheckpoint });
   } catch (e) {
@@ -61,7 +62,7 @@ export async function deserializeWorkflow(rawInput?: unknown): Promise<Deseriali
   return result;
 }
 
-function yieldedBronze(reason: string, c: VersionCheckpoint): DeserializeResult {
+function yieldedBronze(reason: string, c: VersionCheckpoint): BronzeResult {
   return {
     stage: 'bronze',
     mode: 'scheduled',
@@ -86,7 +87,7 @@ function yieldedBronze(reason: string, c: VersionCheckpoint): DeserializeResult 
   };
 }
 
-function describeBronze(r: DeserializeResult): string {
+function describeBronze(r: BronzeResult): string {
   const errors = Object.entries(r.deadLettersByError)
     .sort((a, b) => b[1] - a[1])
     .map(([e, n]) => `${e}: ${n}`)

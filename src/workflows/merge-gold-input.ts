@@ -1,9 +1,8 @@
 /**
- * Input and result of mergeGoldWorkflow (stage 3). Deterministic (no I/O): the workflow bundle
+ * Input of mergeGoldWorkflow (stage 3; its result is GoldResult, src/lake/gold-result.ts). Deterministic (no I/O): the workflow bundle
  * imports it; activities import only its types.
  */
 import { z } from 'zod';
-import type { VersionCheckpoint } from '../stages';
 
 const version = z.number().int().min(0).max(Number.MAX_SAFE_INTEGER);
 
@@ -32,35 +31,3 @@ export const MergeGoldInput = z
   })
   .strict();
 export type MergeGoldInput = z.infer<typeof MergeGoldInput>;
-
-export interface MergeGoldResult {
-  stage: 'gold';
-  mode: 'incremental' | 'backfill';
-  /** Bronze versions read: (bronzeAfterVersion, bronzeToVersion]. */
-  bronzeAfterVersion: number;
-  bronzeToVersion: number;
-  /**
-   * The scheduled checkpoint: the bronze version merged through, where the next run starts. A
-   * backfill passes the current one through unchanged (NO_CHECKPOINT, null, when there is none yet).
-   */
-  checkpoint: VersionCheckpoint;
-  /** The workflow's checkpoint differed from the gold table's txn; the table's was used. */
-  checkpointDisagreement: { table: number; workflow: number } | null;
-  /** Bronze rows read. */
-  rowsIn: number;
-  inserted: number;
-  updated: number;
-  /** Rows not applied because gold already held a newer (or the same) arrival for the key. */
-  skippedOlder: number;
-  /** Rows whose arrived_at moved back to an earlier first arrival found in bronze. */
-  arrivalBackdated: number;
-  filesRewritten: number;
-  filesAdded: number;
-  /** Gold commits this run made. */
-  commits: number;
-  batches: number;
-  /** Gold table version after the run. */
-  goldVersion: number;
-  /** Set when a near-real-time follow-up yielded to another gold run it collided with; counts are 0, goldVersion -1. */
-  yielded?: string;
-}

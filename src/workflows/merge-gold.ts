@@ -12,7 +12,8 @@ import type { Activities } from '../activities';
 import { collision, FOLLOW_UP_RETRY, isFollowUp, STAGE_RETRY, validated } from './common';
 import { carriedCheckpoint, readsAfter, type VersionCheckpoint } from '../stages';
 import { parseInput } from './inputs';
-import { MergeGoldInput, type MergeGoldResult } from './merge-gold-input';
+import type { GoldResult } from '../lake/gold-result';
+import { MergeGoldInput } from './merge-gold-input';
 import { PipelineStage, RecordsIn, RecordsOut, TableVersion } from './search-attributes';
 
 const options = {
@@ -24,9 +25,9 @@ const options = {
 const { mergeGold } = proxyActivities<Activities>({ ...options, retry: STAGE_RETRY });
 const followUp = proxyActivities<Activities>({ ...options, retry: FOLLOW_UP_RETRY });
 
-export async function mergeGoldWorkflow(rawInput?: unknown): Promise<MergeGoldResult> {
+export async function mergeGoldWorkflow(rawInput?: unknown): Promise<GoldResult> {
   const input = validated(() => parseInput(MergeGoldInput, rawInput, 'mergeGoldWorkflow'));
-  const previous = workflowInfo().lastResult as Partial<MergeGoldResult> | undefined;
+  const previous = workflowInfo().lastResult as Partial<GoldResult> | undefined;
   const workflowCheckpoint = input.checkpoint ?? carriedCheckpoint(previous?.checkpoint);
   upsertSearchAttributes([{ key: PipelineStage, value: 'gold' }]);
   setCurrentDetails(
@@ -35,7 +36,7 @@ export async function mergeGoldWorkflow(rawInput?: unknown): Promise<MergeGoldRe
       : `Merging bronze versions after ${workflowCheckpoint ?? 'the gold checkpoint'} into gold`,
   );
 
-  let result: MergeGoldResult;
+  let result: GoldResult;
   try {
     result = await (isFollowUp() ? followUp.mergeGold : mergeGold)({ ...input, workflowCheckpoint });
   } catch (e) {
@@ -55,7 +56,7 @@ export async function mergeGoldWorkflow(rawInput?: unknown): Promise<MergeGoldRe
   return result;
 }
 
-function yieldedGold(reason: string, checkpoint: VersionCheckpoint): MergeGoldResult {
+function yieldedGold(reason: string, checkpoint: VersionCheckpoint): GoldResult {
   return {
     stage: 'gold',
     mode: 'incremental',
@@ -77,7 +78,7 @@ function yieldedGold(reason: string, checkpoint: VersionCheckpoint): MergeGoldRe
   };
 }
 
-function describeGold(r: MergeGoldResult): string {
+function describeGold(r: GoldResult): string {
   const lines = [
     `**gold** (${r.mode}) — bronze versions (${r.bronzeAfterVersion}, ${r.bronzeToVersion}]: ${r.rowsIn} rows in, ` +
       `${r.inserted} inserted, ${r.updated} updated, ${r.skippedOlder} skipped as older` +

@@ -15,7 +15,8 @@ import { openDuckDB, type Lake } from '../../src/lake/duckdb';
 import { sqlString } from '../../src/delta/sql';
 import { BRONZE, ensureTables, GOLD, GOLD_CHECKPOINT_APP_ID, RAW, tableDir } from '../../src/lake/tables';
 import { deserializeWorkflow, ingestRawWorkflow, mergeGoldWorkflow } from '../../src/workflows';
-import type { MergeGoldInput, MergeGoldResult } from '../../src/workflows/merge-gold-input';
+import type { GoldResult } from '../../src/lake/gold-result';
+import type { MergeGoldInput } from '../../src/workflows/merge-gold-input';
 import { PipelineStage, RecordsIn, RecordsOut, TableVersion } from '../../src/workflows/search-attributes';
 import { expectReadersAgree, type NormalizedRow } from '../helpers/deltalake-reader';
 import { closeConnections, createTopic, deltaVersions, execute, produce, tempLakeRoot, testConfig, testWorker, uniqueName, type TestWorker } from '../helpers/pipeline';
@@ -216,7 +217,7 @@ describe('mergeGoldWorkflow on bronze filled directly', () => {
       state: { paused: true },
     });
     try {
-      const runOnce = async (n: number): Promise<MergeGoldResult> => {
+      const runOnce = async (n: number): Promise<GoldResult> => {
         await handle.trigger(ScheduleOverlapPolicy.SKIP);
         for (;;) {
           const actions = (await handle.describe()).info.recentActions;

@@ -102,7 +102,7 @@ describe('bronze batch writer', () => {
     const expectedGood = rows.filter((r) => r.error === null).length;
     const byError: Record<string, number> = {};
     for (const r of rows) if (r.error) byError[r.error] = (byError[r.error] ?? 0) + 1;
-    expect(s).toMatchObject({ mode: 'scheduled', batches: 1, recordsIn: 260, recordsOut: expectedGood, deadLetters: 260 - expectedGood, checkpointBefore: null, checkpointAfter: v });
+    expect(s).toMatchObject({ mode: 'scheduled', batches: 1, recordsIn: 260, recordsOut: expectedGood, deadLetters: 260 - expectedGood, checkpointBefore: null, checkpoint: v });
     expect(s.deadLettersByError).toEqual(byError);
 
     const dl = await q<{ offset: number; raw_payload: string | null; error: string; batch_id: number }>(
@@ -151,7 +151,7 @@ describe('bronze batch writer', () => {
 
     const again = await runBronze(lake, root, { maxRowsPerBatch: 700 }); // a different batch size on retry
     expect(again.repaired).toBe(repaired);
-    expect(again.checkpointAfter).toBe(4);
+    expect(again.checkpoint).toBe(4);
     const expectedGood = Array.from({ length: 2000 }, (_, i) => KINDS[i % KINDS.length]!.error === null).filter(Boolean).length;
     expect(await tableStats(root)).toEqual({ bronze: expectedGood, dl: 2000 - expectedGood, bronze_keys: expectedGood, dl_keys: 2000 - expectedGood, all_keys: 2000 });
     // batch ids = raw version through which each batch was derived: the half-written batch (2, 4]
@@ -174,7 +174,7 @@ describe('bronze batch writer', () => {
     for (const f of fs.readdirSync(dl).filter((n) => n.endsWith('.parquet') && !live.has(n))) fs.rmSync(path.join(dl, f));
     const seen: BatchResult[] = [];
     const again = await runBronze(lake, root, { maxRowsPerBatch: 500, onBatch: (b) => void seen.push(b) });
-    expect(again).toMatchObject({ repaired: 'dead-letter', repairBatches: 2, checkpointAfter: 4 });
+    expect(again).toMatchObject({ repaired: 'dead-letter', repairBatches: 2, checkpoint: 4 });
     expect(seen.map((b) => [b.from, b.to, b.rawRows, b.batchId, b.tables])).toEqual([
       [2, 3, 500, 4, ['dead-letter']],
       [3, 4, 500, 4, ['dead-letter']],
@@ -193,7 +193,7 @@ describe('bronze batch writer', () => {
     expect(await readBronzeCheckpoint(root)).toMatchObject({ bronze: 1, deadLetter: 1 }); // raw v0 is the table's creation
     expect((await tableStats(root)).bronze).toBe(100);
     const rest = await runBronze(lake, root, { maxRowsPerBatch: 100 });
-    expect(rest).toMatchObject({ checkpointBefore: 1, checkpointAfter: 4, batches: 3 });
+    expect(rest).toMatchObject({ checkpointBefore: 1, checkpoint: 4, batches: 3 });
     expect((await tableStats(root)).bronze_keys).toBe(400);
   });
 
@@ -201,7 +201,7 @@ describe('bronze batch writer', () => {
     const root = await newLake();
     await appendRaw(lake.connection, root, [{ value: good(1) }]);
     await appendRaw(lake.connection, root, [{ value: good(2) }]);
-    expect((await runBronze(lake, root)).checkpointAfter).toBe(2);
+    expect((await runBronze(lake, root)).checkpoint).toBe(2);
     // raw deleted and recreated (or restored from another copy); it grows past bronze's checkpoint
     fs.rmSync(tableDir(root, RAW), { recursive: true });
     await ensureTables(root, [RAW]);
@@ -234,7 +234,7 @@ describe('bronze batch writer', () => {
     it('commits exactly the dead-letter file the first attempt wrote, whatever the rules are now', async () => {
       const root = await crashBetweenCommits();
       const again = await runBronze(lake, root, { maxRowsPerBatch: 1000, rules: changedRules });
-      expect(again).toMatchObject({ repaired: 'dead-letter', repairBatches: 1, checkpointAfter: 4, recordsIn: 0 });
+      expect(again).toMatchObject({ repaired: 'dead-letter', repairBatches: 1, checkpoint: 4, recordsIn: 0 });
       expect(await tableStats(root)).toEqual({ bronze: expectedGood, dl: 2000 - expectedGood, bronze_keys: expectedGood, dl_keys: 2000 - expectedGood, all_keys: 2000 });
       expect(await q(`SELECT DISTINCT batch_id::INT AS b FROM ${scan(root, DEAD_LETTER)} ORDER BY 1`)).toEqual([{ b: 2 }, { b: 4 }]);
     });
@@ -270,13 +270,13 @@ describe('bronze batch writer', () => {
       [2, 4, 2000],
       [4, 5, 1000],
     ]);
-    expect(s).toMatchObject({ rawTargetVersion: 5, checkpointAfter: 5, recordsIn: 5000, lagVersions: 1, lagRecords: 1000 });
+    expect(s).toMatchObject({ rawTargetVersion: 5, checkpoint: 5, recordsIn: 5000, lagVersions: 1, lagRecords: 1000 });
 
     const next = await runBronze(lake, root, { maxRowsPerBatch: 2500 });
-    expect(next).toMatchObject({ checkpointBefore: 5, checkpointAfter: 6, recordsIn: 1000, batches: 1, lagVersions: 0 });
+    expect(next).toMatchObject({ checkpointBefore: 5, checkpoint: 6, recordsIn: 1000, batches: 1, lagVersions: 0 });
     const before = [(await readSnapshot(tableDir(root, BRONZE))).version, (await readSnapshot(tableDir(root, DEAD_LETTER))).version];
     const idle = await runBronze(lake, root, { maxRowsPerBatch: 2500 });
-    expect(idle).toMatchObject({ batches: 0, recordsIn: 0, checkpointAfter: 6 });
+    expect(idle).toMatchObject({ batches: 0, recordsIn: 0, checkpoint: 6 });
     expect([(await readSnapshot(tableDir(root, BRONZE))).version, (await readSnapshot(tableDir(root, DEAD_LETTER))).version]).toEqual(before);
     expect((await tableStats(root)).bronze_keys).toBe(6000);
   });
@@ -285,13 +285,13 @@ describe('bronze batch writer', () => {
     const root = await newLake();
     for (let v = 0; v < 52; v++) await appendRaw(lake.connection, root, [{ value: v % 2 ? good(v) : 'bad' }]);
     const s = await runBronze(lake, root, { maxRowsPerBatch: 1 });
-    expect(s).toMatchObject({ batches: 52, checkpointAfter: 52, recordsOut: 26, deadLetters: 26 });
+    expect(s).toMatchObject({ batches: 52, checkpoint: 52, recordsOut: 26, deadLetters: 26 });
     for (const t of [BRONZE, DEAD_LETTER]) {
       expect(fs.existsSync(path.join(tableDir(root, t), '_delta_log', `${'50'.padStart(20, '0')}.checkpoint.parquet`))).toBe(true);
     }
     expect(await readBronzeCheckpoint(root)).toMatchObject({ bronze: 52, deadLetter: 52, bronzeTableVersion: 52, deadLetterTableVersion: 52 });
     await appendRaw(lake.connection, root, [{ value: good(99) }]);
-    expect(await runBronze(lake, root)).toMatchObject({ checkpointBefore: 52, checkpointAfter: 53, recordsIn: 1 });
+    expect(await runBronze(lake, root)).toMatchObject({ checkpointBefore: 52, checkpoint: 53, recordsIn: 1 });
   });
 
   it('a stale writer (wrong expected txn) commits nothing and leaves no data file', async () => {
@@ -320,7 +320,7 @@ describe('bronze batch writer', () => {
 
     // everything is there: nothing written, no new versions, scheduled txn unchanged
     const noop = await runBronze(lake, root, { backfill: { fromExclusive: -1, toInclusive: 99 } });
-    expect(noop).toMatchObject({ mode: 'backfill', backfillRange: { fromExclusive: -1, toInclusive: 3 }, recordsIn: 1200, recordsOut: 0, deadLetters: 0, alreadyPresent: 1200, checkpointAfter: 3 });
+    expect(noop).toMatchObject({ mode: 'backfill', backfillRange: { fromExclusive: -1, toInclusive: 3 }, recordsIn: 1200, recordsOut: 0, deadLetters: 0, alreadyPresent: 1200, checkpoint: 3 });
     expect([(await readSnapshot(bronzeDir)).version, (await readSnapshot(tableDir(root, DEAD_LETTER))).version]).toEqual(v0);
 
     // lose one bronze file (raw version 2's good rows), then backfill raw versions 2..3 only
@@ -340,6 +340,6 @@ describe('bronze batch writer', () => {
     // the backfill is bounded by the scheduled checkpoint: later raw versions are left to scheduled runs
     await appendRaw(lake.connection, root, [{ value: good(77) }]);
     const clamped = await runBronze(lake, root, { backfill: { fromExclusive: 3, toInclusive: 4 } });
-    expect(clamped).toMatchObject({ backfillRange: null, recordsIn: 0, checkpointAfter: 3, lagVersions: 1, lagRecords: 1 });
+    expect(clamped).toMatchObject({ backfillRange: null, recordsIn: 0, checkpoint: 3, lagVersions: 1, lagRecords: 1 });
   });
 });

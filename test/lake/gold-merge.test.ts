@@ -165,8 +165,8 @@ describe('merge semantics', () => {
       { s: 'c', ts: 2000, v: 9, t: 10 },
     ]);
     const r1 = await incremental(t);
-    expect(r1).toMatchObject({ mode: 'incremental', afterVersion: -1, toVersion: 1, checkpoint: 1, rowsIn: 5, inserted: 3, updated: 0, commits: 1, goldVersion: 1 });
-    expect(r1.batches[0].keys).toBe(3);
+    expect(r1).toMatchObject({ mode: 'incremental', bronzeAfterVersion: -1, bronzeToVersion: 1, checkpoint: 1, rowsIn: 5, inserted: 3, updated: 0, commits: 1, goldVersion: 1 });
+    expect(r1.perBatch[0].keys).toBe(3);
     await readGold(t.gold, [g('a', 1000, 2, 10, 10), g('b', 1000, 5, 5, 10), g('c', 2000, 9, 10, 10)]);
     expect(await readGoldCheckpoint(t.gold)).toEqual({ bronzeVersion: 1, goldVersion: 1 });
 
@@ -176,7 +176,7 @@ describe('merge semantics', () => {
       { s: 'd', ts: 1000, v: 4, t: 20 },
     ]);
     const r2 = await incremental(t);
-    expect(r2).toMatchObject({ afterVersion: 1, toVersion: 2, rowsIn: 2, inserted: 1, updated: 1, skippedOlder: 0, commits: 1, goldVersion: 2 });
+    expect(r2).toMatchObject({ bronzeAfterVersion: 1, bronzeToVersion: 2, rowsIn: 2, inserted: 1, updated: 1, skippedOlder: 0, commits: 1, goldVersion: 2 });
     await readGold(t.gold, [g('a', 1000, 3, 10, 20, 'F'), g('b', 1000, 5, 5, 10), g('c', 2000, 9, 10, 10), g('d', 1000, 4, 20, 20)]);
 
     // Batch 3: an older replay arriving after the newer value (e.g. stage 2 re-deserializing old
@@ -211,7 +211,7 @@ describe('merge semantics', () => {
       const fresh = path.join(path.dirname(t.gold), `gold-rebuilt-${maxRowsPerBatch}`);
       await createDeltaTable(fresh, GOLD.fields);
       const rb = await mergeBronzeIntoGold(conn, { bronzeDir: t.bronze, goldDir: fresh, mode: { kind: 'backfill', afterVersion: -1 }, maxRowsPerBatch });
-      expect(rb.batches.length).toBe(maxRowsPerBatch === 1 ? 5 : 1);
+      expect(rb.batches).toBe(maxRowsPerBatch === 1 ? 5 : 1);
       await readGold(fresh, all);
       // A backfill never sets the scheduled checkpoint.
       expect((await readGoldCheckpoint(fresh)).bronzeVersion).toBeNull();
@@ -238,12 +238,12 @@ describe('merge semantics', () => {
     expect((await readGold(t.gold, before.rows)).snap.version).toBe(1);
 
     const rest = await incremental(t);
-    expect(rest).toMatchObject({ afterVersion: 1, toVersion: 2, inserted: 50, updated: 50, commits: 1, goldVersion: 2, checkpoint: 2 });
+    expect(rest).toMatchObject({ bronzeAfterVersion: 1, bronzeToVersion: 2, inserted: 50, updated: 50, commits: 1, goldVersion: 2, checkpoint: 2 });
     const merged = await readGold(t.gold);
     expect(merged.rows.filter((r) => r.sensor_id === 's2' && Number(r.ts_ms) >= 50).every((r) => r.value === -Number(r.ts_ms))).toBe(true);
 
     const nothing = await incremental(t);
-    expect(nothing).toMatchObject({ afterVersion: 2, toVersion: 2, rowsIn: 0, commits: 0, goldVersion: 2, checkpoint: 2 });
+    expect(nothing).toMatchObject({ bronzeAfterVersion: 2, bronzeToVersion: 2, rowsIn: 0, commits: 0, goldVersion: 2, checkpoint: 2 });
     const backfill = await mergeBronzeIntoGold(conn, { bronzeDir: t.bronze, goldDir: t.gold, mode: { kind: 'backfill', afterVersion: -1 }, maxRowsPerBatch: 120 });
     expect(backfill).toMatchObject({ mode: 'backfill', rowsIn: 400, inserted: 0, updated: 0, commits: 0, goldVersion: 2, checkpoint: 2 });
     expect(backfill.skippedOlder).toBe(400);
@@ -256,15 +256,15 @@ describe('merge semantics', () => {
     await appendBronze(t.bronze, [{ s: 'a', ts: 1, v: 1, t: 1 }]);
     await appendBronze(t.bronze, [{ s: 'a', ts: 2, v: 2, t: 2 }]);
     // Fresh gold, workflow says version 1 is merged already: only version 2 is read.
-    const r = await mergeBronzeIntoGold(conn, { bronzeDir: t.bronze, goldDir: t.gold, mode: { kind: 'incremental', workflowCheckpoint: 1 } });
-    expect(r).toMatchObject({ afterVersion: 1, toVersion: 2, inserted: 1, checkpointDisagreement: null });
+    const r = await mergeBronzeIntoGold(conn, { bronzeDir: t.bronze, goldDir: t.gold, mode: { kind: 'incremental' }, workflowCheckpoint: 1 });
+    expect(r).toMatchObject({ bronzeAfterVersion: 1, bronzeToVersion: 2, inserted: 1, checkpointDisagreement: null });
     await appendBronze(t.bronze, [{ s: 'a', ts: 3, v: 3, t: 3 }]);
-    const r2 = await mergeBronzeIntoGold(conn, { bronzeDir: t.bronze, goldDir: t.gold, mode: { kind: 'incremental', workflowCheckpoint: 0 } });
-    expect(r2).toMatchObject({ afterVersion: 2, toVersion: 3, inserted: 1, checkpointDisagreement: { table: 2, workflow: 0 } });
+    const r2 = await mergeBronzeIntoGold(conn, { bronzeDir: t.bronze, goldDir: t.gold, mode: { kind: 'incremental' }, workflowCheckpoint: 0 });
+    expect(r2).toMatchObject({ bronzeAfterVersion: 2, bronzeToVersion: 3, inserted: 1, checkpointDisagreement: { table: 2, workflow: 0 } });
     await expect(mergeBronzeIntoGold(conn, { bronzeDir: t.bronze, goldDir: path.join(path.dirname(t.gold), 'nope'), mode: { kind: 'incremental' } })).rejects.toThrow(/not a Delta table/);
     const g2 = path.join(path.dirname(t.gold), 'gold2');
     await createDeltaTable(g2, GOLD.fields);
-    await expect(mergeBronzeIntoGold(conn, { bronzeDir: t.bronze, goldDir: g2, mode: { kind: 'incremental', workflowCheckpoint: 9 } })).rejects.toThrow(
+    await expect(mergeBronzeIntoGold(conn, { bronzeDir: t.bronze, goldDir: g2, mode: { kind: 'incremental' }, workflowCheckpoint: 9 })).rejects.toThrow(
       /checkpoint says bronze version 9 was merged, but .* is at version 3/,
     );
   });
@@ -395,7 +395,7 @@ describe('copy-on-write', () => {
     await appendBronzeGrid(t.bronze, ['b-0', 'b-1', 'b-2', 'b-3', 'b-4'], 0, 100, '1000 + ts_ms', 2);
     const r2 = await incremental(t, { layout });
     expect(r2).toMatchObject({ inserted: 500, updated: 0, filesRewritten: 0, filesAdded: 5 });
-    expect(r2.batches[0].candidateFiles).toBe(0); // the a-files overlap in ts, but 'b-…' > 'a-9'
+    expect(r2.perBatch[0].candidateFiles).toBe(0); // the a-files overlap in ts, but 'b-…' > 'a-9'
     const s2 = (await readGold(t.gold)).snap;
 
     // Batch 3: a correction to a-3@55 (file 5), a new key a-0@1000 past every file, and a new key
@@ -406,7 +406,7 @@ describe('copy-on-write', () => {
       { s: 'a-55', ts: 25, v: -3, t: 3 },
     ]);
     const r3 = await incremental(t, { layout });
-    const b3 = r3.batches[0];
+    const b3 = r3.perBatch[0];
     expect(b3).toMatchObject({ inserted: 2, updated: 1, skippedOlder: 0 });
     // Read: file 5 and file 2 only — the b-files overlap in ts but not in sensor_id ('a-…' < 'b-0').
     expect(b3.candidateFiles).toBe(2);
@@ -431,7 +431,7 @@ describe('copy-on-write', () => {
     const r4 = await incremental(t, { layout: { targetRowsPerFile: 1_000_000, clusterMs: 1_000_000 } });
     expect(r4.filesAdded).toBe(3);
     const s4 = (await readGold(t.gold)).snap;
-    const clusters = r4.batches[0].addedFiles.map((p) => {
+    const clusters = r4.perBatch[0].addedFiles.map((p) => {
       const st = JSON.parse(s4.files.get(p)!.stats!);
       return [Math.floor(st.minValues.ts_ms / 1_000_000), Math.floor(st.maxValues.ts_ms / 1_000_000)];
     });
@@ -469,7 +469,7 @@ describe('concurrency', () => {
     await expect(incremental(t, extra)).rejects.toThrow('activity cancelled');
     expect((await readGoldCheckpoint(t.gold)).bronzeVersion).toBe(v1);
     const rest = await incremental(t);
-    expect(rest).toMatchObject({ afterVersion: v1, inserted: 10 });
+    expect(rest).toMatchObject({ bronzeAfterVersion: v1, inserted: 10 });
     expect((await readGold(t.gold)).rows).toHaveLength(20);
   });
 
@@ -500,7 +500,7 @@ describe('concurrency', () => {
     });
     expect(bResult!.goldVersion).toBe(base + 1);
     expect(attemptsSeen).toEqual([base]); // A's second build found nothing to commit: B's x is newer
-    expect(a.batches[0]).toMatchObject({ attempts: 2, updated: 0, skippedOlder: 1, goldVersion: null });
+    expect(a.perBatch[0]).toMatchObject({ attempts: 2, updated: 0, skippedOlder: 1, goldVersion: null });
     expect(a.goldVersion).toBe(base + 1);
     await readGold(t.gold);
     const x = (await conn.runAndReadAll(`SELECT value FROM delta_scan(${sqlString(t.gold)}) WHERE sensor_id = 'x' AND ts_ms = 5`)).getRowObjects();
@@ -520,9 +520,9 @@ describe('concurrency', () => {
         if (attempt === 1) dResult = await mergeBronzeIntoGold(conn2, { bronzeDir: t.bronze, goldDir: t.gold, mode: { kind: 'backfill', afterVersion: v4 - 1, toVersion: v4 } });
       },
     });
-    const cb = c.batches[0];
+    const cb = c.perBatch[0];
     expect(cb).toMatchObject({ attempts: 2, updated: 1, goldVersion: base + 3 });
-    expect(cb.removedFiles).toEqual(dResult!.batches[0].addedFiles);
+    expect(cb.removedFiles).toEqual(dResult!.perBatch[0].addedFiles);
     const rows = (await readGold(t.gold)).rows;
     expect(rows.find((r) => r.sensor_id === 'y' && r.ts_ms === '7')).toMatchObject({ value: 500, updated_at: at(6), arrived_at: at(1) });
     expect(await orphans(t.gold)).toEqual([]);
@@ -538,7 +538,7 @@ describe('concurrency', () => {
       },
     });
     expect(other).toMatchObject({ inserted: 20, commits: 1, goldVersion: 1, checkpoint: 1 });
-    expect(r.batches[0]).toMatchObject({ attempts: 2, alreadyMerged: true, goldVersion: null });
+    expect(r.perBatch[0]).toMatchObject({ attempts: 2, alreadyMerged: true, goldVersion: null });
     expect(r).toMatchObject({ inserted: 0, commits: 0, goldVersion: 1, checkpoint: 1 });
     expect((await readGold(t.gold)).rows).toHaveLength(20);
     expect(await orphans(t.gold)).toEqual([]);
@@ -574,7 +574,7 @@ describe('protocol and log', () => {
     await readGold(t.gold);
     await appendBronze(t.bronze, [{ s: 'p', ts: 15, v: -15, t: 100 }]);
     const r2 = await incremental(t, { checkpointInterval: 3, layout: { targetRowsPerFile: 20, clusterMs: 1_000_000 } });
-    expect(r2.batches[0]).toMatchObject({ candidateFiles: 1, updated: 1, removedFiles: [expect.any(String)] });
+    expect(r2.perBatch[0]).toMatchObject({ candidateFiles: 1, updated: 1, removedFiles: [expect.any(String)] });
     const rows = (await readGold(t.gold)).rows;
     expect(rows).toHaveLength(140);
     expect(rows.find((x) => x.sensor_id === 'p' && x.ts_ms === '15')).toMatchObject({ value: -15, updated_at: at(100), arrived_at: at(2) });

@@ -18,9 +18,9 @@ import type { MergeGoldActivityInput } from '../../src/activities/merge-gold';
 import { loadEnv } from '../../src/config';
 import { deserializeWorkflow, ingestRawWorkflow, mergeGoldWorkflow } from '../../src/workflows';
 import { followUpWorkflowId } from '../../src/workflows/common';
-import type { DeserializeResult } from '../../src/workflows/deserialize-input';
+import type { BronzeResult } from '../../src/lake/bronze-plan';
 import type { IngestRawResult } from '../../src/workflows/inputs';
-import type { MergeGoldResult } from '../../src/workflows/merge-gold-input';
+import type { GoldResult } from '../../src/lake/gold-result';
 
 const env = loadEnv();
 let testEnv: TestWorkflowEnvironment;
@@ -46,7 +46,7 @@ const rawResult = (o: Partial<IngestRawResult> = {}): IngestRawResult => ({
   checkpointDisagreements: [],
   ...o,
 });
-const bronzeResult = (o: Partial<DeserializeResult> = {}): DeserializeResult => ({
+const bronzeResult = (o: Partial<BronzeResult> = {}): BronzeResult => ({
   stage: 'bronze',
   mode: 'scheduled',
   checkpoint: 0,
@@ -68,7 +68,7 @@ const bronzeResult = (o: Partial<DeserializeResult> = {}): DeserializeResult => 
   checkpointDisagreement: null,
   ...o,
 });
-const goldResult = (o: Partial<MergeGoldResult> = {}): MergeGoldResult => ({
+const goldResult = (o: Partial<GoldResult> = {}): GoldResult => ({
   stage: 'gold',
   mode: 'incremental',
   bronzeAfterVersion: -1,

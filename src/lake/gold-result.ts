@@ -1,0 +1,44 @@
+/**
+ * Stage 3's one result type (src/lake/gold-merge.ts runs the stage). Types only: the workflow
+ * imports them with `import type`.
+ */
+import type { VersionCheckpoint } from '../stages';
+import type { BatchMergeResult } from './gold-merge';
+
+/**
+ * Stage 3's result: what mergeBronzeIntoGold returns (less `perBatch`), and as it is the mergeGold
+ * activity's and mergeGoldWorkflow's (user-visible JSON, the next scheduled run's lastResult).
+ */
+export interface GoldResult {
+  stage: 'gold';
+  mode: 'incremental' | 'backfill';
+  /** Bronze versions read: (bronzeAfterVersion, bronzeToVersion]. */
+  bronzeAfterVersion: number;
+  bronzeToVersion: number;
+  /** Scheduled checkpoint (bronze version merged through; next run starts after it). A backfill passes the current one through. */
+  checkpoint: VersionCheckpoint;
+  /** The gold table's txn before the run and the workflow's copy, when they differed (the table's was used). */
+  checkpointDisagreement: { table: number; workflow: number } | null;
+  /** Bronze rows read. */
+  rowsIn: number;
+  inserted: number;
+  updated: number;
+  /** Rows not applied because gold already held a newer (or the same) arrival for the key. */
+  skippedOlder: number;
+  /** Rows whose arrived_at moved back to an earlier first arrival found in bronze. */
+  arrivalBackdated: number;
+  filesRewritten: number;
+  filesAdded: number;
+  /** Gold commits this run made, in how many batches. */
+  commits: number;
+  batches: number;
+  /** Gold table version after the run. */
+  goldVersion: number;
+  /** Set when a near-real-time follow-up yielded to another gold run it collided with; counts are 0, goldVersion -1. */
+  yielded?: string;
+}
+
+/** A run's result and each batch's detail (tests, bench); the activity returns only the GoldResult. */
+export interface GoldRun extends GoldResult {
+  perBatch: BatchMergeResult[];
+}
