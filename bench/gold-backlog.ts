@@ -1,5 +1,5 @@
 /**
- * Profile of stage 3's full-backlog merge (src/lake/gold-merge.ts mergeBronzeIntoGold): where the
+ * Profile of stage 3's full-backlog merge (src/lake/gold.ts mergeBronzeIntoGold): where the
  * time goes between loading + deduplicating the bronze batch, pruning gold files by their stats,
  * finding the keys gold holds, building the output rows, and writing Parquet.
  *
@@ -10,7 +10,7 @@
  * out of order by up to 5 minutes; committed in versions of --version-rows rows, as stage 2 writes
  * them. Then one scheduled merge of the whole backlog, timed; every SQL statement the merge runs is
  * timed and attributed to a phase (a proxy around the DuckDB connection). --explain also prints
- * EXPLAIN ANALYZE of the dedupe (as gold-merge.ts does it) over the first bronze file.
+ * EXPLAIN ANALYZE of the dedupe (as src/lake/gold.ts does it) over the first bronze file.
  */
 import * as fs from 'node:fs';
 import * as os from 'node:os';
@@ -18,7 +18,7 @@ import * as path from 'node:path';
 import type { DuckDBConnection } from '@duckdb/node-api';
 import { addAction, commit, createTable, LocalStore, loadSnapshot, recordCountOf, writeParquetDataFile } from '../src/delta';
 import { openDuckDB } from '../src/lake/duckdb';
-import { mergeBronzeIntoGold } from '../src/lake/gold-merge';
+import { mergeBronzeIntoGold } from '../src/lake/gold';
 import { BRONZE, GOLD } from '../src/lake/tables';
 
 function arg(name: string, dflt: string): string {
@@ -47,7 +47,7 @@ function bronzeSql(lo: number, hi: number): string {
     FROM k`;
 }
 
-/** The phase a statement of gold-merge.ts belongs to (by the temp table it builds). */
+/** The phase a statement of src/lake/gold.ts belongs to (by the temp table it builds). */
 function phaseOf(sql: string): string {
   if (/__gm_src\b[\s\S]*AS\s+SELECT/i.test(sql) && /CREATE OR REPLACE TEMP TABLE __gm_src/.test(sql)) return 'load + dedupe bronze batch';
   if (/CREATE OR REPLACE TEMP TABLE __gm_files|__gm_files\b/.test(sql)) return 'prune gold files by stats';

@@ -19,7 +19,7 @@ import * as path from 'node:path';
 import type { DuckDBConnection } from '@duckdb/node-api';
 import { clearSnapshotCache, commit, compact, createTable, extensionCheckpointer, LocalStore, loadSnapshot, writeParquetDataFile, type DeltaTable } from '../src/delta';
 import { openDuckDB } from '../src/lake/duckdb';
-import { mergeBronzeIntoGold } from '../src/lake/gold-merge';
+import { mergeBronzeIntoGold } from '../src/lake/gold';
 import { tableLayout } from '../src/lake/maintenance';
 import { safeDuckPath, sqlString } from '../src/delta/sql';
 import { BRONZE, GOLD, RAW } from '../src/lake/tables';

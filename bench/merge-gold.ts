@@ -1,5 +1,5 @@
 /**
- * Benchmark of the stage 3 MERGE (src/lake/gold-merge.ts) into large gold tables.
+ * Benchmark of the stage 3 MERGE (src/lake/gold.ts) into large gold tables.
  *
  *   npx tsx bench/merge-gold.ts [--sizes 1000000,10000000] [--target-rows 500000] [--recent 200000] [--rounds 3] [--keep]
  *
@@ -18,7 +18,7 @@ import * as path from 'node:path';
 import type { DuckDBConnection } from '@duckdb/node-api';
 import { addAction, commit, createTable, LocalStore, loadSnapshot, recordCountOf, writeParquetDataFile, type AddAction } from '../src/delta';
 import { openDuckDB } from '../src/lake/duckdb';
-import { DEFAULT_GOLD_LAYOUT, mergeBronzeIntoGold } from '../src/lake/gold-merge';
+import { DEFAULT_GOLD_LAYOUT, mergeBronzeIntoGold } from '../src/lake/gold';
 import { BRONZE, GOLD } from '../src/lake/tables';
 
 function arg(name: string, dflt: string): string {

@@ -16,7 +16,7 @@ import { safeDuckPath, sqlString } from './delta/sql';
 import { ALL_TABLES, BRONZE, DEAD_LETTER, GOLD, RAW, tableDir, type TableDef } from './lake/tables';
 import { processedThrough, readBronzeCheckpoint } from './lake/bronze';
 import { checkpointOf, NO_CHECKPOINT, readsAfter, type VersionCheckpoint } from './stages';
-import { readGoldCheckpoint } from './lake/gold-merge';
+import { readGoldCheckpoint } from './lake/gold';
 import { tablesHealth, type TableHealthRow } from './lake/maintenance';
 import { SCHEDULES, STAGE_SCHEDULES } from './schedules';
 

@@ -19,7 +19,7 @@ import { loadEnv, readStackEnv, stackDir } from '../../src/config';
 import { addedFilesSince, DeltaTableNotFoundError, loadSnapshot, recordCountOf } from '../../src/delta';
 import { isObjectStoreUrl, joinRoot, openTableStore } from '../../src/delta/open-store';
 import { processedThrough, readBronzeCheckpoint } from '../../src/lake/bronze';
-import { readGoldCheckpoint } from '../../src/lake/gold-merge';
+import { readGoldCheckpoint } from '../../src/lake/gold';
 import { readRawCheckpoint } from '../../src/lake/raw-table';
 import { BRONZE, GOLD, RAW, tableDir } from '../../src/lake/tables';
 import { seededRandom } from '../../src/sample/sensor-data';

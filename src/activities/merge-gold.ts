@@ -2,7 +2,7 @@ import { Context } from '@temporalio/activity';
 import { lakeStores, openDuckDB } from '../lake/duckdb';
 import { ApplicationFailure } from '@temporalio/common';
 import { ChangeFeedExpiredError, explainExpiredFeed } from '../lake/maintenance';
-import { mergeBronzeIntoGold, type GoldResult } from '../lake/gold-merge';
+import { mergeBronzeIntoGold, type GoldResult } from '../lake/gold';
 import { BRONZE, ensureTables, GOLD, tableDir } from '../lake/tables';
 import type { MergeGoldInput } from '../workflows/merge-gold-input';
 import type { VersionCheckpoint } from '../stages';

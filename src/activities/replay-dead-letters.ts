@@ -1,5 +1,5 @@
 import { Context } from '@temporalio/activity';
-import { replayDeadLetters } from '../lake/dead-letter-replay';
+import { replayDeadLetters } from '../lake/replay';
 import { lakeStores, openDuckDB } from '../lake/duckdb';
 import { BRONZE, DEAD_LETTER, ensureTables, REPLAY_LOG } from '../lake/tables';
 import type { ReplayDeadLettersInput, ReplayDeadLettersResult } from '../workflows/replay-dead-letters-input';
@@ -10,7 +10,7 @@ export interface ReplayDeadLettersActivityInput extends ReplayDeadLettersInput {
   replayId: string;
 }
 
-/** Dead-letter replay (src/lake/dead-letter-replay.ts): re-parse, move what passes to bronze once. */
+/** Dead-letter replay (src/lake/replay.ts): re-parse, move what passes to bronze once. */
 export function makeReplayDeadLetters(deps: ActivityDeps) {
   return async function replayDeadLettersToBronze(input: ReplayDeadLettersActivityInput): Promise<ReplayDeadLettersResult> {
     const ctx = Context.current();

@@ -1,9 +1,9 @@
 /**
- * Stage 3's one result type (src/lake/gold-merge.ts runs the stage). Types only: the workflow
+ * Stage 3's one result type (src/lake/gold.ts runs the stage). Types only: the workflow
  * imports them with `import type`.
  */
 import type { VersionCheckpoint } from '../stages';
-import type { BatchMergeResult } from './gold-merge';
+import type { BatchMergeResult } from './gold';
 
 /**
  * Stage 3's result: what mergeBronzeIntoGold returns (less `perBatch`), and as it is the mergeGold

@@ -36,7 +36,7 @@ import {
   type TableHealth,
 } from '../delta';
 import { openTableStore } from '../delta/open-store';
-import { DEFAULT_GOLD_LAYOUT } from './gold-merge';
+import { DEFAULT_GOLD_LAYOUT } from './gold';
 import { BRONZE, BRONZE_TXN_APP_ID, DEAD_LETTER, GOLD, GOLD_CHECKPOINT_APP_ID, lakeTable, RAW, REPLAY_LOG, tableDir, type TableDef } from './tables';
 
 /** Every table of the pipeline, the replay log included. */

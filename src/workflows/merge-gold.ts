@@ -1,6 +1,6 @@
 /**
  * Stage 3 — the seed's `03_merge_gold`: bronze/sensor_readings → gold/sensor_readings, MERGE on
- * (sensor_id, ts_ms), newest arrival wins (see src/lake/gold-merge.ts for the semantics).
+ * (sensor_id, ts_ms), newest arrival wins (see src/lake/gold.ts for the semantics).
  *
  * Like stage 1, the workflow only decides: it validates the input, passes the bronze version it
  * carries from the previous run (`workflowInfo().lastResult`, set by Schedules and cron runs) as

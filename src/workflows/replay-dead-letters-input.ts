@@ -1,8 +1,8 @@
 /**
- * replayDeadLettersWorkflow input and result (deterministic; see src/lake/dead-letter-replay.ts).
+ * replayDeadLettersWorkflow input and result (deterministic; see src/lake/replay.ts).
  */
 import { z } from 'zod';
-import type { ReplaySummary } from '../lake/dead-letter-replay';
+import type { ReplaySummary } from '../lake/replay';
 import { memoryLimit } from './deserialize-input';
 
 const iso = z.string().datetime({ offset: true });

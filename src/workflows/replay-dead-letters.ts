@@ -2,7 +2,7 @@
  * Dead-letter replay (after a rule fix): re-parse dead letters — all, or a selection by batch_id,
  * failed_at and/or error — and move the rows that now pass into bronze exactly once, recording
  * which rows and when in bronze/sensor_readings_replay_log. The replay id (default: this
- * workflow's id) is the idempotency key. See src/lake/dead-letter-replay.ts.
+ * workflow's id) is the idempotency key. See src/lake/replay.ts.
  *
  *   temporal workflow start --type replayDeadLettersWorkflow --task-queue sensor-pipeline \
  *     --workflow-id replay-2026-01-07 --input '{"errors":["wrong type for value"]}'

@@ -8,7 +8,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { addAction, commit, createTable, LocalStore, readLastCheckpoint, writeParquetDataFile, type CommitObserver } from '../../src/delta';
 import { sqlString } from '../../src/delta/sql';
-import { replayDeadLetters } from '../../src/lake/dead-letter-replay';
+import { replayDeadLetters } from '../../src/lake/replay';
 import { KafkaRecords } from '../../src/kafka/range-reader';
 import { openDuckDB, type Lake } from '../../src/lake/duckdb';
 import { RawTableWriter } from '../../src/lake/raw-table';

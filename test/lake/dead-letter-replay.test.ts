@@ -1,5 +1,5 @@
 /**
- * Dead-letter replay (src/lake/dead-letter-replay.ts), DuckDB only: truly bad rows never move;
+ * Dead-letter replay (src/lake/replay.ts), DuckDB only: truly bad rows never move;
  * dead letters that pass the current rules move to bronze exactly once, also across a crash between
  * the replay-log and bronze commits, a reused replay id, and overlapping replays.
  */
@@ -7,7 +7,7 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { runBronze } from '../../src/lake/bronze';
-import { replayDeadLetters } from '../../src/lake/dead-letter-replay';
+import { replayDeadLetters } from '../../src/lake/replay';
 import { addAction, commitWithRetry, readSnapshot, writeParquetDataFile } from '../helpers/delta-dir';
 import { openDuckDB, type Lake } from '../../src/lake/duckdb';
 import { sqlString } from '../../src/delta/sql';

@@ -1,5 +1,5 @@
 /**
- * src/lake/gold-merge.ts on real Delta tables: bronze is written directly with
+ * src/lake/gold.ts on real Delta tables: bronze is written directly with
  * writeParquetDataFile, gold by the merge; after every step gold is read back through DuckDB's
  * delta_scan and through delta-rs (Python `deltalake`), which must agree with each other, with our
  * own snapshot, and with the expected rows.
@@ -24,7 +24,7 @@ import {
   planBronzeBatches,
   readGoldCheckpoint,
   type GoldMergeRequest,
-} from '../../src/lake/gold-merge';
+} from '../../src/lake/gold';
 import { addNullableColumns, LocalStore } from '../../src/delta';
 import { sqlString } from '../../src/delta/sql';
 import { BRONZE, ensureTables, GOLD, GOLD_CHECKPOINT_APP_ID, tableDir, UpstreamTableChangedError } from '../../src/lake/tables';

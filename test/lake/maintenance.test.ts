@@ -9,7 +9,7 @@ import * as path from 'node:path';
 import { DAY_MS, LocalStore, cleanupLog, loadSnapshot } from '../../src/delta';
 import { runBronze } from '../../src/lake/bronze';
 import { openDuckDB, type Lake } from '../../src/lake/duckdb';
-import { mergeBronzeIntoGold } from '../../src/lake/gold-merge';
+import { mergeBronzeIntoGold } from '../../src/lake/gold';
 import { ChangeFeedExpiredError, explainExpiredFeed, maintainTable, type MaintainTableRequest } from '../../src/lake/maintenance';
 import { sqlString } from '../../src/delta/sql';
 import { BRONZE, DEAD_LETTER, ensureTables, GOLD, RAW, tableDir, type TableDef } from '../../src/lake/tables';
