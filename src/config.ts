@@ -13,7 +13,7 @@ import { z } from 'zod';
 import { isObjectStoreUrl } from './delta/open-store';
 import { parseStoreUrl, storeUrl } from './delta/store-config';
 import { validateMaintenanceProperties } from './delta/table-properties';
-import { memoryLimit } from './workflows/deserialize-input';
+import { memoryLimit } from './workflows/bronze-input';
 import { MAINTAINED_TABLE_NAMES } from './workflows/maintain-tables-input';
 
 export const TASK_QUEUE = 'sensor-pipeline';

@@ -4,7 +4,7 @@ import { CheckpointAheadOfRawError, runBronze, type BronzeResult } from '../lake
 import { lakeStores, openDuckDB } from '../lake/duckdb';
 import { ChangeFeedExpiredError, explainExpiredFeed } from '../lake/maintenance';
 import { BRONZE, DEAD_LETTER, ensureTables } from '../lake/tables';
-import { isBackfill, type DeserializeInput } from '../workflows/deserialize-input';
+import { isBackfill, type DeserializeInput } from '../workflows/bronze-input';
 import { activityMemoryLimit } from '../config';
 import type { VersionCheckpoint } from '../stages';
 import type { ActivityDeps } from './deps';

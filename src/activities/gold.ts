@@ -4,7 +4,7 @@ import { ApplicationFailure } from '@temporalio/common';
 import { ChangeFeedExpiredError, explainExpiredFeed } from '../lake/maintenance';
 import { mergeBronzeIntoGold, type GoldResult } from '../lake/gold';
 import { BRONZE, ensureTables, GOLD, tableDir } from '../lake/tables';
-import type { MergeGoldInput } from '../workflows/merge-gold-input';
+import type { MergeGoldInput } from '../workflows/gold-input';
 import type { VersionCheckpoint } from '../stages';
 import type { ActivityDeps } from './deps';
 

@@ -3,10 +3,10 @@
  * src/lake, heartbeat, and return counts and offsets — never rows.
  */
 import type { ActivityDeps } from './deps';
-import { makeIngestRaw, makeListRawPartitions } from './ingest-raw';
-import { makeDeserialize } from './deserialize';
-import { makeReplayDeadLetters } from './replay-dead-letters';
-import { makeMergeGold } from './merge-gold';
+import { makeIngestRaw, makeListRawPartitions } from './raw';
+import { makeDeserialize } from './bronze';
+import { makeReplayDeadLetters } from './replay';
+import { makeMergeGold } from './gold';
 import { makeMaintainTable } from './maintain-tables';
 
 export type { ActivityDeps, FaultHooks } from './deps';

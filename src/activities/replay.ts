@@ -2,7 +2,7 @@ import { Context } from '@temporalio/activity';
 import { replayDeadLetters } from '../lake/replay';
 import { lakeStores, openDuckDB } from '../lake/duckdb';
 import { BRONZE, DEAD_LETTER, ensureTables, REPLAY_LOG } from '../lake/tables';
-import type { ReplayDeadLettersInput, ReplayDeadLettersResult } from '../workflows/replay-dead-letters-input';
+import type { ReplayDeadLettersInput, ReplayDeadLettersResult } from '../workflows/replay-input';
 import { activityMemoryLimit } from '../config';
 import type { ActivityDeps } from './deps';
 

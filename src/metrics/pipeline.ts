@@ -14,7 +14,7 @@ import { readLakeState } from '../status';
 import type { IngestRawResult } from '../workflows/inputs';
 import type { BronzeResult } from '../lake/bronze-plan';
 import type { GoldResult } from '../lake/gold-result';
-import type { ReplayDeadLettersResult } from '../workflows/replay-dead-letters-input';
+import type { ReplayDeadLettersResult } from '../workflows/replay-input';
 import { MetricSet, type Labels } from './exposition';
 
 type Kind = 'counter' | 'gauge';

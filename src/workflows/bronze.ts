@@ -13,7 +13,7 @@ import { proxyActivities, setCurrentDetails, upsertSearchAttributes, workflowInf
 import type { Activities } from '../activities';
 import { collision, FOLLOW_UP_RETRY, isFollowUp, STAGE_RETRY, startNextStage, validated } from './common';
 import type { BronzeResult } from '../lake/bronze-plan';
-import { DeserializeInput, isBackfill } from './deserialize-input';
+import { DeserializeInput, isBackfill } from './bronze-input';
 import { carriedCheckpoint, type VersionCheckpoint } from '../stages';
 import { parseInput } from './inputs';
 import { DeadLetters, PipelineStage, RecordsIn, RecordsOut, TableVersion } from './search-attributes';

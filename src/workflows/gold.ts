@@ -13,7 +13,7 @@ import { collision, FOLLOW_UP_RETRY, isFollowUp, STAGE_RETRY, validated } from '
 import { carriedCheckpoint, readsAfter, type VersionCheckpoint } from '../stages';
 import { parseInput } from './inputs';
 import type { GoldResult } from '../lake/gold-result';
-import { MergeGoldInput } from './merge-gold-input';
+import { MergeGoldInput } from './gold-input';
 import { PipelineStage, RecordsIn, RecordsOut, TableVersion } from './search-attributes';
 
 const options = {

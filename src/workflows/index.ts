@@ -1,6 +1,6 @@
 // The workflows the worker registers (its `workflowsPath` points here).
-export { ingestRawWorkflow } from './ingest-raw';
-export { deserializeWorkflow } from './deserialize';
-export { replayDeadLettersWorkflow } from './replay-dead-letters';
-export { mergeGoldWorkflow } from './merge-gold';
+export { ingestRawWorkflow } from './raw';
+export { deserializeWorkflow } from './bronze';
+export { replayDeadLettersWorkflow } from './replay';
+export { mergeGoldWorkflow } from './gold';
 export { maintainTablesWorkflow } from './maintain-tables';

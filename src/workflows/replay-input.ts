@@ -3,7 +3,7 @@
  */
 import { z } from 'zod';
 import type { ReplaySummary } from '../lake/replay';
-import { memoryLimit } from './deserialize-input';
+import { memoryLimit } from './bronze-input';
 
 const iso = z.string().datetime({ offset: true });
 

@@ -11,7 +11,7 @@ import { proxyActivities, setCurrentDetails, upsertSearchAttributes, workflowInf
 import type { Activities } from '../activities';
 import { STAGE_RETRY, validated } from './common';
 import { parseInput } from './inputs';
-import { ReplayDeadLettersInput, type ReplayDeadLettersResult } from './replay-dead-letters-input';
+import { ReplayDeadLettersInput, type ReplayDeadLettersResult } from './replay-input';
 import { DeadLetters, PipelineStage, RecordsIn, RecordsOut, TableVersion } from './search-attributes';
 
 const { replayDeadLettersToBronze } = proxyActivities<Activities>({

@@ -10,8 +10,8 @@ import { openDuckDB } from '../../src/lake/duckdb';
 import { sqlString } from '../../src/delta/sql';
 import { BRONZE, BRONZE_TXN_APP_ID, DEAD_LETTER, RAW, REPLAY_LOG, tableDir, type TableDef } from '../../src/lake/tables';
 import { deserializeWorkflow, ingestRawWorkflow, replayDeadLettersWorkflow } from '../../src/workflows';
-import type { DeserializeInput } from '../../src/workflows/deserialize-input';
-import type { ReplayDeadLettersInput } from '../../src/workflows/replay-dead-letters-input';
+import type { DeserializeInput } from '../../src/workflows/bronze-input';
+import type { ReplayDeadLettersInput } from '../../src/workflows/replay-input';
 import { DeadLetters, PipelineStage, RecordsIn, RecordsOut } from '../../src/workflows/search-attributes';
 import { readWithDeltaScan, readWithDeltalake } from '../helpers/deltalake-reader';
 import {

@@ -6,7 +6,7 @@
 import { Context } from '@temporalio/activity';
 import { ingestRawWorkflow } from '../../src/workflows';
 import { createActivities } from '../../src/activities';
-import type { IngestRawActivityInput } from '../../src/activities/ingest-raw';
+import type { IngestRawActivityInput } from '../../src/activities/raw';
 import { partitionGroups } from '../../src/workflows/inputs';
 import { rawParallelism } from '../../src/schedules';
 import { RAW, tableDir } from '../../src/lake/tables';

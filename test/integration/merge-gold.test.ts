@@ -16,7 +16,7 @@ import { sqlString } from '../../src/delta/sql';
 import { BRONZE, ensureTables, GOLD, GOLD_CHECKPOINT_APP_ID, RAW, tableDir } from '../../src/lake/tables';
 import { deserializeWorkflow, ingestRawWorkflow, mergeGoldWorkflow } from '../../src/workflows';
 import type { GoldResult } from '../../src/lake/gold-result';
-import type { MergeGoldInput } from '../../src/workflows/merge-gold-input';
+import type { MergeGoldInput } from '../../src/workflows/gold-input';
 import { PipelineStage, RecordsIn, RecordsOut, TableVersion } from '../../src/workflows/search-attributes';
 import { expectReadersAgree, type NormalizedRow } from '../helpers/deltalake-reader';
 import { closeConnections, createTopic, deltaVersions, execute, produce, tempLakeRoot, testConfig, testWorker, uniqueName, type TestWorker } from '../helpers/pipeline';
