@@ -22,7 +22,7 @@ import { loadWorkerConfig } from '../src/config';
 import { createActivities } from '../src/activities';
 import { connectKafka } from '../src/kafka/connection';
 import { workerInterceptors } from '../src/worker';
-import type { IngestRawResult } from '../src/workflows/inputs';
+import type { RawResult } from '../src/lake/raw-result';
 import { deleteTopic, produceBacklog } from './dataset';
 
 function arg(name: string, fallback: string): string {
@@ -74,7 +74,7 @@ async function main(): Promise<void> {
         taskQueue: config.temporal.taskQueue,
         workflowId: `bench-fanout-${g}-${randomUUID().slice(0, 8)}`,
         args: [{ topics: [topic], startingOffsets: 'earliest', parallelism: g }],
-      }) as Promise<IngestRawResult>;
+      }) as Promise<RawResult>;
       const [result] = await Promise.all([run, ...ws.map((w) => w.runUntil(run.catch(() => undefined)))]);
       const seconds = (performance.now() - t0) / 1000;
       for (const c of connections) await c.close();

@@ -4,14 +4,14 @@ import { fetchWatermarks } from '../kafka/watermarks';
 import { lakeStores, openDuckDB } from '../lake/duckdb';
 import { runRaw, type RawRunInput } from '../lake/raw';
 import { ensureTables, RAW } from '../lake/tables';
-import type { IngestRawResult, PartitionRef } from '../workflows/inputs';
+import type { PartitionRef, RawResult } from '../lake/raw-result';
 import type { ActivityDeps } from './deps';
 
 export type IngestRawActivityInput = RawRunInput;
 
 /** Stage 1: Kafka → raw (src/lake/raw.ts), with the activity's heartbeats, cancellation, logger and fault hooks. */
 export function makeIngestRaw(deps: ActivityDeps) {
-  return async function ingestRaw(input: IngestRawActivityInput): Promise<IngestRawResult> {
+  return async function ingestRaw(input: IngestRawActivityInput): Promise<RawResult> {
     const ctx = Context.current();
     await ensureTables(deps.config.lakeRoot, [RAW]);
     return runRaw(

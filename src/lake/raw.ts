@@ -9,7 +9,8 @@ import { PermanentKafkaError, type KafkaHandle } from '../kafka/connection';
 import { aheadOfLogEnd, offsetOf, planRead, setOffset, type LostRange, type PartitionRange, type TopicOffsets } from '../kafka/offsets';
 import { KafkaRecords, readRanges } from '../kafka/range-reader';
 import { fetchWatermarks, offsetsForTimestamp } from '../kafka/watermarks';
-import type { IngestRawInput, IngestRawResult, PartitionRef, RawBackfill } from '../workflows/inputs';
+import type { IngestRawInput, RawBackfill } from '../workflows/inputs';
+import type { PartitionRef, RawResult } from './raw-result';
 import type { Lake } from './duckdb';
 import { RawTableWriter, readRawCheckpoint } from './raw-table';
 import { RAW, tableDir } from './tables';
@@ -51,7 +52,7 @@ export interface RawRunDeps {
 }
 
 /** One run: a backfill when the input says so, else the scheduled read from the checkpoint to the log ends. */
-export async function runRaw(deps: RawRunDeps, input: RawRunInput): Promise<IngestRawResult> {
+export async function runRaw(deps: RawRunDeps, input: RawRunInput): Promise<RawResult> {
   if (input.backfill) return backfillRaw(deps, input, input.backfill);
   const { kafka } = deps;
   const dir = tableDir(deps.lakeRoot, RAW);
@@ -168,7 +169,7 @@ function onlyPartitions(offsets: TopicOffsets, partitions: PartitionRef[]): Topi
  * scheduled checkpoint (at and past it the scheduled runs read), and no checkpoint moves. Safe to
  * run while the scheduled run is in flight and to retry: every write re-checks what raw holds.
  */
-export async function backfillRaw(deps: RawRunDeps, input: RawRunInput, backfill: RawBackfill): Promise<IngestRawResult> {
+export async function backfillRaw(deps: RawRunDeps, input: RawRunInput, backfill: RawBackfill): Promise<RawResult> {
   const { kafka } = deps;
   const dir = tableDir(deps.lakeRoot, RAW);
   const topics = 'offsets' in backfill ? Object.keys(backfill.offsets) : input.topics;

@@ -11,7 +11,7 @@ import { stageOfActivity } from '../stages';
 import type { KafkaLogger } from '../kafka/connection';
 import { BRONZE, DEAD_LETTER, GOLD, RAW } from '../lake/tables';
 import { readLakeState } from '../status';
-import type { IngestRawResult } from '../workflows/inputs';
+import type { RawResult } from '../lake/raw-result';
 import type { BronzeResult } from '../lake/bronze-plan';
 import type { GoldResult } from '../lake/gold-result';
 import type { ReplayDeadLettersResult } from '../workflows/replay-input';
@@ -73,7 +73,7 @@ export class PipelineMetrics {
     this.gauge('tributary_stage_last_run_duration_seconds', { stage }, durationMs / 1000);
     switch (stage) {
       case 'raw': {
-        const r = result as IngestRawResult;
+        const r = result as RawResult;
         this.inc('tributary_records_in_total', { stage, source: 'kafka' }, r.recordsIn);
         this.inc('tributary_records_out_total', { stage, table: RAW.name }, r.recordsIn);
         break;

@@ -5,7 +5,7 @@
  * workflow bundle can import it; activities import only its types.
  */
 import { z } from 'zod';
-import type { CheckpointDisagreement, LostRange, TopicOffsets } from '../kafka/offsets';
+import type { PartitionRef } from '../lake/raw-result';
 
 /** Kafka's legal topic names. */
 const topicName = z.string().regex(/^[A-Za-z0-9._-]{1,249}$/, 'not a legal Kafka topic name');
@@ -64,12 +64,6 @@ export const IngestRawInput = z
 export type IngestRawInput = z.infer<typeof IngestRawInput>;
 export type RawBackfill = NonNullable<IngestRawInput['backfill']>;
 
-/** One Kafka partition of a topic (what stage 1's fan-out splits into groups). */
-export interface PartitionRef {
-  topic: string;
-  partition: number;
-}
-
 /**
  * Stage 1's partition groups: `parallelism` groups, round-robin over the partitions sorted by topic and number
  * (so each group gets a share of every topic), empty groups dropped. Deterministic: the workflow calls it.
@@ -81,25 +75,6 @@ export function partitionGroups(partitions: PartitionRef[], parallelism: number)
   return groups.filter((g) => g.length > 0);
 }
 
-export interface IngestRawResult {
-  stage: 'raw';
-  mode: 'scheduled' | 'backfill';
-  /** Next offset per topic-partition after this run: the next run starts here. */
-  checkpoint: TopicOffsets;
-  recordsIn: number;
-  /** Delta commits this run made (0 when there was nothing new). */
-  commits: number;
-  /** Raw table version after the run. */
-  tableVersion: number;
-  /** Records Kafka deleted before they were read (failOnDataLoss=false). */
-  lost: LostRange[];
-  /** Where the workflow's checkpoint and the table's differed; the table's was used. */
-  checkpointDisagreements: CheckpointDisagreement[];
-  /** Backfill only: records read that raw already held, so not written again. */
-  alreadyPresent?: number;
-  /** Fan-out (parallelism > 1): the partition groups, one activity each. */
-  groups?: number;
-}
 
 /** Validates a workflow input; the message lists every problem. */
 export function parseInput<T extends z.ZodTypeAny>(schema: T, input: unknown, what: string): z.infer<T> {

@@ -8,7 +8,8 @@
  */
 import { ApplicationFailure, proxyActivities, setCurrentDetails, upsertSearchAttributes, workflowInfo } from '@temporalio/workflow';
 import type { Activities } from '../activities';
-import { IngestRawInput, parseInput, partitionGroups, type IngestRawResult } from './inputs';
+import type { RawResult } from '../lake/raw-result';
+import { IngestRawInput, parseInput, partitionGroups } from './inputs';
 import { PipelineStage, RecordsIn, RecordsOut, TableVersion } from './search-attributes';
 import { STAGE_RETRY, startNextStage, validated } from './common';
 
@@ -21,9 +22,9 @@ const { ingestRaw } = proxyActivities<Activities>({
 
 const { listRawPartitions } = proxyActivities<Activities>({ startToCloseTimeout: '2 minutes', retry: STAGE_RETRY });
 
-export async function ingestRawWorkflow(rawInput?: unknown): Promise<IngestRawResult> {
+export async function ingestRawWorkflow(rawInput?: unknown): Promise<RawResult> {
   const input = validated(() => parseInput(IngestRawInput, rawInput, 'ingestRawWorkflow'));
-  const previous = workflowInfo().lastResult as IngestRawResult | undefined;
+  const previous = workflowInfo().lastResult as RawResult | undefined;
   const workflowCheckpoint = input.checkpoint ?? previous?.checkpoint;
   upsertSearchAttributes([{ key: PipelineStage, value: 'raw' }]);
   setCurrentDetails(`Reading ${input.topics.join(', ')} up to the end offsets captured at start`);
@@ -54,14 +55,14 @@ export async function ingestRawWorkflow(rawInput?: unknown): Promise<IngestRawRe
  * only its own partitions' rows and txns (the txn compare-and-swap is per partition, so the groups never
  * invalidate each other; a lost version race just retries the commit), and each retries alone.
  */
-async function fanOut(input: IngestRawInput, workflowCheckpoint: IngestRawResult['checkpoint'] | undefined): Promise<IngestRawResult> {
+async function fanOut(input: IngestRawInput, workflowCheckpoint: RawResult['checkpoint'] | undefined): Promise<RawResult> {
   const groups = partitionGroups(await listRawPartitions({ topics: input.topics }), input.parallelism);
   if (groups.length <= 1) return ingestRaw({ ...input, workflowCheckpoint });
   setCurrentDetails(`Reading ${input.topics.join(', ')} in ${groups.length} partition group(s)`);
   const results = await Promise.all(
     groups.map((partitions, i) => ingestRaw({ ...input, workflowCheckpoint, group: { partitions, reportsGone: i === 0 } })),
   );
-  const checkpoint: IngestRawResult['checkpoint'] = {};
+  const checkpoint: RawResult['checkpoint'] = {};
   for (const r of results) {
     for (const [topic, parts] of Object.entries(r.checkpoint)) Object.assign((checkpoint[topic] ??= {}), parts);
   }
@@ -78,7 +79,7 @@ async function fanOut(input: IngestRawInput, workflowCheckpoint: IngestRawResult
   };
 }
 
-function describeRaw(r: IngestRawResult): string {
+function describeRaw(r: RawResult): string {
   const lines = [
     `**raw** — ${r.recordsIn} records in ${r.commits} commit(s)${r.groups ? ` by ${r.groups} partition groups` : ''}; raw table version ${r.tableVersion}`,
     `checkpoint: ${JSON.stringify(r.checkpoint)}`,

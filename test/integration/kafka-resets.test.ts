@@ -6,7 +6,8 @@
  */
 import * as fs from 'node:fs';
 import { ingestRawWorkflow } from '../../src/workflows';
-import type { IngestRawInput, IngestRawResult } from '../../src/workflows/inputs';
+import type { RawResult } from '../../src/lake/raw-result';
+import type { IngestRawInput } from '../../src/workflows/inputs';
 import { RAW, tableDir } from '../../src/lake/tables';
 import {
   adminKafka,
@@ -30,7 +31,7 @@ afterAll(async () => {
   for (const r of lakeRoots) fs.rmSync(r, { recursive: true, force: true });
 });
 
-const ingest = (w: TestWorker, input: Partial<IngestRawInput>) => execute(w, ingestRawWorkflow, input) as Promise<IngestRawResult>;
+const ingest = (w: TestWorker, input: Partial<IngestRawInput>) => execute(w, ingestRawWorkflow, input) as Promise<RawResult>;
 const messages = (from: number, n: number, tag: string) => Array.from({ length: n }, (_, i) => ({ value: `${tag}-${from + i}` }));
 
 async function rawStats(lakeRoot: string) {

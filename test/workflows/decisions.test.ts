@@ -19,7 +19,7 @@ import { loadEnv } from '../../src/config';
 import { deserializeWorkflow, ingestRawWorkflow, mergeGoldWorkflow } from '../../src/workflows';
 import { followUpWorkflowId } from '../../src/workflows/common';
 import type { BronzeResult } from '../../src/lake/bronze-plan';
-import type { IngestRawResult } from '../../src/workflows/inputs';
+import type { RawResult } from '../../src/lake/raw-result';
 import type { GoldResult } from '../../src/lake/gold-result';
 
 const env = loadEnv();
@@ -35,7 +35,7 @@ afterAll(async () => {
   await testEnv?.teardown();
 });
 
-const rawResult = (o: Partial<IngestRawResult> = {}): IngestRawResult => ({
+const rawResult = (o: Partial<RawResult> = {}): RawResult => ({
   stage: 'raw',
   mode: 'scheduled',
   checkpoint: { t: { '0': 10 } },
