@@ -6,5 +6,6 @@ module.exports = {
   testMatch: ['**/*.test.ts'],
   testTimeout: 120000,
   globalSetup: '<rootDir>/test/helpers/global-setup.ts',
+  globalTeardown: '<rootDir>/test/helpers/global-teardown.ts',
   transform: { '^.+\\.ts$': ['ts-jest', {}] },
 };

@@ -3,7 +3,6 @@
  * and lake directory per test, a worker on its own task queue, and a Temporal client.
  */
 import * as fs from 'node:fs';
-import * as os from 'node:os';
 import * as path from 'node:path';
 import { randomUUID } from 'node:crypto';
 import { Client, Connection, WorkflowFailedError } from '@temporalio/client';
@@ -16,6 +15,7 @@ import { WORKFLOW_INTERCEPTOR_MODULES, workerInterceptors } from '../../src/work
 import { openDuckDB } from '../../src/lake/duckdb';
 import { LocalStore, LOG_PREFIX, parseLogKey } from '../../src/delta';
 import { sqlString } from '../../src/delta/sql';
+import { testTempRoot } from './temp-root';
 
 export const env = loadEnv();
 
@@ -48,7 +48,7 @@ export function uniqueName(prefix: string): string {
 }
 
 export function tempLakeRoot(): string {
-  const dir = path.join(os.tmpdir(), 'tributary-test', uniqueName('lake'));
+  const dir = path.join(testTempRoot(), uniqueName('lake'));
   fs.mkdirSync(dir, { recursive: true });
   return dir;
 }
