@@ -4,7 +4,6 @@
  * bounds, the stop-at-start-version rule, backfill without duplicates, CAS against a stale writer.
  */
 import * as fs from 'node:fs';
-import * as os from 'node:os';
 import * as path from 'node:path';
 import {
   BronzeBatchWriter,
@@ -22,21 +21,20 @@ import { SENSOR_FIELDS } from '../../src/lake/sensor-rules';
 import { sqlString } from '../../src/delta/sql';
 import { BACKFILL_TXN_APP_ID, BRONZE, BRONZE_TXN_APP_ID, DEAD_LETTER, ensureTables, RAW, tableDir, UpstreamTableChangedError } from '../../src/lake/tables';
 import { appendRaw, type RawRow } from '../helpers/raw-fixture';
+import { tempRoots } from '../helpers/temp-root';
 
 let lake: Lake;
-const roots: string[] = [];
+const newTempRoot = tempRoots('tributary-bronze');
 
 beforeAll(async () => {
   lake = await openDuckDB({ memoryLimit: '1GB' });
 });
 afterAll(() => {
   lake?.close();
-  for (const r of roots) fs.rmSync(r, { recursive: true, force: true });
 });
 
 async function newLake(): Promise<string> {
-  const root = fs.mkdtempSync(path.join(os.tmpdir(), 'tributary-bronze-'));
-  roots.push(root);
+  const root = newTempRoot();
   await ensureTables(root, [RAW, BRONZE, DEAD_LETTER]);
   return root;
 }

@@ -3,8 +3,6 @@
  * policy (`delta.checkpointInterval`): raw backfill and dead-letter replay (replay log and bronze)
  * used to never checkpoint. Observed through the transaction's CommitObserver.
  */
-import * as fs from 'node:fs';
-import * as os from 'node:os';
 import * as path from 'node:path';
 import { addAction, commit, createTable, LocalStore, readLastCheckpoint, writeParquetDataFile, type CommitObserver } from '../../src/delta';
 import { sqlString } from '../../src/delta/sql';
@@ -13,20 +11,19 @@ import { KafkaRecords } from '../../src/kafka/range-reader';
 import { openDuckDB, type Lake } from '../../src/lake/duckdb';
 import { RawTableWriter } from '../../src/lake/raw-table';
 import { BRONZE, DEAD_LETTER, ensureTables, RAW, REPLAY_LOG, tableDir, type TableDef } from '../../src/lake/tables';
+import { tempRoots } from '../helpers/temp-root';
 
 let lake: Lake;
-const roots: string[] = [];
+const newTempRoot = tempRoots('tributary-observer');
 beforeAll(async () => {
   lake = await openDuckDB();
 });
 afterAll(() => {
   lake?.close();
-  for (const r of roots) fs.rmSync(r, { recursive: true, force: true });
 });
 
 function newRoot(): string {
-  const root = fs.mkdtempSync(path.join(os.tmpdir(), 'tributary-observer-'));
-  roots.push(root);
+  const root = newTempRoot();
   return root;
 }
 

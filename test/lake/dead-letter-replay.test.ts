@@ -3,9 +3,6 @@
  * dead letters that pass the current rules move to bronze exactly once, also across a crash between
  * the replay-log and bronze commits, a reused replay id, and overlapping replays.
  */
-import * as fs from 'node:fs';
-import * as os from 'node:os';
-import * as path from 'node:path';
 import { runBronze } from '../../src/lake/bronze';
 import { replayDeadLetters } from '../../src/lake/replay';
 import { addAction, commitWithRetry, readSnapshot, writeParquetDataFile } from '../helpers/delta-dir';
@@ -13,15 +10,15 @@ import { openDuckDB, type Lake } from '../../src/lake/duckdb';
 import { sqlString } from '../../src/delta/sql';
 import { BRONZE, DEAD_LETTER, ensureTables, RAW, replayAppId, REPLAY_LOG, tableDir } from '../../src/lake/tables';
 import { appendRaw } from '../helpers/raw-fixture';
+import { tempRoots } from '../helpers/temp-root';
 
 let lake: Lake;
-const roots: string[] = [];
+const newTempRoot = tempRoots('tributary-replay');
 beforeAll(async () => {
   lake = await openDuckDB();
 });
 afterAll(() => {
   lake?.close();
-  for (const r of roots) fs.rmSync(r, { recursive: true, force: true });
 });
 
 async function q<T = Record<string, unknown>>(sql: string): Promise<T[]> {
@@ -50,8 +47,7 @@ const ok = (i: number) => JSON.stringify({ sensor_id: `r-${i}`, value: i, unit: 
 
 describe('replayDeadLetters', () => {
   it('heartbeats after each step and stops between steps when cancelled; the retry finishes exactly once (issue 16 finding 7)', async () => {
-    const root = fs.mkdtempSync(path.join(os.tmpdir(), 'tributary-replay-'));
-    roots.push(root);
+    const root = newTempRoot();
     await ensureTables(root, [RAW, BRONZE, DEAD_LETTER, REPLAY_LOG]);
     await appendDeadLetters(root, [
       { payload: ok(1), offset: 1, error: 'not an object', batchId: 0 },
@@ -76,8 +72,7 @@ describe('replayDeadLetters', () => {
   });
 
   it('moves only rows that now pass, exactly once, and records which rows and when', async () => {
-    const root = fs.mkdtempSync(path.join(os.tmpdir(), 'tributary-replay-'));
-    roots.push(root);
+    const root = newTempRoot();
     await ensureTables(root, [RAW, BRONZE, DEAD_LETTER, REPLAY_LOG]);
     await appendRaw(lake.connection, root, [
       { value: ok(1) },

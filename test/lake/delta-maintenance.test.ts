@@ -4,7 +4,6 @@
  * maintenance.test.ts for those); the clock is passed in (`now`) instead of waiting days.
  */
 import * as fs from 'node:fs';
-import * as os from 'node:os';
 import * as path from 'node:path';
 import {
   addedFilesSince,
@@ -29,6 +28,7 @@ import {
 } from '../../src/delta';
 import { openDuckDB, type Lake } from '../../src/lake/duckdb';
 import { readWithDeltalake, readWithDeltaScan } from '../helpers/deltalake-reader';
+import { tempRoots } from '../helpers/temp-root';
 
 const FIELDS: DeltaField[] = [
   { name: 'topic', type: 'string', nullable: false },
@@ -40,18 +40,16 @@ const FIELDS: DeltaField[] = [
 const APP = 'tributary.raw/t/0';
 
 let lake: Lake;
-const roots: string[] = [];
+const newTempRoot = tempRoots('tributary-maint');
 beforeAll(async () => {
   lake = await openDuckDB({ memoryLimit: '1GB' });
 });
 afterAll(() => {
   lake?.close();
-  for (const r of roots) fs.rmSync(r, { recursive: true, force: true });
 });
 
 async function newTable(configuration: Record<string, string> = {}): Promise<DeltaTable> {
-  const root = fs.mkdtempSync(path.join(os.tmpdir(), 'tributary-maint-'));
-  roots.push(root);
+  const root = newTempRoot();
   const store = new LocalStore(root);
   await createTable(store, FIELDS, { configuration });
   return { store, checkpointer: extensionCheckpointer(lake.connection) };

@@ -3,9 +3,6 @@
  * and 3 after compactions process nothing twice and miss nothing; log cleanup keeps what a
  * lagging stage needs, and a stage whose commits really are gone fails with a clear error.
  */
-import * as fs from 'node:fs';
-import * as os from 'node:os';
-import * as path from 'node:path';
 import { DAY_MS, LocalStore, cleanupLog, loadSnapshot } from '../../src/delta';
 import { runBronze } from '../../src/lake/bronze';
 import { openDuckDB, type Lake } from '../../src/lake/duckdb';
@@ -15,20 +12,19 @@ import { sqlString } from '../../src/delta/sql';
 import { BRONZE, DEAD_LETTER, ensureTables, GOLD, RAW, tableDir, type TableDef } from '../../src/lake/tables';
 import { readWithDeltalake, readWithDeltaScan } from '../helpers/deltalake-reader';
 import { appendRaw } from '../helpers/raw-fixture';
+import { tempRoots } from '../helpers/temp-root';
 
 let lake: Lake;
-const roots: string[] = [];
+const newTempRoot = tempRoots('tributary-maintain');
 beforeAll(async () => {
   lake = await openDuckDB({ memoryLimit: '1GB' });
 });
 afterAll(() => {
   lake?.close();
-  for (const r of roots) fs.rmSync(r, { recursive: true, force: true });
 });
 
 async function newLake(): Promise<string> {
-  const root = fs.mkdtempSync(path.join(os.tmpdir(), 'tributary-maintain-'));
-  roots.push(root);
+  const root = newTempRoot();
   await ensureTables(root, [RAW, BRONZE, DEAD_LETTER, GOLD]);
   return root;
 }
