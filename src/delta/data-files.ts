@@ -6,7 +6,7 @@ import { randomUUID } from 'node:crypto';
 import type { DuckDBConnection } from '@duckdb/node-api';
 import type { AddAction } from './actions';
 import { DeltaLogCorruptError, UnsupportedDeltaFeatureError } from './errors';
-import { duckTypeOf, validateFields, type DeltaField } from './schema';
+import { decimalOf, duckTypeOf, validateFields, type DeltaField } from './schema';
 import { safeDuckPath, sqlIdent, sqlString } from './sql';
 import type { TableStore } from './storage';
 
@@ -44,11 +44,18 @@ function castExpr(field: DeltaField, sourceType: string): string {
     if (t === 'VARCHAR' || t === '"NULL"' || t === 'NULL') return `CAST(${col} AS TIMESTAMPTZ)`;
     throw new Error(`column ${field.name}: cannot convert ${sourceType} to a Delta timestamp (give a TIMESTAMP/TIMESTAMPTZ; numbers have ambiguous units)`);
   }
+  // An instant's date is its UTC date (Delta dates have no zone), not the session TimeZone's.
+  if (field.type === 'date' && sourceType.toUpperCase() === 'TIMESTAMP WITH TIME ZONE') return `CAST(timezone('UTC', ${col}) AS DATE)`;
   return `CAST(${col} AS ${duckTypeOf(field)})`;
 }
 
 /** Delta stats want timestamps as ISO-8601 with milliseconds and 'Z'. */
 const ISO_MS = `'%Y-%m-%dT%H:%M:%S.%gZ'`;
+/**
+ * Date stats are `YYYY-MM-DD` strings (Spark's and delta-rs' encoding, as partition values); only
+ * for years 1..9999, which every reader parses (DuckDB also has BC and 5-digit years, and infinity).
+ */
+const DATE_STATS_RANGE = `DATE '0001-01-01' AND DATE '9999-12-31'`;
 /** Spark/Delta cut string stats to a prefix; 32 is Delta Spark's default. */
 const STRING_STATS_PREFIX = 32;
 
@@ -61,7 +68,8 @@ const STRING_STATS_PREFIX = 32;
  * Stats are conservative bounds: timestamp min is truncated down and max rounded UP to the
  * millisecond (PROTOCOL.md truncates to ms; rounding max down could let readers skip a file that
  * holds a match); string max is omitted when longer than the 32-char prefix; doubles with NaN/±Inf
- * get no min/max; binary/boolean get only nullCount.
+ * get no min/max; dates are `YYYY-MM-DD` (none outside years 1..9999); decimals are exact JSON
+ * numbers with the column's scale (`-12.50`, as Spark writes them); binary/boolean get only nullCount.
  */
 export async function writeParquetDataFile(
   conn: DuckDBConnection,
@@ -154,9 +162,18 @@ async function computeStats(
           `CASE WHEN isfinite(max(${c})) THEN strftime((max(${c}) + INTERVAL 999 MICROSECONDS) AT TIME ZONE 'UTC', ${ISO_MS}) END AS mx${i}`,
         );
         break;
+      case 'date':
+        parts.push(
+          `CASE WHEN min(${c}) BETWEEN ${DATE_STATS_RANGE} THEN strftime(min(${c}), '%Y-%m-%d') END AS mn${i}`,
+          `CASE WHEN max(${c}) BETWEEN ${DATE_STATS_RANGE} THEN strftime(max(${c}), '%Y-%m-%d') END AS mx${i}`,
+        );
+        break;
       case 'binary':
       case 'boolean':
         break;
+      default:
+        // decimal(p,s): the exact text of the value (DuckDB prints all `s` digits, never an exponent).
+        if (decimalOf(f.type)) parts.push(`min(${c})::VARCHAR AS mn${i}`, `max(${c})::VARCHAR AS mx${i}`);
     }
   });
   const row = (await conn.runAndReadAll(`SELECT ${parts.join(', ')} FROM read_parquet(${sqlString(file)})`)).getRowObjects()[0];
@@ -170,7 +187,7 @@ async function computeStats(
     nullCount[f.name] = Number(row[`nc${i}`]);
     const fmt = (v: unknown): string | null => {
       if (v === null || v === undefined) return null;
-      if (f.type === 'integer' || f.type === 'long') return String(v); // exact integer text
+      if (f.type === 'integer' || f.type === 'long' || decimalOf(f.type)) return String(v); // exact number text
       if (f.type === 'double') return JSON.stringify(v as number);
       return JSON.stringify(String(v));
     };

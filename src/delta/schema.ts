@@ -1,11 +1,16 @@
 /**
  * Table schemas: the primitive column types tributary reads and writes, their DuckDB types, the
  * `schemaString` encoding, and the checks that refuse schemas it could not honour faithfully.
+ * Types are spelled as in schemaString (PROTOCOL.md "Primitive Types"): `decimal(p,s)` is a
+ * template-literal type, so a field's type is the very string the log holds.
  */
 import type { MetadataAction } from './actions';
 import { DeltaLogCorruptError, UnsupportedDeltaFeatureError } from './errors';
 
-export type DeltaPrimitive = 'string' | 'integer' | 'long' | 'double' | 'timestamp' | 'binary' | 'boolean';
+/** `decimal(p,s)` as the schemaString spells it: precision 1..38, scale 0..p (Spark's DecimalType). */
+export type DeltaDecimal = `decimal(${number},${number})`;
+
+export type DeltaPrimitive = 'string' | 'integer' | 'long' | 'double' | 'timestamp' | 'date' | 'binary' | 'boolean' | DeltaDecimal;
 
 export interface DeltaField {
   name: string;
@@ -17,6 +22,41 @@ export interface DeltaField {
 export interface TableMetadata extends MetadataAction {
   /** Only the primitive types listed in DeltaPrimitive are accepted. */
   fields: DeltaField[];
+}
+
+/** Spark's DecimalType bound (and Delta's, and Parquet's 16-byte decimals). */
+export const MAX_DECIMAL_PRECISION = 38;
+
+const DECIMAL = /^decimal\(\s*(\d+)\s*,\s*(\d+)\s*\)$/;
+
+/**
+ * Precision and scale of a `decimal(p,s)` type (whitespace inside the parentheses allowed, as
+ * Spark's parser does); null for any other type name. Throws when p or s is out of Spark's range.
+ */
+export function decimalOf(type: string): { precision: number; scale: number } | null {
+  const m = DECIMAL.exec(type);
+  if (!m) return null;
+  const precision = Number(m[1]);
+  const scale = Number(m[2]);
+  if (precision < 1 || precision > MAX_DECIMAL_PRECISION || scale > precision) {
+    throw new Error(`${type}: a decimal needs 1 <= precision <= ${MAX_DECIMAL_PRECISION} and 0 <= scale <= precision`);
+  }
+  return { precision, scale };
+}
+
+/** The canonical spelling of a decimal type, as Spark writes it: `decimal(12,2)`. */
+export function decimalType(precision: number, scale: number): DeltaDecimal {
+  const t: DeltaDecimal = `decimal(${precision},${scale})`;
+  decimalOf(t); // validates
+  return t;
+}
+
+/** The type name as written to schemaString, or null when tributary does not support it. */
+function canonicalType(type: unknown): DeltaPrimitive | null {
+  if (typeof type !== 'string') return null;
+  if (PRIMITIVES.has(type)) return type as DeltaPrimitive;
+  const d = decimalOf(type);
+  return d ? decimalType(d.precision, d.scale) : null;
 }
 
 /** Delta primitive type → DuckDB type used for data files (timestamp = µs, UTC-adjusted). */
@@ -37,15 +77,24 @@ export function duckTypeOf(field: DeltaField | DeltaPrimitive): string {
       return 'BLOB';
     case 'boolean':
       return 'BOOLEAN';
+    case 'date':
+      return 'DATE';
+    default: {
+      const d = decimalOf(t);
+      if (!d) throw new Error(`unsupported Delta type ${JSON.stringify(t)}`);
+      return `DECIMAL(${d.precision},${d.scale})`;
+    }
   }
 }
 
+/** The type names without parameters; decimal(p,s) is recognised by decimalOf. */
 const PRIMITIVES: ReadonlySet<string> = new Set<DeltaPrimitive>([
   'string',
   'integer',
   'long',
   'double',
   'timestamp',
+  'date',
   'binary',
   'boolean',
 ]);
@@ -65,7 +114,15 @@ export function validateFields(fields: DeltaField[]): void {
     const key = f.name.toLowerCase();
     if (seen.has(key)) throw new Error(`duplicate column name ${JSON.stringify(f.name)} (Delta names are case-insensitive)`);
     seen.add(key);
-    if (!PRIMITIVES.has(f.type)) throw new Error(`column ${f.name}: unsupported type ${JSON.stringify(f.type)}`);
+    let canonical: DeltaPrimitive | null;
+    try {
+      canonical = canonicalType(f.type);
+    } catch (e) {
+      throw new Error(`column ${f.name}: ${(e as Error).message}`);
+    }
+    if (canonical === null) throw new Error(`column ${f.name}: unsupported type ${JSON.stringify(f.type)}`);
+    // One spelling per type: schema comparisons are string comparisons.
+    if (canonical !== f.type) throw new Error(`column ${f.name}: write the type as ${canonical}, not ${JSON.stringify(f.type)}`);
     if (typeof f.nullable !== 'boolean') throw new Error(`column ${f.name}: nullable must be a boolean`);
   }
 }
@@ -90,9 +147,15 @@ export function parseSchemaString(schemaString: string, tableDir = '?'): DeltaFi
   }
   return schema.fields.map((raw: { name?: unknown; type?: unknown; nullable?: unknown; metadata?: unknown }) => {
     const name = String(raw.name);
-    if (typeof raw.type !== 'string' || !PRIMITIVES.has(raw.type)) {
+    let type: DeltaPrimitive | null;
+    try {
+      type = canonicalType(raw.type);
+    } catch (e) {
+      throw new DeltaLogCorruptError(`${tableDir}: column ${name}: ${(e as Error).message}`);
+    }
+    if (type === null) {
       throw new UnsupportedDeltaFeatureError(
-        `${tableDir}: column ${name} has type ${JSON.stringify(raw.type)}; tributary supports only ${[...PRIMITIVES].join(', ')}`,
+        `${tableDir}: column ${name} has type ${JSON.stringify(raw.type)}; tributary supports only ${[...PRIMITIVES].join(', ')}, decimal(p,s)`,
       );
     }
     const meta = (raw.metadata ?? {}) as Record<string, unknown>;
@@ -106,7 +169,7 @@ export function parseSchemaString(schemaString: string, tableDir = '?'): DeltaFi
     if (special.length > 0) {
       throw new UnsupportedDeltaFeatureError(`${tableDir}: column ${name} uses ${special.join(', ')}, which tributary does not implement`);
     }
-    return { name, type: raw.type as DeltaPrimitive, nullable: raw.nullable !== false };
+    return { name, type, nullable: raw.nullable !== false };
   });
 }
 

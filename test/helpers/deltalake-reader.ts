@@ -130,8 +130,11 @@ function normalizedExpr(name: string, type: DeltaPrimitive): string {
       return `strftime(${c} AT TIME ZONE 'UTC', '%Y-%m-%dT%H:%M:%S.%fZ')`;
     case 'binary':
       return `lower(hex(${c}))`;
+    case 'date':
+      return `strftime(${c}, '%Y-%m-%d')`;
     default:
-      return c;
+      // decimal(p,s): exact text with all s digits, as the Python side prints it
+      return type.startsWith('decimal(') ? `CAST(${c} AS VARCHAR)` : c;
   }
 }
 

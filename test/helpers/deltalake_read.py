@@ -9,12 +9,14 @@ variable DELTALAKE_STORAGE_OPTIONS, never on the command line.
 Output: {"version", "numRows", "rows", "protocol", "schema", "metadata", "files", "appTransactions"}.
 Values are normalised so that they can be compared with DuckDB output without precision loss:
 long -> decimal string, integer -> number, double -> number (NaN/Infinity as strings),
-timestamp -> 'YYYY-MM-DDTHH:MM:SS.ffffffZ' (UTC), binary -> lowercase hex, boolean, string, null.
+timestamp -> 'YYYY-MM-DDTHH:MM:SS.ffffffZ' (UTC), date -> 'YYYY-MM-DD', decimal(p,s) -> exact
+plain text with s fraction digits ('-12.50'), binary -> lowercase hex, boolean, string, null.
 Rows are in file order; the TypeScript side sorts them.
 Exit codes: 0 ok, 2 usage, 3 deltalake/pyarrow missing, 4 the table could not be read.
 """
 import argparse
 import datetime as dt
+import decimal
 import json
 import math
 import os
@@ -45,6 +47,14 @@ def norm(delta_type, v):
             raise ValueError("timestamp without time zone from delta-rs; expected a UTC-adjusted timestamp")
         u = v.astimezone(dt.timezone.utc)
         return u.strftime("%Y-%m-%dT%H:%M:%S.") + "%06dZ" % u.microsecond
+    if delta_type == "date":
+        return "%04d-%02d-%02d" % (v.year, v.month, v.day)
+    if isinstance(delta_type, str) and delta_type.startswith("decimal("):
+        scale = int(delta_type[len("decimal("):-1].split(",")[1])
+        # quantize keeps the scale's trailing zeros; 'f' never prints an exponent (Decimal('0E-10') -> '0.0000000000')
+        with decimal.localcontext() as ctx:
+            ctx.prec = 80  # the default 28 digits cannot hold decimal(38,s)
+            return format(v.quantize(decimal.Decimal(1).scaleb(-scale)), "f")
     if delta_type == "binary":
         return bytes(v).hex()
     if delta_type == "boolean":

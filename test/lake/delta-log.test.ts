@@ -512,7 +512,7 @@ describe('refuses what it does not implement', () => {
     ['deletion vectors', { minReaderVersion: 3, minWriterVersion: 7, readerFeatures: ['deletionVectors'], writerFeatures: ['deletionVectors'] }, meta()],
     ['column mapping (reader 2)', { minReaderVersion: 2, minWriterVersion: 5 }, meta({ configuration: { 'delta.columnMapping.mode': 'name' } })],
     ['v2 checkpoints', { minReaderVersion: 3, minWriterVersion: 7, readerFeatures: ['v2Checkpoint'], writerFeatures: ['v2Checkpoint'] }, meta()],
-    ['unknown types', { minReaderVersion: 1, minWriterVersion: 2 }, meta({}, [{ name: 'd', type: 'date', nullable: true, metadata: {} }])],
+    ['unknown types', { minReaderVersion: 1, minWriterVersion: 2 }, meta({}, [{ name: 't', type: 'timestamp_ntz', nullable: true, metadata: {} }])],
   ])('readSnapshot refuses %s', async (_name, protocol, metaData) => {
     const dir = tempTableDir();
     writeV0(dir, [{ protocol }, metaData]);

@@ -109,7 +109,7 @@ describe('lake foundation', () => {
     expect(viaDeltaRs.schema.map((f) => [f.name, f.type])).toEqual(table.fields.map((f) => [f.name, f.type]));
     // The types readers see: timestamps are UTC instants (TIMESTAMPTZ), longs are BIGINT.
     const described = (await c.runAndReadAll(`DESCRIBE SELECT * FROM delta_scan(${sqlString(dir)})`)).getRowObjects();
-    const duckType = { string: 'VARCHAR', integer: 'INTEGER', long: 'BIGINT', double: 'DOUBLE', timestamp: 'TIMESTAMP WITH TIME ZONE', binary: 'BLOB', boolean: 'BOOLEAN' };
+    const duckType: Record<string, string> = { string: 'VARCHAR', integer: 'INTEGER', long: 'BIGINT', double: 'DOUBLE', timestamp: 'TIMESTAMP WITH TIME ZONE', binary: 'BLOB', boolean: 'BOOLEAN' };
     expect(described.map((d) => [d.column_name, d.column_type])).toEqual(table.fields.map((f) => [f.name, duckType[f.type]]));
   });
 });
