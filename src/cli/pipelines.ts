@@ -20,14 +20,17 @@ import { expressionSql } from '../lake/expression';
 import { bindProblems, sensorDrift } from '../pipelines/check';
 import { loadPipelineFile, PipelineDefinitionError, type PipelineDefinition } from '../pipelines/definition';
 import { pipelineTables, planEvolution } from '../pipelines/tables';
-import { cronFor, ensureSchedules, SCHEDULES, STAGE_SCHEDULES } from '../schedules';
+import { describeOrphans, planSchedules, syncSchedules } from '../schedules';
+import { notRunnable } from './runnable';
 import { parseArgs } from './args';
 
-const USAGE = 'usage: npm run pipelines -- validate | list | apply [--dry-run]   (file: PIPELINES_FILE or ./pipelines.yaml)';
+const USAGE = 'usage: npm run pipelines -- validate | list | apply [--dry-run] [--prune]   (file: PIPELINES_FILE or ./pipelines.yaml)';
 const Args = z
   .object({
     _: z.tuple([z.enum(['validate', 'list', 'apply'])]),
     dryRun: z.boolean().default(false),
+    /** Delete the schedules of pipelines no longer in the file (default: report them). */
+    prune: z.boolean().default(false),
   })
   .strict();
 
@@ -74,34 +77,28 @@ async function tablePlan(p: PipelineDefinition, lakeRoot: string): Promise<strin
   return out;
 }
 
-async function apply(pipelines: readonly PipelineDefinition[], dryRun: boolean): Promise<void> {
+async function apply(pipelines: readonly PipelineDefinition[], opts: { dryRun: boolean; prune: boolean }): Promise<void> {
   const env = loadEnv();
-  if (dryRun) for (const p of pipelines) for (const line of await tablePlan(p, env.LAKE_ROOT)) console.log(line);
-  const sensor = pipelines.find((p) => p.name === 'sensor');
-  const others = pipelines.filter((p) => p.name !== 'sensor');
-  if (others.length) {
-    const msg = `pipelines ${others.map((p) => p.name).join(', ')}: the stages run the sensor pipeline only so far (workflow input \`pipeline\` is not wired yet); nothing applied for them`;
-    if (!dryRun) throw new Error(msg);
-    console.log(`would refuse: ${msg}`);
-  }
-  if (!sensor) return;
-  // the env overrides (SCHEDULE_*_CRON, PIPELINE_NEAR_REAL_TIME) keep winning, as for `npm run schedules`
-  const nearRealTime = env.PIPELINE_NEAR_REAL_TIME || sensor.nearRealTime;
-  const cronEnv = { ...process.env };
-  const defCron = { raw: sensor.schedules.raw, bronze: sensor.schedules.bronze, gold: sensor.schedules.gold };
-  for (const def of STAGE_SCHEDULES) if (!cronEnv[def.cronEnv]) cronEnv[def.cronEnv] = defCron[def.stage];
-  if (dryRun) {
-    for (const def of SCHEDULES) console.log(`sensor: create or update schedule ${def.id} (${cronFor(def, cronEnv)}) -> ${def.workflowType}${nearRealTime && (def.stage === 'raw' || def.stage === 'bronze') ? ' (near-real-time)' : ''}`);
+  const refusal = notRunnable(pipelines);
+  const schedulesOpts = { pipelines, nearRealTime: env.PIPELINE_NEAR_REAL_TIME };
+  if (opts.dryRun) {
+    for (const p of pipelines) for (const line of await tablePlan(p, env.LAKE_ROOT)) console.log(line);
+    for (const s of planSchedules(schedulesOpts)) {
+      console.log(`${s.pipeline ?? 'all'}: create or update schedule ${s.id} (${s.cron}) -> ${s.workflowType} ${JSON.stringify(s.input)}`);
+    }
+    console.log('schedules of pipelines no longer in the file are reported by apply (deleted with --prune)');
+    if (refusal) console.log(`would refuse: ${refusal}`);
     return;
   }
+  if (refusal) throw new Error(`${refusal}; nothing applied`);
   const created = await ensureTables(env.LAKE_ROOT);
   console.log(`sensor: tables ready${created.length ? ` (created ${created.join(', ')})` : ''}`);
   const connection = await Connection.connect({ address: env.TEMPORAL_ADDRESS });
   try {
     const client = new Client({ connection, namespace: env.TEMPORAL_NAMESPACE });
-    for (const s of await ensureSchedules(client, { taskQueue: env.TEMPORAL_TASK_QUEUE, nearRealTime, env: cronEnv })) {
-      console.log(`sensor: ${s.created ? 'created' : 'updated'} schedule ${s.id} (${s.cron})`);
-    }
+    const r = await syncSchedules(client, { taskQueue: env.TEMPORAL_TASK_QUEUE, ...schedulesOpts, prune: opts.prune });
+    for (const s of r.schedules) console.log(`${s.pipeline ?? 'all'}: ${s.created ? 'created' : 'updated'} schedule ${s.id} (${s.cron})`);
+    for (const line of describeOrphans(r)) console.log(line);
   } finally {
     await connection.close();
   }
@@ -121,7 +118,7 @@ async function main(): Promise<void> {
     console.log(`${file.file}: ${file.pipelines.length} pipeline(s) valid: ${file.pipelines.map((p) => p.name).join(', ')}`);
     return;
   }
-  await apply(file.pipelines, args.dryRun);
+  await apply(file.pipelines, { dryRun: args.dryRun, prune: args.prune });
 }
 
 main().catch((e: unknown) => {

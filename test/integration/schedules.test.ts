@@ -1,7 +1,9 @@
-/** The pipeline's schedules (three stages + table maintenance) on the real Temporal server. */
-import { ScheduleOverlapPolicy } from '@temporalio/client';
-import { ensureSchedules, SCHEDULES } from '../../src/schedules';
+/** The pipelines' schedules (three stages per pipeline + table maintenance) on the real Temporal server. */
+import { Client, ScheduleOverlapPolicy } from '@temporalio/client';
+import { parsePipelineFile } from '../../src/pipelines/definition';
+import { ensureSchedules, orphanSchedules, SCHEDULES, syncSchedules, type OrphanSchedule } from '../../src/schedules';
 import { closeConnections, tempLakeRoot, testConfig, testWorker, uniqueName } from '../helpers/pipeline';
+import { pipelinesWithExample } from '../helpers/pipelines';
 
 afterAll(closeConnections);
 
@@ -53,4 +55,48 @@ describe('schedules', () => {
       /SCHEDULE_RAW_CRON.*5-field cron/,
     );
   });
+
+  it('every pipeline of the file gets its schedules; a pipeline removed from the file is reported, and deleted only with prune', async () => {
+    const w = await testWorker(testConfig(tempLakeRoot()));
+    const prefix = `${uniqueName('t')}-`;
+    const { pipelines } = parsePipelineFile(pipelinesWithExample());
+    const [sensor] = pipelines;
+    const ids = ['sensor-raw-ingest', 'sensor-deserialize', 'sensor-merge-gold', 'orders-raw-ingest', 'orders-deserialize', 'orders-merge-gold', 'sensor-maintain-tables'];
+    try {
+      const first = await syncSchedules(w.client, { taskQueue: w.taskQueue, idPrefix: prefix, pipelines, env: {} });
+      expect(first.schedules.map((s) => [s.id.slice(prefix.length), s.pipeline ?? null, s.created])).toEqual(ids.map((id) => [id, id.startsWith('orders') ? 'orders' : id.includes('maintain') ? null : 'sensor', true]));
+      const gold = await w.client.schedule.getHandle(`${prefix}orders-merge-gold`).describe();
+      expect(gold.action).toMatchObject({ workflowType: 'mergeGoldWorkflow', taskQueue: w.taskQueue, args: [{ pipeline: 'orders' }] });
+      expect(gold.spec.calendars?.[0].minute).toEqual([{ start: 0, end: 59, step: 10 }]); // the definition's */10
+      expect(gold.memo).toEqual({ stage: 'gold', pipeline: 'orders' });
+      const sensorRaw = await w.client.schedule.getHandle(`${prefix}sensor-raw-ingest`).describe();
+      expect(sensorRaw.action).toMatchObject({ workflowType: 'ingestRawWorkflow', args: [{}] }); // as before pipelines were declared
+
+      // orders taken out of the file: its schedules are reported, not deleted …
+      const ordersIds = ids.filter((id) => id.startsWith('orders')).map((id) => prefix + id);
+      const listed = await untilListed(w.client, prefix, ordersIds);
+      expect(listed.map((o) => [o.id, o.pipeline])).toEqual([...ordersIds].sort().map((id) => [id, 'orders']));
+      const kept = await syncSchedules(w.client, { taskQueue: w.taskQueue, idPrefix: prefix, pipelines: [sensor!], env: {} });
+      expect(kept.orphans.map((o) => o.id)).toEqual([...ordersIds].sort());
+      for (const id of ordersIds) await w.client.schedule.getHandle(id).describe();
+      // … and deleted with prune; the sensor pipeline's and the maintenance schedule stay
+      const pruned = await syncSchedules(w.client, { taskQueue: w.taskQueue, idPrefix: prefix, pipelines: [sensor!], env: {}, prune: true });
+      expect(pruned.orphans.map((o) => o.id)).toEqual([...ordersIds].sort());
+      for (const id of ordersIds) await expect(w.client.schedule.getHandle(id).describe()).rejects.toThrow(/not found/i);
+      for (const id of ids.filter((x) => !x.startsWith('orders'))) await w.client.schedule.getHandle(prefix + id).describe();
+    } finally {
+      for (const id of ids) await w.client.schedule.getHandle(`${prefix}${id}`).delete().catch(() => undefined);
+    }
+  });
 });
+
+/** The orphans under `prefix` once the server's schedule list shows all of `ids` (its index is asynchronous; bounded poll). */
+async function untilListed(client: Client, prefix: string, ids: string[]): Promise<OrphanSchedule[]> {
+  const deadline = Date.now() + 30_000;
+  for (;;) {
+    const found = await orphanSchedules(client, [{ name: 'sensor' }], prefix);
+    if (ids.every((id) => found.some((o) => o.id === id)) || Date.now() > deadline) return found;
+    await new Promise((r) => setTimeout(r, 200)); // poll the list until the index caught up
+  }
+}
+
