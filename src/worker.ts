@@ -15,6 +15,9 @@ import { stageOfActivity } from './stages';
 import { loadEnv, loadWorkerConfig } from './config';
 import { setCheckpointReaderMemoryLimit } from './lake/duckdb';
 import { PipelineMetrics } from './metrics/pipeline';
+import { bindProblems } from './pipelines/check';
+import { loadPipelineFile, PipelineDefinitionError, pipelinesFilePath, type PipelineFile } from './pipelines/definition';
+import { PipelineNotRunnableError, stagePipeline } from './pipelines/stage-pipeline';
 import { metricsEndpoint, metricsInterceptor, sdkTelemetry, serveMetrics } from './metrics/server';
 
 /** Every log line of an activity (its own and kafkajs') carries `stage` besides the SDK's workflowId etc. */
@@ -54,9 +57,30 @@ export async function createWorker(
   });
 }
 
+/**
+ * The definition file (PIPELINES_FILE or the repo's pipelines.yaml), checked as `npm run pipelines --
+ * validate` checks it: a worker with a bad file refuses to start, every problem listed.
+ */
+export async function loadWorkerPipelines(): Promise<PipelineFile> {
+  const file = loadPipelineFile(pipelinesFilePath());
+  const problems: string[] = [];
+  for (const p of file.pipelines) {
+    problems.push(...(await bindProblems(p)));
+    try {
+      stagePipeline(p);
+    } catch (e) {
+      if (!(e instanceof PipelineNotRunnableError)) throw e;
+      problems.push(e.message);
+    }
+  }
+  if (problems.length) throw new PipelineDefinitionError(file.file, problems);
+  return file;
+}
+
 async function main(): Promise<void> {
   const env = loadEnv();
   const config = loadWorkerConfig(env);
+  const pipelines = await loadWorkerPipelines();
   // A lake on an object store must accept our credentials and honour put-if-absent, or no commit is safe.
   if (isObjectStoreUrl(config.lakeRoot)) {
     await probeStore(openTableStore(config.lakeRoot));
@@ -68,10 +92,11 @@ async function main(): Promise<void> {
   const connection = await NativeConnection.connect({ address: config.temporal.address });
   try {
     const metrics = endpoint ? new PipelineMetrics(config, endpoint.topics, Runtime.instance().logger) : undefined;
-    const worker = await createWorker({ config }, connection, { metrics });
+    const worker = await createWorker({ config, pipelines }, connection, { metrics });
     const server = endpoint && metrics ? await serveMetrics(metrics, endpoint) : undefined;
     console.log(
-      `worker on ${config.temporal.address} task queue ${config.temporal.taskQueue}, lake ${config.lakeRoot}` +
+      `worker on ${config.temporal.address} task queue ${config.temporal.taskQueue}, lake ${config.lakeRoot}, ` +
+        `pipelines ${pipelines.pipelines.map((p) => p.name).join(', ')} (${pipelines.file})` +
         (server ? `, metrics at ${server.url}` : ''),
     );
     try {

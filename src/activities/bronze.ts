@@ -8,6 +8,7 @@ import { isBackfill, type DeserializeInput } from '../workflows/bronze-input';
 import { activityMemoryLimit } from '../config';
 import type { VersionCheckpoint } from '../stages';
 import type { ActivityDeps } from './deps';
+import { resolvePipeline, sensorOnly } from './pipeline';
 
 export interface DeserializeActivityInput extends DeserializeInput {
   /** The checkpoint the workflow carries (its previous run's result); the tables' txn wins. */
@@ -18,6 +19,7 @@ export interface DeserializeActivityInput extends DeserializeInput {
 export function makeDeserialize(deps: ActivityDeps) {
   return async function deserialize(input: DeserializeActivityInput): Promise<BronzeResult> {
     const ctx = Context.current();
+    sensorOnly(resolvePipeline(deps, input.pipeline), 'stage 2 (bronze)');
     await ensureTables(deps.config.lakeRoot, [BRONZE, DEAD_LETTER]);
     const backfill = isBackfill(input)
       ? { fromExclusive: (input.fromRawVersion ?? 0) - 1, toInclusive: input.toRawVersion ?? Number.MAX_SAFE_INTEGER }

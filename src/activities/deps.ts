@@ -1,4 +1,5 @@
 import type { WorkerConfig } from '../config';
+import type { PipelineFile } from '../pipelines/definition';
 
 /**
  * Points where tests make an activity die, to prove that retries neither lose nor duplicate
@@ -11,8 +12,10 @@ export interface FaultHooks {
   afterWatermarks?(stage: 'raw'): Promise<void>;
 }
 
-/** What activities get from the worker process: config (secrets stay behind it) and hooks. */
+/** What activities get from the worker process: config (secrets stay behind it), the pipelines and hooks. */
 export interface ActivityDeps {
   config: WorkerConfig;
+  /** The pipeline definition file the worker loaded at start (default: PIPELINES_FILE or the repo's pipelines.yaml). */
+  pipelines?: PipelineFile;
   faults?: FaultHooks;
 }

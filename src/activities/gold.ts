@@ -7,6 +7,7 @@ import { BRONZE, ensureTables, GOLD, tableDir } from '../lake/tables';
 import type { MergeGoldInput } from '../workflows/gold-input';
 import type { VersionCheckpoint } from '../stages';
 import type { ActivityDeps } from './deps';
+import { resolvePipeline, sensorOnly } from './pipeline';
 
 export interface MergeGoldActivityInput extends MergeGoldInput {
   /** The bronze version the workflow carries from its previous run (the table's txn wins). */
@@ -16,6 +17,7 @@ export interface MergeGoldActivityInput extends MergeGoldInput {
 export function makeMergeGold(deps: ActivityDeps) {
   return async function mergeGold(input: MergeGoldActivityInput): Promise<GoldResult> {
     const ctx = Context.current();
+    sensorOnly(resolvePipeline(deps, input.pipeline), 'stage 3 (gold)');
     const root = deps.config.lakeRoot;
     await ensureTables(root, [BRONZE, GOLD]);
     const bronzeDir = tableDir(root, BRONZE);

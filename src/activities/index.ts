@@ -8,10 +8,13 @@ import { makeDeserialize } from './bronze';
 import { makeReplayDeadLetters } from './replay';
 import { makeMergeGold } from './gold';
 import { makeMaintainTable } from './maintain-tables';
+import { pipelineFileOf } from './pipeline';
 
 export type { ActivityDeps, FaultHooks } from './deps';
 
 export function createActivities(deps: ActivityDeps) {
+  // loaded now, not at the first run: a bad definition file stops the worker from starting
+  pipelineFileOf(deps);
   return {
     ingestRaw: makeIngestRaw(deps),
     listRawPartitions: makeListRawPartitions(deps),

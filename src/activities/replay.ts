@@ -5,6 +5,7 @@ import { BRONZE, DEAD_LETTER, ensureTables, REPLAY_LOG } from '../lake/tables';
 import type { ReplayDeadLettersInput, ReplayDeadLettersResult } from '../workflows/replay-input';
 import { activityMemoryLimit } from '../config';
 import type { ActivityDeps } from './deps';
+import { resolvePipeline, sensorOnly } from './pipeline';
 
 export interface ReplayDeadLettersActivityInput extends ReplayDeadLettersInput {
   replayId: string;
@@ -14,6 +15,7 @@ export interface ReplayDeadLettersActivityInput extends ReplayDeadLettersInput {
 export function makeReplayDeadLetters(deps: ActivityDeps) {
   return async function replayDeadLettersToBronze(input: ReplayDeadLettersActivityInput): Promise<ReplayDeadLettersResult> {
     const ctx = Context.current();
+    sensorOnly(resolvePipeline(deps, input.pipeline), 'dead-letter replay');
     await ensureTables(deps.config.lakeRoot, [BRONZE, DEAD_LETTER, REPLAY_LOG]);
     const lake = await openDuckDB({ extensionPath: deps.config.deltaExtensionPath, stores: lakeStores(deps.config.lakeRoot), memoryLimit: activityMemoryLimit(deps.config.memory, input.duckdbMemoryLimit) });
     try {

@@ -40,3 +40,20 @@ export async function offsetsForTimestamp(handle: KafkaHandle, topic: string, ti
     await admin.disconnect().catch(() => undefined);
   }
 }
+
+/**
+ * The topics whose whole name matches `pattern` (Spark's subscribePattern), sorted; Kafka's internal
+ * topics (`__…`) never match. Read when a run starts: a topic created later joins the next run.
+ */
+export async function topicsMatching(handle: KafkaHandle, pattern: string): Promise<string[]> {
+  const re = new RegExp(`^(?:${pattern})$`);
+  const admin = handle.kafka.admin();
+  try {
+    await admin.connect();
+    return (await admin.listTopics()).filter((t) => !t.startsWith('__') && re.test(t)).sort();
+  } catch (e) {
+    throw handle.explain(e, 'listing topics');
+  } finally {
+    await admin.disconnect().catch(() => undefined);
+  }
+}

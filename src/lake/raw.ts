@@ -22,7 +22,11 @@ import { RAW, tableDir } from './tables';
  */
 const READER_IDLE_TIMEOUT_MS = 30_000;
 
-export interface RawRunInput extends IngestRawInput {
+export interface RawRunInput extends Omit<IngestRawInput, 'topics' | 'startingOffsets' | 'failOnDataLoss'> {
+  /** Resolved by the host: the input's, else the pipeline's source. */
+  topics: string[];
+  startingOffsets: NonNullable<IngestRawInput['startingOffsets']>;
+  failOnDataLoss: boolean;
   /** The checkpoint the workflow carries (its previous run's result). */
   workflowCheckpoint?: TopicOffsets;
   /**

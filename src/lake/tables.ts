@@ -108,33 +108,61 @@ export const REPLAY_LOG: TableDef = {
 
 /**
  * Delta `txn` app ids: where each stage keeps its position, committed with its rows
- * (docs/architecture.md).
+ * (docs/architecture.md). The sensor pipeline's are `tributary.<stage>…` (what every lake written
+ * before pipelines existed holds); every other pipeline's are namespaced by its name,
+ * `tributary.<pipeline>.<stage>…` (a pipeline name has no dot, so the two never collide).
  */
-const RAW_TXN_PREFIX = 'tributary.raw/';
+export interface StageAppIds {
+  /** Stage 1: prefix of `<prefix><topic>/<partition>` = next offset of one topic-partition. */
+  readonly rawPrefix: string;
+  /** Stage 2: raw version processed through, in bronze and in the dead letter. */
+  readonly bronze: string;
+  /** Stage 2 backfills: a counter each backfill commit compare-and-swaps (serialises backfills). */
+  readonly backfill: string;
+  /** Stage 2: prefix under which bronze and the dead letter record the raw table's identity (upstreamTxn). */
+  readonly bronzeStage: string;
+  /** Stage 3: bronze version merged through. */
+  readonly gold: string;
+  /** Stage 3: prefix under which gold records bronze's identity (upstreamTxn). */
+  readonly goldStage: string;
+  /** Replay: a sequence in the replay log; `<replaySeq>/<replay id>` per replay in the log and in bronze. */
+  readonly replaySeq: string;
+}
+
+export function stageAppIds(pipeline: string): StageAppIds {
+  const ns = pipeline === 'sensor' ? 'tributary' : `tributary.${pipeline}`;
+  return {
+    rawPrefix: `${ns}.raw/`,
+    bronze: `${ns}.bronze/raw-version`,
+    backfill: `${ns}.bronze/backfill`,
+    bronzeStage: `${ns}.bronze`,
+    gold: `${ns}.gold/bronze-version`,
+    goldStage: `${ns}.gold`,
+    replaySeq: `${ns}.replay`,
+  };
+}
+
+/** The sensor pipeline's app ids. */
+export const SENSOR_APP_IDS = stageAppIds('sensor');
+
 /** Stage 1: next offset of one topic-partition. */
-export function rawTxnAppId(topic: string, partition: number): string {
-  return `${RAW_TXN_PREFIX}${topic}/${partition}`;
+export function rawTxnAppId(topic: string, partition: number, ids: StageAppIds = SENSOR_APP_IDS): string {
+  return `${ids.rawPrefix}${topic}/${partition}`;
 }
 /** The topic-partition a raw app id names; null for other app ids. */
-export function parseRawTxnAppId(appId: string): { topic: string; partition: number } | null {
-  if (!appId.startsWith(RAW_TXN_PREFIX)) return null;
-  const rest = appId.slice(RAW_TXN_PREFIX.length);
+export function parseRawTxnAppId(appId: string, ids: StageAppIds = SENSOR_APP_IDS): { topic: string; partition: number } | null {
+  if (!appId.startsWith(ids.rawPrefix)) return null;
+  const rest = appId.slice(ids.rawPrefix.length);
   const slash = rest.lastIndexOf('/');
   return { topic: rest.slice(0, slash), partition: Number(rest.slice(slash + 1)) };
 }
-/** Stage 2: raw version processed through, in bronze and in the dead letter. */
-export const BRONZE_TXN_APP_ID = 'tributary.bronze/raw-version';
-/** Stage 2 backfills: a counter each backfill commit compare-and-swaps (serialises backfills). */
-export const BACKFILL_TXN_APP_ID = 'tributary.bronze/backfill';
-/** Stage 2: prefix under which bronze and the dead letter record the raw table's identity (upstreamTxn). */
-export const BRONZE_STAGE = 'tributary.bronze';
-/** Stage 3: bronze version merged through. */
-export const GOLD_CHECKPOINT_APP_ID = 'tributary.gold/bronze-version';
-/** Stage 3: prefix under which gold records bronze's identity (upstreamTxn). */
-export const GOLD_STAGE = 'tributary.gold';
-/** Replay: a sequence in the replay log, and one id per replay in the replay log and in bronze. */
-export const REPLAY_SEQ_APP_ID = 'tributary.replay';
-export const replayAppId = (replayId: string): string => `${REPLAY_SEQ_APP_ID}/${replayId}`;
+export const BRONZE_TXN_APP_ID = SENSOR_APP_IDS.bronze;
+export const BACKFILL_TXN_APP_ID = SENSOR_APP_IDS.backfill;
+export const BRONZE_STAGE = SENSOR_APP_IDS.bronzeStage;
+export const GOLD_CHECKPOINT_APP_ID = SENSOR_APP_IDS.gold;
+export const GOLD_STAGE = SENSOR_APP_IDS.goldStage;
+export const REPLAY_SEQ_APP_ID = SENSOR_APP_IDS.replaySeq;
+export const replayAppId = (replayId: string, ids: StageAppIds = SENSOR_APP_IDS): string => `${ids.replaySeq}/${replayId}`;
 
 export const ALL_TABLES = [RAW, BRONZE, DEAD_LETTER, GOLD] as const;
 

@@ -14,12 +14,13 @@ import { z } from 'zod';
 import { ExpressionError, parseExpression, type Expr, type ExprType } from '../lake/expression';
 import { exprTypeOf, isReservedFieldName, KAFKA_COLUMNS, type ExpectationRule, type FieldRule, type ParseRules } from '../lake/parse-rules';
 import { CRON_EXPRESSION } from '../schedules';
+import { PipelineName } from './name';
 
 /** Repo root (this file is src/pipelines/definition.ts). */
 const REPO_ROOT = path.resolve(__dirname, '..', '..');
 export const DEFAULT_PIPELINES_FILE = path.join(REPO_ROOT, 'pipelines.yaml');
 
-const name = z.string().regex(/^[a-z][a-z0-9_-]{0,39}$/, 'lower-case letters, digits, _ and -, starting with a letter (≤ 40)');
+const name = PipelineName;
 const columnName = z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*$/, 'letters, digits and _, not starting with a digit');
 const topicName = z.string().regex(/^[A-Za-z0-9._-]{1,249}$/, 'not a legal Kafka topic name');
 /** Table paths under the lake root: `layer/name`, plain segments only (no `..`, no absolute paths). */

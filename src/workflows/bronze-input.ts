@@ -3,6 +3,7 @@
  * imports it; the activity imports only its types. See src/lake/bronze.ts for the design.
  */
 import { z } from 'zod';
+import { pipelineField } from './inputs';
 
 const rawVersion = z.number().int().min(0).max(Number.MAX_SAFE_INTEGER);
 /** DuckDB memory_limit syntax, e.g. '1GB', '512MiB'. */
@@ -10,6 +11,7 @@ export const memoryLimit = z.string().regex(/^\d+(\.\d+)?\s*(KB|MB|GB|TB|KiB|MiB
 
 export const DeserializeInput = z
   .object({
+    pipeline: pipelineField,
     /** Upper bound on raw rows per batch (sum of the raw files' numRecords); a raw version is never split. */
     maxRowsPerBatch: z.number().int().min(1).max(50_000_000).default(1_000_000),
     /**

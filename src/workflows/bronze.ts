@@ -40,10 +40,10 @@ export async function deserializeWorkflow(rawInput?: unknown): Promise<BronzeRes
 
   let result: BronzeResult;
   try {
-    result = await (isFollowUp() ? followUp.deserialize : deserialize)({ ...input, workflowCheckpoint });
+    result = await (isFollowUp(input.pipeline) ? followUp.deserialize : deserialize)({ ...input, workflowCheckpoint });
   } catch (e) {
     // A near-real-time follow-up that collides with another stage-2 run yields to it.
-    const reason = isFollowUp() ? collision(e) : null;
+    const reason = isFollowUp(input.pipeline) ? collision(e) : null;
     if (reason === null) throw e;
     setCurrentDetails(`**bronze** — yielded to another stage-2 run that was writing: ${reason}`);
     return yieldedBronze(reason, workflowCheckpoint);
@@ -57,7 +57,7 @@ export async function deserializeWorkflow(rawInput?: unknown): Promise<BronzeRes
   ]);
   setCurrentDetails(describeBronze(result));
   if (input.nearRealTime && result.recordsOut > 0) {
-    await startNextStage('mergeGoldWorkflow', {});
+    await startNextStage('mergeGoldWorkflow', { pipeline: input.pipeline });
   }
   return result;
 }

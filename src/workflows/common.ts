@@ -8,6 +8,7 @@ import {
 } from '@temporalio/workflow';
 import { WorkflowExecutionAlreadyStartedError } from '@temporalio/common';
 import { InvalidInputError } from './inputs';
+import { DEFAULT_PIPELINE } from '../pipelines/name';
 
 /**
  * Error types (the `name` of errors thrown by activities) that no retry can fix: bad
@@ -41,10 +42,10 @@ export const COLLISION_ERROR_TYPES = ['ConcurrentWriterError', 'DeltaCommitConfl
  */
 export const FOLLOW_UP_RETRY = { ...STAGE_RETRY, nonRetryableErrorTypes: [...NON_RETRYABLE_ERROR_TYPES, ...COLLISION_ERROR_TYPES] };
 
-/** Whether this run is the near-real-time follow-up of its stage (its fixed id, see startNextStage). */
-export function isFollowUp(): boolean {
+/** Whether this run is the near-real-time follow-up of its stage for `pipeline` (its fixed id, see startNextStage). */
+export function isFollowUp(pipeline: string): boolean {
   const { workflowId, taskQueue, workflowType } = workflowInfo();
-  return workflowId === followUpWorkflowId(taskQueue, workflowType);
+  return workflowId === followUpWorkflowId(taskQueue, workflowType, pipeline);
 }
 
 /** The message of a collision (see COLLISION_ERROR_TYPES) that failed an activity, else null. */
@@ -70,10 +71,10 @@ export function validated<T>(parse: () => T): T {
  * make every run pick up whatever is new, so nothing is lost — data committed meanwhile waits for
  * the next commit upstream or the schedule).
  */
-export async function startNextStage(workflowType: string, input: object): Promise<'started' | 'already running'> {
+export async function startNextStage(workflowType: string, input: { pipeline: string; [key: string]: unknown }): Promise<'started' | 'already running'> {
   try {
     await startChild(workflowType, {
-      workflowId: followUpWorkflowId(workflowInfo().taskQueue, workflowType),
+      workflowId: followUpWorkflowId(workflowInfo().taskQueue, workflowType, input.pipeline),
       args: [input],
       parentClosePolicy: ParentClosePolicy.ABANDON,
       workflowIdReusePolicy: WorkflowIdReusePolicy.ALLOW_DUPLICATE,
@@ -86,7 +87,11 @@ export async function startNextStage(workflowType: string, input: object): Promi
   }
 }
 
-/** One follow-up per stage and task queue (e.g. `sensor-pipeline/deserializeWorkflow-nrt`). */
-export function followUpWorkflowId(taskQueue: string, workflowType: string): string {
-  return `${taskQueue}/${workflowType}-nrt`;
+/**
+ * One follow-up per stage, pipeline and task queue: `sensor-pipeline/deserializeWorkflow-nrt` for the
+ * sensor pipeline (its id from before pipelines existed), `sensor-pipeline/orders/deserializeWorkflow-nrt`
+ * for pipeline orders — so one pipeline's follow-up never makes another's wait.
+ */
+export function followUpWorkflowId(taskQueue: string, workflowType: string, pipeline: string = DEFAULT_PIPELINE): string {
+  return pipeline === DEFAULT_PIPELINE ? `${taskQueue}/${workflowType}-nrt` : `${taskQueue}/${pipeline}/${workflowType}-nrt`;
 }

@@ -3,11 +3,13 @@
  * imports it; activities import only its types.
  */
 import { z } from 'zod';
+import { pipelineField } from './inputs';
 
 const version = z.number().int().min(0).max(Number.MAX_SAFE_INTEGER);
 
 export const MergeGoldInput = z
   .object({
+    pipeline: pipelineField,
     /**
      * Upper bound of bronze rows per gold commit (whole bronze versions are taken; a single larger
      * version is merged alone). Like Spark's maxFilesPerTrigger, it bounds each step of a backlog.

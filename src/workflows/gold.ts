@@ -38,10 +38,10 @@ export async function mergeGoldWorkflow(rawInput?: unknown): Promise<GoldResult>
 
   let result: GoldResult;
   try {
-    result = await (isFollowUp() ? followUp.mergeGold : mergeGold)({ ...input, workflowCheckpoint });
+    result = await (isFollowUp(input.pipeline) ? followUp.mergeGold : mergeGold)({ ...input, workflowCheckpoint });
   } catch (e) {
     // A near-real-time follow-up that collides with another gold run yields to it.
-    const reason = isFollowUp() ? collision(e) : null;
+    const reason = isFollowUp(input.pipeline) ? collision(e) : null;
     if (reason === null) throw e;
     setCurrentDetails(`**gold** — yielded to another gold run that was writing: ${reason}`);
     return yieldedGold(reason, workflowCheckpoint);

@@ -6,6 +6,10 @@
  */
 import { z } from 'zod';
 import type { PartitionRef } from '../lake/raw-result';
+import { DEFAULT_PIPELINE, PipelineName } from '../pipelines/name';
+
+/** Which pipeline of the definition file (pipelines.yaml) the run is for; default the sensor pipeline. */
+export const pipelineField = PipelineName.default(DEFAULT_PIPELINE);
 
 /** Kafka's legal topic names. */
 const topicName = z.string().regex(/^[A-Za-z0-9._-]{1,249}$/, 'not a legal Kafka topic name');
@@ -25,16 +29,21 @@ const jsonOr = <T extends z.ZodTypeAny>(schema: T) =>
 
 export const IngestRawInput = z
   .object({
-    topics: z.array(topicName).min(1).default(['sensor_readings']),
-    /** First run only (no checkpoint anywhere): "latest" (the seed's), "earliest", or topic → partition → offset (-2 earliest, -1 latest). */
+    pipeline: pipelineField,
+    /** Default: the pipeline's source (its topics, or the topics its pattern matches when the run starts). */
+    topics: z.array(topicName).min(1).optional(),
+    /**
+     * First run only (no checkpoint anywhere): "latest" (the seed's), "earliest", or topic → partition → offset
+     * (-2 earliest, -1 latest). Default: the pipeline's source.startingOffsets.
+     */
     startingOffsets: z
       .union([
         z.enum(['latest', 'earliest']),
         jsonOr(z.record(topicName, z.record(z.string().regex(/^\d+$/), z.number().int().min(-2).max(Number.MAX_SAFE_INTEGER)))),
       ])
-      .default('latest'),
-    /** The seed's Spark option: true fails the run when records were deleted before being read. */
-    failOnDataLoss: z.boolean().default(false),
+      .optional(),
+    /** The seed's Spark option: true fails the run when records were deleted before being read. Default: the pipeline's. */
+    failOnDataLoss: z.boolean().optional(),
     maxRecordsPerCommit: z.number().int().min(1).max(5_000_000).default(250_000),
     maxBytesPerCommit: z.number().int().min(1024).max(2 * 1024 ** 3).default(128 * 1024 ** 2),
     /** Overrides the checkpoint carried from the previous run (the table's still wins). */

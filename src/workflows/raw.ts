@@ -27,7 +27,7 @@ export async function ingestRawWorkflow(rawInput?: unknown): Promise<RawResult> 
   const previous = workflowInfo().lastResult as RawResult | undefined;
   const workflowCheckpoint = input.checkpoint ?? previous?.checkpoint;
   upsertSearchAttributes([{ key: PipelineStage, value: 'raw' }]);
-  setCurrentDetails(`Reading ${input.topics.join(', ')} up to the end offsets captured at start`);
+  setCurrentDetails(`Pipeline ${input.pipeline}: reading ${topicsOf(input)} up to the end offsets captured at start`);
 
   const result =
     input.parallelism > 1 && !input.backfill
@@ -41,7 +41,7 @@ export async function ingestRawWorkflow(rawInput?: unknown): Promise<RawResult> 
   ]);
   setCurrentDetails(describeRaw(result));
   if (input.nearRealTime && result.recordsIn > 0) {
-    await startNextStage('deserializeWorkflow', { nearRealTime: true });
+    await startNextStage('deserializeWorkflow', { nearRealTime: true, pipeline: input.pipeline });
   }
   if (result.lost.length > 0 && input.failOnDataLoss) {
     // Defensive: the activity already refuses this case.
@@ -56,9 +56,9 @@ export async function ingestRawWorkflow(rawInput?: unknown): Promise<RawResult> 
  * invalidate each other; a lost version race just retries the commit), and each retries alone.
  */
 async function fanOut(input: IngestRawInput, workflowCheckpoint: RawResult['checkpoint'] | undefined): Promise<RawResult> {
-  const groups = partitionGroups(await listRawPartitions({ topics: input.topics }), input.parallelism);
+  const groups = partitionGroups(await listRawPartitions({ pipeline: input.pipeline, topics: input.topics }), input.parallelism);
   if (groups.length <= 1) return ingestRaw({ ...input, workflowCheckpoint });
-  setCurrentDetails(`Reading ${input.topics.join(', ')} in ${groups.length} partition group(s)`);
+  setCurrentDetails(`Pipeline ${input.pipeline}: reading ${topicsOf(input)} in ${groups.length} partition group(s)`);
   const results = await Promise.all(
     groups.map((partitions, i) => ingestRaw({ ...input, workflowCheckpoint, group: { partitions, reportsGone: i === 0 } })),
   );
@@ -78,6 +78,8 @@ async function fanOut(input: IngestRawInput, workflowCheckpoint: RawResult['chec
     groups: groups.length,
   };
 }
+
+const topicsOf = (input: IngestRawInput): string => (input.topics ? input.topics.join(', ') : 'its topics');
 
 function describeRaw(r: RawResult): string {
   const lines = [

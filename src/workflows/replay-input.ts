@@ -4,11 +4,13 @@
 import { z } from 'zod';
 import type { ReplaySummary } from '../lake/replay';
 import { memoryLimit } from './bronze-input';
+import { pipelineField } from './inputs';
 
 const iso = z.string().datetime({ offset: true });
 
 export const ReplayDeadLettersInput = z
   .object({
+    pipeline: pipelineField,
     /**
      * Idempotency key of the replay (default: the workflow id). A replay id that was already used is
      * a no-op, whatever the selection.

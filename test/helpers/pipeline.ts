@@ -16,6 +16,7 @@ import { openDuckDB } from '../../src/lake/duckdb';
 import { LocalStore, LOG_PREFIX, parseLogKey } from '../../src/delta';
 import { sqlString } from '../../src/delta/sql';
 import { testTempRoot } from './temp-root';
+import type { PipelineFile } from '../../src/pipelines/definition';
 
 export const env = loadEnv();
 
@@ -115,7 +116,8 @@ export interface TestWorker {
 let clientConnection: Connection | undefined;
 let workerConnection: NativeConnection | undefined;
 
-export async function testWorker(config: WorkerConfig, faults?: FaultHooks): Promise<TestWorker> {
+/** A worker on its own task queue; `pipelines`: the definition file it loaded (default: the repo's pipelines.yaml). */
+export async function testWorker(config: WorkerConfig, faults?: FaultHooks, pipelines?: PipelineFile): Promise<TestWorker> {
   installRuntime();
   workerConnection ??= await NativeConnection.connect({ address: config.temporal.address });
   clientConnection ??= await Connection.connect({ address: config.temporal.address });
@@ -131,7 +133,7 @@ export async function testWorker(config: WorkerConfig, faults?: FaultHooks): Pro
         namespace: config.temporal.namespace,
         taskQueue: config.temporal.taskQueue,
         workflowBundle: workflowBundleCode,
-        activities: createActivities({ config, faults }),
+        activities: createActivities({ config, faults, pipelines }),
         interceptors: workerInterceptors(),
         maxConcurrentActivityTaskExecutions: 2,
       });

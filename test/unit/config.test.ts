@@ -1,5 +1,7 @@
 import { activityMemoryLimit, ConfigError, kafkaConnectionFromEnv, loadEnv, memoryShares, parseEnvFile } from '../../src/config';
 import { IngestRawInput, InvalidInputError, parseInput } from '../../src/workflows/inputs';
+import { DEFAULT_PIPELINES_FILE, loadPipelineFile, pipelineNamed } from '../../src/pipelines/definition';
+import { stagePipeline } from '../../src/pipelines/stage-pipeline';
 
 describe('config', () => {
   it('keeps literal values from the stack env file (a $ in a user name is not expanded)', () => {
@@ -37,8 +39,16 @@ describe('worker memory budget (issue 16 finding 6)', () => {
 });
 
 describe('ingestRawWorkflow input', () => {
-  it('fills defaults: the seed\'s topic, startingOffsets latest, failOnDataLoss false', () => {
-    expect(parseInput(IngestRawInput, undefined, 'x')).toMatchObject({ topics: ['sensor_readings'], startingOffsets: 'latest', failOnDataLoss: false });
+  it('defaults to the sensor pipeline, whose source (pipelines.yaml) is the seed\'s topic, startingOffsets latest, failOnDataLoss false', () => {
+    const input = parseInput(IngestRawInput, undefined, 'x');
+    expect(input).toMatchObject({ pipeline: 'sensor' });
+    // unset here: the activity takes them from the pipeline's source
+    expect([input.topics, input.startingOffsets, input.failOnDataLoss]).toEqual([undefined, undefined, undefined]);
+    expect(stagePipeline(pipelineNamed(loadPipelineFile(DEFAULT_PIPELINES_FILE), input.pipeline)).source).toEqual({ topics: ['sensor_readings'], startingOffsets: 'latest', failOnDataLoss: false });
+  });
+
+  it('refuses a pipeline name the definition file could not have', () => {
+    expect(() => parseInput(IngestRawInput, { pipeline: 'Orders!' }, 'x')).toThrow(/pipeline: lower-case letters/);
   });
 
   it('accepts Spark\'s startingOffsets JSON, as an object or as a string', () => {

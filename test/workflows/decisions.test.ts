@@ -208,7 +208,7 @@ describe('workflow decisions (mocked activities)', () => {
       {
         ingestRaw: async (input: IngestRawActivityInput) => {
           calls.push('raw');
-          return rawResult({ recordsIn: input.topics.includes('busy') ? 5 : 0 });
+          return rawResult({ recordsIn: input.topics?.includes('busy') ? 5 : 0 });
         },
         deserialize: async (input: DeserializeActivityInput) => {
           calls.push('bronze');
@@ -230,8 +230,16 @@ describe('workflow decisions (mocked activities)', () => {
         const gold = testEnv.client.workflow.getHandle(followUpWorkflowId(taskQueue, 'mergeGoldWorkflow'));
         expect((await gold.result()).inserted).toBe(3);
         expect(calls).toEqual(['raw', 'raw', 'bronze', 'gold']);
-        expect(bronzeInput).toMatchObject({ nearRealTime: true });
+        expect(bronzeInput).toMatchObject({ nearRealTime: true, pipeline: 'sensor' });
         expect(goldInput?.workflowCheckpoint).toBeNull();
+        // another pipeline's follow-ups carry its name and have their own ids (never waiting on the sensor's)
+        await (await start(taskQueue, ingestRawWorkflow, { topics: ['busy'], nearRealTime: true, pipeline: 'orders' })).result();
+        const ordersBronze = testEnv.client.workflow.getHandle(followUpWorkflowId(taskQueue, 'deserializeWorkflow', 'orders'));
+        expect(ordersBronze.workflowId).toBe(`${taskQueue}/orders/deserializeWorkflow-nrt`);
+        expect((await ordersBronze.result()).recordsOut).toBe(3);
+        expect((await testEnv.client.workflow.getHandle(followUpWorkflowId(taskQueue, 'mergeGoldWorkflow', 'orders')).result()).inserted).toBe(3);
+        expect(bronzeInput).toMatchObject({ nearRealTime: true, pipeline: 'orders' });
+        expect(goldInput).toMatchObject({ pipeline: 'orders' });
       },
     );
   });
@@ -254,7 +262,7 @@ describe('workflow decisions (mocked activities)', () => {
     await withWorker(
       {
         ingestRaw: async (input: IngestRawActivityInput) => {
-          if (input.topics.includes('lossy')) {
+          if (input.topics?.includes('lossy')) {
             lossCalls += 1;
             throw named('DataLossError', 'data loss (failOnDataLoss=true): t[0] offsets 0..9 were deleted');
           }

@@ -1,0 +1,10 @@
+/**
+ * A pipeline's name, as the definition file and every workflow input spell it. Deterministic (zod
+ * only): the workflow bundle imports it.
+ */
+import { z } from 'zod';
+
+export const PipelineName = z.string().regex(/^[a-z][a-z0-9_-]{0,39}$/, 'lower-case letters, digits, _ and -, starting with a letter (≤ 40)');
+
+/** The pipeline every input defaults to: the seed's, so every documented command keeps working. */
+export const DEFAULT_PIPELINE = 'sensor';
