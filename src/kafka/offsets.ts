@@ -14,6 +14,11 @@
  * again (raw already holds them, from the old log); the records Kafka now has or will write there
  * cannot be landed and are reported as a lost range of kind 'reset' (failOnDataLoss=true: the
  * run fails, non-retryable). Reading continues from the checkpoint once the log passes it.
+ *
+ * A recreated topic whose new log has already grown past the checkpoint shows no such sign in
+ * its offsets (kafkajs 2.2.4 knows no topic ids). The stage compares the last record raw landed
+ * with the record Kafka now has at that offset (src/kafka/landed.ts); a different one is the same
+ * reset, planned by the same code (`relogged`).
  */
 
 /** topic → partition (as a string key, JSON-friendly) → next offset to read. */
@@ -60,6 +65,13 @@ export function aheadOfLogEnd(watermarks: PartitionWatermarks[], checkpoint: Top
   return watermarks.filter((w) => (offsetOf(checkpoint, w.topic, w.partition) ?? -1) > w.high);
 }
 
+/** A partition whose record at `offset` — the last one raw landed from it — is not the one raw holds: another log. */
+export interface ReloggedPartition {
+  topic: string;
+  partition: number;
+  offset: number;
+}
+
 export interface CheckpointDisagreement {
   topic: string;
   partition: number;
@@ -80,7 +92,11 @@ export class DataLossError extends Error {
       'data loss (failOnDataLoss=true): ' +
         lost
           .map((l) => `${l.topic}[${l.partition}] offsets ${l.from}..${l.to === null ? '?' : l.to - 1} ${l.reason}`)
-          .join('; '),
+          .join('; ') +
+        (lost.some((l) => l.kind === 'reset')
+          ? '. To go on without the reset ranges, run once with failOnDataLoss=false (the result and the log list them); ' +
+            'to land the new log from its start, ingest it into a new raw table'
+          : ''),
     );
   }
 }
@@ -104,6 +120,8 @@ export function planRead(input: {
   workflowCheckpoint?: TopicOffsets;
   startingOffsets: StartingOffsets;
   failOnDataLoss: boolean;
+  /** Partitions whose log is not the one raw landed from, although it reaches past the checkpoint. */
+  relogged?: ReloggedPartition[];
 }): ReadPlan {
   const { watermarks, tableCheckpoint, workflowCheckpoint, startingOffsets } = input;
   const ranges: PartitionRange[] = [];
@@ -130,7 +148,14 @@ export function planRead(input: {
       else if (firstRun) [from, origin] = [startingOffset(startingOffsets, w), 'startingOffsets'];
       else [from, origin] = [w.low, 'new partition'];
 
-      if (from > w.high) {
+      const relogged = input.relogged?.find((r) => r.topic === topic && r.partition === w.partition);
+      const reset =
+        from > w.high
+          ? `the log end ${w.high} is below the checkpoint ${from} (topic deleted and recreated, or truncated by an unclean leader election)`
+          : relogged && relogged.offset < from && from >= w.low
+            ? `the record at offset ${relogged.offset} is not the one raw landed from there (topic deleted and recreated)`
+            : null;
+      if (reset !== null) {
         // Never back to the log start: raw holds offsets below the checkpoint already.
         lost.push({
           topic,
@@ -138,9 +163,7 @@ export function planRead(input: {
           from: w.low,
           to: from,
           kind: 'reset',
-          reason:
-            `cannot be landed: the log end ${w.high} is below the checkpoint ${from} (topic deleted and recreated, or truncated by an unclean ` +
-            `leader election); raw holds these offsets from the earlier log, reading resumes at ${from} once the log passes it`,
+          reason: `cannot be landed: ${reset}; raw holds these offsets from the earlier log, reading resumes at ${from}${from > w.high ? ' once the log passes it' : ''}`,
         });
         origin = 'data loss reset';
       } else if (from < w.low) {

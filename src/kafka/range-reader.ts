@@ -75,6 +75,8 @@ export interface RangeReadOptions {
    * while one runs, the next batch is read (so memory holds up to two batches' worth).
    */
   flush(records: KafkaRecords, positions: TopicOffsets): Promise<void>;
+  /** Bytes fetched per partition per request (default 4 MiB); the broker still returns at least one whole record batch. */
+  fetchBytesPerPartition?: number;
   /** Called every few seconds while reading, e.g. to heartbeat. */
   onTick?(): void;
   /** Stops the read between two flushes (worker shutdown, activity cancelled); rejects with its reason. */
@@ -199,7 +201,7 @@ export async function readRanges(handle: KafkaHandle, ranges: PartitionRange[], 
     allowAutoTopicCreation: false,
     // Enough per fetch to keep the decoder busy, small enough that fetched-but-unread data stays
     // a fraction of a commit (memory is bounded by the commit limits, not by the backlog).
-    maxBytesPerPartition: 4 * 1024 * 1024,
+    maxBytesPerPartition: opts.fetchBytesPerPartition ?? 4 * 1024 * 1024,
     maxBytes: 16 * 1024 * 1024,
     maxWaitTimeInMs: 200,
     sessionTimeout: 60000,

@@ -12,24 +12,59 @@
  */
 import { isUtf8 } from 'node:buffer';
 import { openTableStore } from '../delta/open-store';
-import { addAction, commit, loadSnapshot, recordCountOf, writeParquetDataFile, type AddAction, type CommitObserver, type DeltaTable } from '../delta';
+import { addAction, commit, loadSnapshot, recordCountOf, txnAction, writeParquetDataFile, type Action, type AddAction, type CommitObserver, type DeltaTable } from '../delta';
 import { safeDuckPath, sqlString } from '../delta/sql';
+import { recordSignature, type LandedRecord } from '../kafka/landed';
 import type { KafkaRecords } from '../kafka/range-reader';
 import { setOffset, type TopicOffsets } from '../kafka/offsets';
 import type { Lake } from './duckdb';
+import type { PartitionRef } from './raw-result';
 import { lakeTable, parseRawTxnAppId, RAW, rawTxnAppId } from './tables';
 
+/**
+ * Beside each partition's checkpoint, every commit that lands records from it also records the
+ * last one (src/kafka/landed.ts): its offset and signature, as two more txns named after the
+ * checkpoint's app id (Delta readers ignore txns they do not know). Offset -1: none to check
+ * (forgotten after a reset: the next records landed are from the new log).
+ */
+const LANDED_OFFSET = 'landed-offset:';
+const LANDED_SIGNATURE = 'landed-signature:';
 
+export interface RawCheckpoint {
+  /** Next offset per topic-partition. */
+  checkpoint: TopicOffsets;
+  /** topic → partition → the last record landed from it (below the checkpoint). */
+  landed: Record<string, Record<string, LandedRecord>>;
+  version: number;
+}
 
-/** The committed checkpoint: next offset per topic-partition, from the table's txn actions. */
-export async function readRawCheckpoint(tableDir: string): Promise<{ checkpoint: TopicOffsets; version: number }> {
+/** The committed checkpoint and last landed records, from the table's txn actions. */
+export async function readRawCheckpoint(tableDir: string): Promise<RawCheckpoint> {
   const snap = await loadSnapshot(openTableStore(tableDir));
   const checkpoint: TopicOffsets = {};
+  const landed: RawCheckpoint['landed'] = {};
   for (const [appId, version] of snap.appTransactions) {
     const tp = parseRawTxnAppId(appId);
     if (tp) setOffset(checkpoint, tp.topic, tp.partition, version);
+    const of = appId.startsWith(LANDED_OFFSET) ? parseRawTxnAppId(appId.slice(LANDED_OFFSET.length)) : null;
+    const signature = snap.appTransactions.get(LANDED_SIGNATURE + appId.slice(LANDED_OFFSET.length));
+    if (of && version >= 0 && signature !== undefined) (landed[of.topic] ??= {})[String(of.partition)] = { offset: version, signature };
   }
-  return { checkpoint, version: snap.version };
+  return { checkpoint, landed, version: snap.version };
+}
+
+/** The txns recording the last record of each partition in `records`, and forgetting it for `forget` partitions without records. */
+function landedTxns(records: KafkaRecords, forget: PartitionRef[]): Action[] {
+  const last = new Map<string, { offset: number; signature: number }>();
+  for (const seg of records.segments) {
+    const n = seg.offsets.length;
+    if (n > 0) last.set(rawTxnAppId(seg.topic, seg.partition), { offset: seg.offsets[n - 1], signature: recordSignature(seg.timestampsMs[n - 1], seg.values[n - 1]) });
+  }
+  for (const p of forget) {
+    const appId = rawTxnAppId(p.topic, p.partition);
+    if (!last.has(appId)) last.set(appId, { offset: -1, signature: 0 });
+  }
+  return [...last].flatMap(([appId, l]) => [txnAction(LANDED_OFFSET + appId, l.offset), txnAction(LANDED_SIGNATURE + appId, l.signature)]);
 }
 
 /**
@@ -66,15 +101,17 @@ export class RawTableWriter {
    * One Delta commit: the records plus the new positions. `expected` is the checkpoint this writer
    * started from; if another writer (e.g. an overlapping backfill) moved any of these partitions
    * meanwhile, nothing is committed and ConcurrentWriterError is thrown: the retry re-plans.
+   * The last record landed per partition is recorded with them; for `forget` partitions (reset:
+   * what was landed came from an earlier log) it is cleared unless this commit lands a newer one.
    */
-  async append(records: KafkaRecords, positions: TopicOffsets, expected: TopicOffsets, arrivedAt: Date): Promise<number> {
+  async append(records: KafkaRecords, positions: TopicOffsets, expected: TopicOffsets, arrivedAt: Date, forget: PartitionRef[] = []): Promise<number> {
     const add = records.length > 0 ? await this.writeDataFile(records, arrivedAt) : null;
     const txns = Object.entries(positions).flatMap(([topic, parts]) =>
       Object.entries(parts).map(([p, next]) => ({ appId: rawTxnAppId(topic, Number(p)), next, expected: expected[topic]?.[p] })),
     );
     const committed = await commit(this.table, {
       plan: async () => ({
-        actions: add ? [addAction(add)] : [],
+        actions: [...(add ? [addAction(add)] : []), ...landedTxns(records, forget)],
         txns,
         commitInfo: { operation: 'WRITE', operationParameters: { mode: 'Append' }, engineInfo: 'tributary raw ingest' },
       }),

@@ -6,13 +6,24 @@
  * table. Heartbeats, cancellation, logging and test fault hooks come in as deps.
  */
 import { PermanentKafkaError, type KafkaHandle } from '../kafka/connection';
-import { aheadOfLogEnd, offsetOf, planRead, setOffset, type LostRange, type PartitionRange, type TopicOffsets } from '../kafka/offsets';
+import { checkLanded } from '../kafka/landed';
+import {
+  aheadOfLogEnd,
+  offsetOf,
+  planRead,
+  setOffset,
+  type LostRange,
+  type PartitionRange,
+  type PartitionWatermarks,
+  type ReloggedPartition,
+  type TopicOffsets,
+} from '../kafka/offsets';
 import { KafkaRecords, readRanges } from '../kafka/range-reader';
 import { fetchWatermarks, offsetsForTimestamp } from '../kafka/watermarks';
 import type { IngestRawInput, RawBackfill } from '../workflows/inputs';
 import type { PartitionRef, RawResult } from './raw-result';
 import type { Lake } from './duckdb';
-import { RawTableWriter, readRawCheckpoint } from './raw-table';
+import { RawTableWriter, readRawCheckpoint, type RawCheckpoint } from './raw-table';
 import { RAW, tableDir } from './tables';
 
 /**
@@ -68,6 +79,7 @@ export async function runRaw(deps: RawRunDeps, input: RawRunInput): Promise<RawR
   // Only past a log end captured after the checkpoint is it a reset (planRead). Commits after
   // this read make our compare-and-swap fail and the retry re-plans.
   if (aheadOfLogEnd(watermarks, table.checkpoint).length > 0) watermarks = await fetchWatermarks(kafka, input.topics);
+  const relogged = await findRelogged(deps, input, watermarks, table);
   // Planned over all partitions (a first run, a new partition, data loss are decided for the topic as a whole),
   // then narrowed to this activity's group.
   const plan = narrowToGroup(
@@ -78,9 +90,14 @@ export async function runRaw(deps: RawRunDeps, input: RawRunInput): Promise<RawR
       workflowCheckpoint: input.workflowCheckpoint,
       startingOffsets: input.startingOffsets,
       failOnDataLoss: input.failOnDataLoss,
+      relogged,
     }),
     input.group,
   );
+  // What raw landed from a reset partition came from the earlier log: its last record is no
+  // longer one to compare the log with, and is forgotten in the next commit (made even when
+  // nothing is read), so the reset is reported once.
+  const resets = plan.lost.filter((l) => l.kind === 'reset' && landedOf(table.landed, l.topic, l.partition));
   for (const l of plan.lost) {
     deps.log.warn(`data loss (${l.kind}; failOnDataLoss=false, continuing)`, { ...l });
   }
@@ -95,14 +112,16 @@ export async function runRaw(deps: RawRunDeps, input: RawRunInput): Promise<RawR
   // Positions the table does not hold yet even though nothing is to be read (a first run at
   // "latest", an empty new partition, a reset after data loss) are committed too, so that the
   // table alone can always restart the chain — whatever happens to the workflow's lastResult.
-  const unrecorded = () => plan.ranges.filter((r) => offsetOf(committed, r.topic, r.partition) !== r.to);
+  let forget: PartitionRef[] = resets;
+  const unrecorded = () => plan.ranges.filter((r) => offsetOf(committed, r.topic, r.partition) !== r.to || forget.some((f) => f.topic === r.topic && f.partition === r.partition));
   if (unrecorded().length > 0) {
     const lake = await deps.openLake();
     try {
       const writer = await RawTableWriter.open(lake, dir);
       const commit = async (records: KafkaRecords, positions: TopicOffsets) => {
         deps.hooks?.beforeCommit?.('raw', commits + 1);
-        await writer.append(records, positions, committed, new Date());
+        await writer.append(records, positions, committed, new Date(), forget);
+        forget = [];
         commits += 1;
         recordsIn += records.length;
         for (const [topic, parts] of Object.entries(positions)) {
@@ -142,6 +161,32 @@ export async function runRaw(deps: RawRunDeps, input: RawRunInput): Promise<RawR
     lost: plan.lost,
     checkpointDisagreements: plan.disagreements,
   };
+}
+
+const landedOf = (landed: RawCheckpoint['landed'], topic: string, partition: number) => landed[topic]?.[String(partition)];
+
+/**
+ * The partitions about to be read past their checkpoint whose log is not the one raw landed from
+ * (src/kafka/landed.ts): one small fetch per such partition. Partitions with nothing new are left
+ * alone (nothing would be skipped yet), as are those whose checkpoint is already past the log end
+ * (planRead reports those) and those whose last landed record is below the log start.
+ */
+async function findRelogged(deps: RawRunDeps, input: RawRunInput, watermarks: PartitionWatermarks[], table: RawCheckpoint): Promise<ReloggedPartition[]> {
+  const mine = input.group ? inGroup(input.group.partitions) : () => true;
+  const checks = watermarks.flatMap((w) => {
+    const next = offsetOf(table.checkpoint, w.topic, w.partition);
+    const landed = landedOf(table.landed, w.topic, w.partition);
+    if (!mine(w.topic, w.partition) || next === undefined || !landed || next >= w.high || landed.offset >= next || landed.offset < w.low) return [];
+    return [{ topic: w.topic, partition: w.partition, landed }];
+  });
+  if (checks.length === 0) return [];
+  const result = await checkLanded(deps.kafka, checks, { idleTimeoutMs: READER_IDLE_TIMEOUT_MS, signal: deps.signal }).catch((e) => {
+    throw e instanceof Error && e.name.startsWith('KafkaJS') ? deps.kafka.explain(e, 'checking the last landed records') : e;
+  });
+  if (result.unverifiable > 0) {
+    deps.log.warn('last landed record no longer in Kafka (compacted); its log cannot be checked', { partitions: result.unverifiable });
+  }
+  return result.relogged;
 }
 
 const inGroup = (partitions: PartitionRef[]) => (topic: string, partition: number) =>

@@ -5,6 +5,8 @@
  * were captured before a concurrent raw run committed is normal concurrency, not a reset.
  */
 import * as fs from 'node:fs';
+import { connectKafka } from '../../src/kafka/connection';
+import { readRanges } from '../../src/kafka/range-reader';
 import { ingestRawWorkflow } from '../../src/workflows';
 import type { RawResult } from '../../src/lake/raw-result';
 import type { IngestRawInput } from '../../src/workflows/inputs';
@@ -15,6 +17,7 @@ import {
   createTopic,
   deltaScan,
   execute,
+  plaintextKafka,
   produce,
   queryLake,
   rootFailure,
@@ -67,6 +70,23 @@ async function recreateTopic(topic: string): Promise<void> {
   }
 }
 
+/** Waits (polling, up to 2 minutes: the broker's log cleaner looks every 15 s) until the log holds no record at `offset`. */
+async function untilCompacted(topic: string, offset: number): Promise<void> {
+  const deadline = Date.now() + 120_000;
+  for (;;) {
+    const held: number[] = [];
+    await readRanges(connectKafka(plaintextKafka()), [{ topic, partition: 0, from: offset, to: offset + 1, origin: 'table' }], {
+      maxRecordsPerFlush: 1,
+      maxBytesPerFlush: 1 << 20,
+      idleTimeoutMs: 30_000,
+      flush: async (records) => void held.push(...records.segments.flatMap((s) => s.offsets)),
+    });
+    if (held.length === 0) return;
+    if (Date.now() > deadline) throw new Error(`offset ${offset} of ${topic} was not compacted away within 2 minutes`);
+    await new Promise((resolve) => setTimeout(resolve, 1000)); // pacing between polls, not synchronisation
+  }
+}
+
 describe('stage 1 under Kafka resets', () => {
   it('a topic deleted and recreated: reported as a reset range, nothing re-landed, failOnDataLoss=true fails, reading resumes past the checkpoint', async () => {
     const topic = uniqueName('raw-recreated');
@@ -99,6 +119,72 @@ describe('stage 1 under Kafka resets', () => {
     expect(resumed).toMatchObject({ lost: [], recordsIn: 10 });
     expect(resumed.checkpoint[topic]!['0']).toBe(110);
     expect(await rawStats(lakeRoot)).toEqual({ n: 110, keys: 110, hi: 109 });
+    await deleteTopic(topic);
+  });
+
+  it('a topic recreated whose new log already passed the checkpoint: detected by the last landed record, reported once, nothing re-landed', async () => {
+    const topic = uniqueName('raw-recreated-past');
+    await createTopic(topic, 1);
+    const lakeRoot = tempLakeRoot();
+    lakeRoots.push(lakeRoot);
+    const w = await testWorker(testConfig(lakeRoot));
+    await produce(topic, messages(0, 100, 'old'));
+    const first = await w.run(() => ingest(w, { topics: [topic], startingOffsets: 'earliest' }));
+    expect(first.checkpoint[topic]!['0']).toBe(100);
+
+    await deleteTopic(topic);
+    await recreateTopic(topic);
+    // More records than were landed: the offsets alone no longer show the reset.
+    await produce(topic, messages(0, 150, 'new'));
+
+    const failed = await w.run(() => ingest(w, { topics: [topic], failOnDataLoss: true }).then(() => null, (e) => e));
+    const failure = rootFailure(failed);
+    expect(failure.type).toBe('DataLossError');
+    expect(failure.message).toContain(`${topic}[0] offsets 0..99 cannot be landed: the record at offset 99 is not the one raw landed from there`);
+    expect(await rawStats(lakeRoot)).toEqual({ n: 100, keys: 100, hi: 99 });
+
+    const lenient = await w.run(() => ingest(w, { topics: [topic], failOnDataLoss: false }));
+    expect(lenient.lost).toEqual([expect.objectContaining({ topic, partition: 0, from: 0, to: 100, kind: 'reset' })]);
+    expect(lenient.recordsIn).toBe(50);
+    expect(lenient.checkpoint[topic]!['0']).toBe(150);
+    expect(await rawStats(lakeRoot)).toEqual({ n: 150, keys: 150, hi: 149 });
+    const payloads = await queryLake<{ offset: number; raw_payload: string }>(
+      `SELECT "offset"::INT AS "offset", raw_payload FROM ${deltaScan(tableDir(lakeRoot, RAW))} WHERE "offset" IN (99, 100) ORDER BY 1`,
+    );
+    expect(payloads).toEqual([{ offset: 99, raw_payload: 'old-99' }, { offset: 100, raw_payload: 'new-100' }]);
+
+    // Reported once: the next run compares with the new log's records.
+    await produce(topic, messages(150, 20, 'new'));
+    const next = await w.run(() => ingest(w, { topics: [topic], failOnDataLoss: true }));
+    expect(next).toMatchObject({ lost: [], recordsIn: 20 });
+    expect(await rawStats(lakeRoot)).toEqual({ n: 170, keys: 170, hi: 169 });
+    await deleteTopic(topic);
+  });
+
+  it('log compaction removing the last landed record is not taken for a recreated topic', async () => {
+    const topic = uniqueName('raw-compacted');
+    // Every produce call is one record batch, and every batch its own segment: all but the last are cleanable at once.
+    await createTopic(topic, 1, [
+      { name: 'cleanup.policy', value: 'compact' },
+      { name: 'segment.bytes', value: '100' },
+      { name: 'min.cleanable.dirty.ratio', value: '0.01' },
+      { name: 'min.compaction.lag.ms', value: '0' },
+    ]);
+    const lakeRoot = tempLakeRoot();
+    lakeRoots.push(lakeRoot);
+    const w = await testWorker(testConfig(lakeRoot));
+    for (const key of ['a', 'b', 'x']) await produce(topic, [{ key, value: `${key}-1` }]);
+    const first = await w.run(() => ingest(w, { topics: [topic], startingOffsets: 'earliest' }));
+    expect(first.checkpoint[topic]!['0']).toBe(3);
+    // x again (so x-1 at offset 2, the last landed record, is compacted away), then one more so that it is not in the active segment.
+    await produce(topic, [{ key: 'x', value: 'x-2' }]);
+    await produce(topic, [{ key: 'y', value: 'y-1' }]);
+    await untilCompacted(topic, 2);
+
+    const run = await w.run(() => ingest(w, { topics: [topic], failOnDataLoss: true }));
+    expect(run).toMatchObject({ lost: [], recordsIn: 2 });
+    expect(run.checkpoint[topic]!['0']).toBe(5);
+    expect(await rawStats(lakeRoot)).toEqual({ n: 5, keys: 5, hi: 4 });
     await deleteTopic(topic);
   });
 

@@ -60,6 +60,17 @@ describe('planRead', () => {
     expect(planRead({ ...base, watermarks: [wm(0, 0, 12)], tableCheckpoint: { t: { '0': 9 } }, startingOffsets: 'latest' }).ranges[0]).toMatchObject({ from: 9, to: 12, origin: 'table' });
   });
 
+  it('a partition whose log is another one although it passed the checkpoint is the same reset (issue 16: topic recreated past the checkpoint)', () => {
+    const input = { ...base, watermarks: [wm(0, 0, 150), wm(1, 0, 80)], tableCheckpoint: { t: { '0': 100, '1': 50 } }, startingOffsets: 'latest' as const };
+    const plan = planRead({ ...input, relogged: [{ topic: 't', partition: 0, offset: 99 }] });
+    // Raw holds 0..99 from the old log: never re-landed; the new log's 0..99 reported; reading goes on at 100.
+    expect(plan.ranges.map((r) => [r.partition, r.from, r.to, r.origin])).toEqual([[0, 100, 150, 'data loss reset'], [1, 50, 80, 'table']]);
+    expect(plan.lost).toEqual([expect.objectContaining({ topic: 't', partition: 0, from: 0, to: 100, kind: 'reset' })]);
+    expect(() => planRead({ ...input, failOnDataLoss: true, relogged: [{ topic: 't', partition: 0, offset: 99 }] })).toThrow(
+      /t\[0\] offsets 0\.\.99 cannot be landed: the record at offset 99 is not the one raw landed from there \(topic deleted and recreated\).*run once with failOnDataLoss=false/,
+    );
+  });
+
   it('aheadOfLogEnd lists partitions whose checkpoint is past a captured log end', () => {
     expect(aheadOfLogEnd([wm(0, 0, 5), wm(1, 0, 5)], { t: { '0': 5, '1': 6 } }).map((w) => w.partition)).toEqual([1]);
   });
