@@ -4,6 +4,7 @@
  * out-of-order arrival, duplicates, equal sequence values and deletes; the result must not depend
  * on arrival order or on events arriving twice.
  */
+import { rng } from '../helpers/rng';
 import { goldRowsSql, type GoldSpec } from '../../src/lake/gold-scd';
 import { memoryDuckDB } from '../helpers/pipelines';
 
@@ -15,17 +16,6 @@ interface Ev {
   seq: number | null;
   partition: number;
   offset: number;
-}
-
-/** Deterministic PRNG (mulberry32) so a failure reproduces. */
-function rng(seed: number): () => number {
-  let a = seed;
-  return () => {
-    a = (a + 0x6d2b79f5) | 0;
-    let t = Math.imul(a ^ (a >>> 15), 1 | a);
-    t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
 }
 
 function events(seed: number, keys: number, perKey: number): Ev[] {
