@@ -1,6 +1,7 @@
 /**
  * Data files: Parquet written by DuckDB straight to the store (`COPY … TO locate(key)`), typed and
- * ordered as the table's schema, with the `add` action's stats computed by DuckDB from the file.
+ * ordered as the table's schema, with the `add` action's stats from the statistics DuckDB gathered
+ * while writing them (the Parquet footer's), not from a second read of the file.
  */
 import { randomUUID } from 'node:crypto';
 import type { DuckDBConnection } from '@duckdb/node-api';
@@ -49,27 +50,22 @@ function castExpr(field: DeltaField, sourceType: string): string {
   return `CAST(${col} AS ${duckTypeOf(field)})`;
 }
 
-/** Delta stats want timestamps as ISO-8601 with milliseconds and 'Z'. */
-const ISO_MS = `'%Y-%m-%dT%H:%M:%S.%gZ'`;
-/**
- * Date stats are `YYYY-MM-DD` strings (Spark's and delta-rs' encoding, as partition values); only
- * for years 1..9999, which every reader parses (DuckDB also has BC and 5-digit years, and infinity).
- */
-const DATE_STATS_RANGE = `DATE '0001-01-01' AND DATE '9999-12-31'`;
 /** Spark/Delta cut string stats to a prefix; 32 is Delta Spark's default. */
 const STRING_STATS_PREFIX = 32;
 
 /**
  * `COPY (<selectSql>) TO '<table root>/<uuid>.parquet'` with columns cast to the table's types and
- * in the table's order, then the `add` action with stats computed by DuckDB from the written file.
- * The select must produce exactly the table's columns (by name; order free). Returns null (and
- * leaves no file) for 0 rows. Does not commit: put it in a commit() plan.
+ * in the table's order, then the `add` action with stats taken from what the COPY itself gathered
+ * for the Parquet footer (`RETURN_STATS`: per-column min, max, null count, NaN seen): no second
+ * read of the file. The select must produce exactly the table's columns (by name; order free).
+ * Returns null (and leaves no file) for 0 rows. Does not commit: put it in a commit() plan.
  *
  * Stats are conservative bounds: timestamp min is truncated down and max rounded UP to the
  * millisecond (PROTOCOL.md truncates to ms; rounding max down could let readers skip a file that
  * holds a match); string max is omitted when longer than the 32-char prefix; doubles with NaN/±Inf
  * get no min/max; dates are `YYYY-MM-DD` (none outside years 1..9999); decimals are exact JSON
- * numbers with the column's scale (`-12.50`, as Spark writes them); binary/boolean get only nullCount.
+ * numbers with the column's scale (`-12.50`, as Spark writes them); binary/boolean get only
+ * nullCount (see deltaStats).
  */
 export async function writeParquetDataFile(
   conn: DuckDBConnection,
@@ -99,14 +95,16 @@ export async function writeParquetDataFile(
   const selectList = fields.map((f) => `${castExpr(f, sourceTypes.get(f.name)!)} AS ${sqlIdent(f.name)}`).join(', ');
   try {
     const copied = (
-      await conn.runAndReadAll(`COPY (SELECT ${selectList} FROM (${query}) AS __src) TO ${sqlString(file)} (FORMAT parquet, COMPRESSION zstd)`)
-    ).getRowObjects();
-    const count = Number(copied[0]?.Count ?? 0);
+      await conn.runAndReadAll(
+        `COPY (SELECT ${selectList} FROM (${query}) AS __src) TO ${sqlString(file)} (FORMAT parquet, COMPRESSION zstd, RETURN_STATS true)`,
+      )
+    ).getRowObjectsJson()[0] as unknown as CopyStatsRow | undefined;
+    const count = Number(copied?.count ?? 0);
     if (count === 0) {
       await store.delete(name);
       return null;
     }
-    const stats = await computeStats(conn, file, fields);
+    const stats = deltaStats(root, count, copied!.column_statistics, fields);
     for (const f of fields) {
       if (!f.nullable && stats.nullCount[f.name] > 0) {
         throw new Error(`writeParquetDataFile(${root}): column ${f.name} is NOT NULL but ${stats.nullCount[f.name]} rows are null`);
@@ -128,74 +126,109 @@ export async function writeParquetDataFile(
   }
 }
 
-/** One aggregate query over the written file → Delta stats JSON (numbers kept exact as text). */
-async function computeStats(
-  conn: DuckDBConnection,
-  file: string,
+/** A row of `COPY … (RETURN_STATS true)`, as JSON: column_statistics maps "quoted name" → {stat → text}. */
+interface CopyStatsRow {
+  count: string | number;
+  column_statistics: { key: string; value: { key: string; value: string | null }[] }[] | null;
+}
+
+/**
+ * Delta stats JSON (numbers kept exact as text) from the statistics DuckDB's Parquet writer
+ * gathered during the COPY — the footer's values, printed by DuckDB:
+ * - integers: exact; doubles: shortest round-trip text (`0.30000000000000004`, `1e+21`, `inf`),
+ *   `has_nan` when a NaN was seen (the footer's min/max leave NaN out);
+ * - strings: byte order (as DuckDB's min/max); a value over 256 bytes is cut to a 256-byte prefix
+ *   in min and rounded UP (last byte incremented) in max — so a cut max is never ≤ 32 characters
+ *   and is omitted below, and a cut min still starts with the true min's 32-character prefix;
+ * - timestamps: UTC text `YYYY-MM-DD HH:MM:SS[.ffffff]+00`, `(BC)` before year 1, `infinity`;
+ * - dates: `YYYY-MM-DD` (`(BC)`, 5-digit years, `infinity` otherwise): Spark's and delta-rs'
+ *   encoding, as partition values; decimals: exact text with all `s` digits, never an exponent.
+ * Anything else (a stat missing, BC, infinity, a year past 9999) gets no min/max: stats are
+ * optional, a wrong bound is not — and years outside 1..9999 are what readers misparse.
+ */
+function deltaStats(
+  root: string,
+  numRecords: number,
+  columnStats: CopyStatsRow['column_statistics'],
   fields: DeltaField[],
-): Promise<{ json: string; nullCount: Record<string, number> }> {
-  const parts: string[] = ['count(*)::VARCHAR AS n'];
-  fields.forEach((f, i) => {
-    const c = sqlIdent(f.name);
-    parts.push(`(count(*) - count(${c}))::VARCHAR AS nc${i}`);
-    switch (f.type) {
-      case 'integer':
-      case 'long':
-        parts.push(`min(${c})::VARCHAR AS mn${i}`, `max(${c})::VARCHAR AS mx${i}`);
-        break;
-      case 'double':
-        // JSON has no NaN/Infinity, and a finite bound would be wrong if the column holds them.
-        parts.push(
-          `CASE WHEN bool_or(NOT isfinite(${c})) THEN NULL ELSE min(${c}) END AS mn${i}`,
-          `CASE WHEN bool_or(NOT isfinite(${c})) THEN NULL ELSE max(${c}) END AS mx${i}`,
-        );
-        break;
-      case 'string':
-        parts.push(
-          `left(min(${c}), ${STRING_STATS_PREFIX}) AS mn${i}`,
-          `CASE WHEN length(max(${c})) <= ${STRING_STATS_PREFIX} THEN max(${c}) END AS mx${i}`,
-        );
-        break;
-      case 'timestamp':
-        parts.push(
-          `CASE WHEN isfinite(min(${c})) THEN strftime(min(${c}) AT TIME ZONE 'UTC', ${ISO_MS}) END AS mn${i}`,
-          `CASE WHEN isfinite(max(${c})) THEN strftime((max(${c}) + INTERVAL 999 MICROSECONDS) AT TIME ZONE 'UTC', ${ISO_MS}) END AS mx${i}`,
-        );
-        break;
-      case 'date':
-        parts.push(
-          `CASE WHEN min(${c}) BETWEEN ${DATE_STATS_RANGE} THEN strftime(min(${c}), '%Y-%m-%d') END AS mn${i}`,
-          `CASE WHEN max(${c}) BETWEEN ${DATE_STATS_RANGE} THEN strftime(max(${c}), '%Y-%m-%d') END AS mx${i}`,
-        );
-        break;
-      case 'binary':
-      case 'boolean':
-        break;
-      default:
-        // decimal(p,s): the exact text of the value (DuckDB prints all `s` digits, never an exponent).
-        if (decimalOf(f.type)) parts.push(`min(${c})::VARCHAR AS mn${i}`, `max(${c})::VARCHAR AS mx${i}`);
-    }
-  });
-  const row = (await conn.runAndReadAll(`SELECT ${parts.join(', ')} FROM read_parquet(${sqlString(file)})`)).getRowObjects()[0];
+): { json: string; nullCount: Record<string, number> } {
+  const byColumn = new Map<string, Map<string, string | null>>();
+  for (const { key, value } of columnStats ?? []) byColumn.set(key, new Map(value.map((e) => [e.key, e.value])));
   const minV: string[] = [];
   const maxV: string[] = [];
   const nulls: string[] = [];
   const nullCount: Record<string, number> = {};
-  fields.forEach((f, i) => {
+  for (const f of fields) {
+    const s = byColumn.get(sqlIdent(f.name));
+    const nc = s?.get('null_count');
+    // Every column of the COPY has an entry with its null count; without it the NOT NULL check
+    // and nullCount would be guesses.
+    if (s === undefined || nc == null || !/^\d+$/.test(nc)) {
+      throw new Error(`${root}: DuckDB returned no null count for column ${f.name} of a written data file`);
+    }
     const key = JSON.stringify(f.name);
-    nulls.push(`${key}:${String(row[`nc${i}`])}`);
-    nullCount[f.name] = Number(row[`nc${i}`]);
-    const fmt = (v: unknown): string | null => {
-      if (v === null || v === undefined) return null;
-      if (f.type === 'integer' || f.type === 'long' || decimalOf(f.type)) return String(v); // exact number text
-      if (f.type === 'double') return JSON.stringify(v as number);
-      return JSON.stringify(String(v));
-    };
-    const mn = fmt(row[`mn${i}`]);
-    const mx = fmt(row[`mx${i}`]);
+    nulls.push(`${key}:${nc}`);
+    nullCount[f.name] = Number(nc);
+    const [mn, mx] = bounds(f, s);
     if (mn !== null) minV.push(`${key}:${mn}`);
     if (mx !== null) maxV.push(`${key}:${mx}`);
-  });
-  const json = `{"numRecords":${String(row.n)},"minValues":{${minV.join(',')}},"maxValues":{${maxV.join(',')}},"nullCount":{${nulls.join(',')}}}`;
+  }
+  const json = `{"numRecords":${numRecords},"minValues":{${minV.join(',')}},"maxValues":{${maxV.join(',')}},"nullCount":{${nulls.join(',')}}}`;
   return { json, nullCount };
+}
+
+/** [min, max] of one column as JSON text (null = leave out). */
+function bounds(f: DeltaField, s: Map<string, string | null>): [string | null, string | null] {
+  const min = s.get('min') ?? null;
+  const max = s.get('max') ?? null;
+  if (min === null || max === null) return [null, null]; // all NULL, or no stats kept
+  switch (f.type) {
+    case 'integer':
+    case 'long':
+      return /^-?\d+$/.test(min) && /^-?\d+$/.test(max) ? [min, max] : [null, null]; // exact integer text
+    case 'double': {
+      // JSON has no NaN/Infinity, and a finite bound would be wrong if the column holds them.
+      const a = Number(min);
+      const b = Number(max);
+      if (s.get('has_nan') !== 'false' || !Number.isFinite(a) || !Number.isFinite(b)) return [null, null];
+      return [JSON.stringify(a), JSON.stringify(b)];
+    }
+    case 'string': {
+      const prefix = Array.from(min).slice(0, STRING_STATS_PREFIX).join('');
+      return [JSON.stringify(prefix), Array.from(max).length <= STRING_STATS_PREFIX ? JSON.stringify(max) : null];
+    }
+    case 'timestamp': {
+      const a = isoMillis(min, 'down');
+      const b = isoMillis(max, 'up');
+      return [a === null ? null : JSON.stringify(a), b === null ? null : JSON.stringify(b)];
+    }
+    case 'date':
+      return DATE.test(min) && DATE.test(max) && !min.startsWith('0000') ? [JSON.stringify(min), JSON.stringify(max)] : [null, null];
+    case 'binary':
+    case 'boolean':
+      return [null, null];
+    default:
+      // decimal(p,s): the exact number text.
+      if (decimalOf(f.type) && DECIMAL_TEXT.test(min) && DECIMAL_TEXT.test(max)) return [min, max];
+      return [null, null];
+  }
+}
+
+const DATE = /^\d{4}-\d{2}-\d{2}$/;
+const DECIMAL_TEXT = /^-?\d+(\.\d+)?$/;
+
+const UTC_TS = /^(\d{4})-(\d{2})-(\d{2}) (\d{2}):(\d{2}):(\d{2})(?:\.(\d{1,6}))?\+00$/;
+
+/** DuckDB's UTC timestamp text → `YYYY-MM-DDTHH:MM:SS.mmmZ`, truncated down or rounded up to the millisecond. */
+function isoMillis(text: string, round: 'down' | 'up'): string | null {
+  const m = UTC_TS.exec(text);
+  if (!m || m[1] === '0000') return null;
+  const frac = (m[7] ?? '').padEnd(6, '0');
+  let ms = Number(frac.slice(0, 3));
+  if (round === 'up' && Number(frac.slice(3)) > 0) ms += 1;
+  const d = new Date(0);
+  d.setUTCFullYear(Number(m[1]), Number(m[2]) - 1, Number(m[3]));
+  d.setUTCHours(Number(m[4]), Number(m[5]), Number(m[6]), ms);
+  const iso = d.toISOString();
+  return /^\d{4}-/.test(iso) ? iso : null; // rounded past 9999-12-31
 }

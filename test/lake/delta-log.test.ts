@@ -213,6 +213,82 @@ describe('writeParquetDataFile + commitActions', () => {
     expect(JSON.stringify(types)).toMatch(/isAdjustedToUTC=1|isAdjustedToUTC=true/i);
   });
 
+  test('stats come from the COPY (Parquet footer), equal to a re-scan of the written file, for the edge cases', async () => {
+    // The oracle: Delta stats computed by aggregating the written file (what the writer did before
+    // it took them from the footer); the rules of PROTOCOL.md as src/delta/data-files.ts states them.
+    const F: DeltaField[] = [
+      { name: 'id', type: 'long', nullable: false },
+      { name: 'n', type: 'integer', nullable: true },
+      { name: 'd', type: 'double', nullable: true },
+      { name: `it's_Ünï`, type: 'string', nullable: true },
+      { name: 'ts', type: 'timestamp', nullable: true },
+      { name: 'b', type: 'binary', nullable: true },
+      { name: 'o', type: 'boolean', nullable: true },
+    ];
+    const rescan = async (file: string): Promise<unknown> => {
+      const ISO = `'%Y-%m-%dT%H:%M:%S.%gZ'`;
+      const s = sqlIdent(F[3].name);
+      const r = (
+        await conn.runAndReadAll(`SELECT count(*)::VARCHAR AS n,
+            min(id)::VARCHAR AS id0, max(id)::VARCHAR AS id1, min(n)::VARCHAR AS n0, max(n)::VARCHAR AS n1,
+            CASE WHEN bool_or(NOT isfinite(d)) THEN NULL ELSE min(d) END AS d0, CASE WHEN bool_or(NOT isfinite(d)) THEN NULL ELSE max(d) END AS d1,
+            left(min(${s}), 32) AS s0, CASE WHEN length(max(${s})) <= 32 THEN max(${s}) END AS s1,
+            CASE WHEN isfinite(min(ts)) THEN strftime(min(ts) AT TIME ZONE 'UTC', ${ISO}) END AS ts0,
+            CASE WHEN isfinite(max(ts)) THEN strftime((max(ts) + INTERVAL 999 MICROSECONDS) AT TIME ZONE 'UTC', ${ISO}) END AS ts1,
+            ${F.map((f, i) => `(count(*) - count(${sqlIdent(f.name)}))::INTEGER AS nc${i}`).join(', ')}
+          FROM read_parquet(${sqlString(file)})`)
+      ).getRowObjectsJson()[0] as Record<string, string | number | null>;
+      const pick = (pairs: [string, unknown][]) => Object.fromEntries(pairs.filter(([, v]) => v !== null));
+      const num = (v: unknown) => (v === null ? null : Number(v));
+      // Through JSON text, as the log holds it (-0 is written 0).
+      return JSON.parse(JSON.stringify({
+        numRecords: Number(r.n),
+        minValues: pick([['id', num(r.id0)], ['n', num(r.n0)], ['d', num(r.d0)], [F[3].name, r.s0], ['ts', r.ts0]]),
+        maxValues: pick([['id', num(r.id1)], ['n', num(r.n1)], ['d', num(r.d1)], [F[3].name, r.s1], ['ts', r.ts1]]),
+        nullCount: Object.fromEntries(F.map((f, i) => [f.name, r[`nc${i}`]])),
+      }));
+    };
+    const long = (c: string, n: number) => `repeat(${sqlString(c)}, ${n})`;
+    const rows = (...r: string[]) => `SELECT * FROM (VALUES ${r.join(', ')}) AS v(id, n, d, ${sqlIdent(F[3].name)}, ts, b, o)`;
+    const r = (id: number, n: string, d: string, s: string, ts: string, b = 'NULL::BLOB', o = 'NULL::BOOLEAN') =>
+      `(${id}::BIGINT, (${n})::INTEGER, (${d})::DOUBLE, (${s})::VARCHAR, (${ts})::TIMESTAMPTZ, ${b}, ${o})`;
+    const cases = [
+      // µs timestamps (min truncated, max rounded up across a second), exact doubles, -0.0, ±2^31, a 32-char max
+      rows(
+        r(1, '-2147483648', '0.1::DOUBLE + 0.2::DOUBLE', `'alpha'`, `'2024-01-01 00:00:00.123456+00'`, `'\\xff'::BLOB`, 'true'),
+        r(2, '2147483647', "'-0.0'", long('b', 32), `'2024-03-04 05:06:07.999901+00'`),
+        r(9007199254740993, 'NULL', '1e21', `'it''s'`, `'2024-03-04 05:06:07.9995+00'`),
+      ),
+      // a max longer than the 32-char prefix (omitted), multibyte and over-256-byte strings (cut in the footer)
+      rows(r(1, '1', '1.5', long('é', 20), "'1999-12-31 23:59:59+00'"), r(2, '2', '-1e-300', long('🌊', 60), "'2000-01-01 00:00:00+00'")),
+      rows(r(1, '1', '2.5', long('a', 300), 'NULL'), r(2, '2', '3.5', long('a', 33), 'NULL')),
+      rows(r(1, '1', '2.5', long('€', 31), "'2024-01-01 00:00:00+00'"), r(2, '2', '3.5', `${long('a', 300)} || 'b'`, "'2024-01-01 00:00:00+00'")),
+      // NaN, ±Infinity: no double bounds; infinite timestamps: none either; all-NULL columns: only nullCount
+      rows(r(1, 'NULL', "'NaN'", 'NULL', "'infinity'"), r(2, 'NULL', '1', 'NULL', "'2024-01-01 00:00:00+00'")),
+      rows(r(1, '5', "'Infinity'", `'x'`, "'-infinity'"), r(2, '6', '1', `'y'`, "'2024-01-01 00:00:00+00'")),
+      rows(r(1, '5', "'-Infinity'", `''`, 'NULL')),
+    ];
+    const dir = tempTableDir();
+    await createDeltaTable(dir, F);
+    for (const sql of cases) {
+      const add = await writeParquetDataFile(conn, dir, sql, F);
+      expect(JSON.parse(add!.stats!)).toEqual(await rescan(path.join(dir, add!.path)));
+    }
+    // Where the footer has no bound, none is written (stats are optional; a wrong bound is not):
+    // timestamps outside years 1..9999 (BC, a max rounding past 9999-12-31), which readers misparse;
+    // a string column whose over-256-byte max DuckDB cannot cut at a character boundary.
+    const add = await writeParquetDataFile(
+      conn,
+      dir,
+      rows(r(1, '1', '1', long('é', 200), 'make_timestamptz(-70000000000000000)'), r(2, '1', '1', long('🌊', 100), `'9999-12-31 23:59:59.9999+00'`)),
+      F,
+    );
+    const stats = JSON.parse(add!.stats!);
+    expect(stats.minValues).toEqual({ id: 1, n: 1, d: 1 });
+    expect(stats.maxValues).toEqual({ id: 2, n: 1, d: 1 });
+    expect(stats.nullCount).toEqual({ id: 0, n: 0, d: 0, [F[3].name]: 0, ts: 0, b: 2, o: 2 });
+  });
+
   test('0 rows → null and no file; column mismatch and NOT NULL violations throw and leave no file', async () => {
     const dir = tempTableDir();
     await createDeltaTable(dir, FIELDS);
