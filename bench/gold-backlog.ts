@@ -3,7 +3,7 @@
  * time goes between loading + deduplicating the bronze batch, pruning gold files by their stats,
  * finding the keys gold holds, building the output rows, and writing Parquet.
  *
- *   npx tsx bench/gold-backlog.ts [--rows 9000000] [--version-rows 900000] [--max-rows-per-batch 1000000] [--explain]
+ *   npx tsx bench/gold-backlog.ts [--rows 9000000] [--version-rows 900000] [--max-rows-per-batch 1000000] [--explain] [--bronze DIR]
  *
  * Bronze is generated in DuckDB the way the bench's sample stream fills it (src/sample/sensor-data.ts):
  * 1000 sensors, ts_ms = start + 10 ms × i, 5 % duplicates of one of the previous 1000 readings, 5 %
@@ -11,6 +11,8 @@
  * them. Then one scheduled merge of the whole backlog, timed; every SQL statement the merge runs is
  * timed and attributed to a phase (a proxy around the DuckDB connection). --explain also prints
  * EXPLAIN ANALYZE of the dedupe (as src/lake/gold.ts does it) over the first bronze file.
+ * --bronze DIR keeps the bronze table in DIR and reuses it when it is there (same --rows and
+ * --version-rows): back-to-back runs of two versions of the merge on identical bronze.
  */
 import * as fs from 'node:fs';
 import * as os from 'node:os';
@@ -91,16 +93,24 @@ async function main(): Promise<void> {
   const conn = lake.connection;
   const root = fs.mkdtempSync(path.join(os.tmpdir(), 'tributary-gold-backlog-'));
   try {
-    const bronzeDir = path.join(root, 'bronze');
+    const keptBronze = arg('bronze', '');
+    const bronzeDir = keptBronze ? path.resolve(keptBronze) : path.join(root, 'bronze');
     const goldDir = path.join(root, 'gold');
-    await createTable(new LocalStore(bronzeDir), BRONZE.fields);
     await createTable(new LocalStore(goldDir), GOLD.fields);
     let t = performance.now();
-    for (let lo = 0; lo < rows; lo += versionRows) {
-      const add = await writeParquetDataFile(conn, new LocalStore(bronzeDir), bronzeSql(lo, Math.min(rows, lo + versionRows)), BRONZE.fields);
-      await commit({ store: new LocalStore(bronzeDir) }, { plan: async () => ({ actions: [addAction(add!)] }) });
+    const built = fs.existsSync(path.join(bronzeDir, '_delta_log')) ? await loadSnapshot(new LocalStore(bronzeDir)) : null;
+    const builtRows = built ? [...built.files.values()].reduce((s, a) => s + (recordCountOf(a) ?? 0), 0) : 0;
+    if (built && builtRows === rows && built.version === Math.ceil(rows / versionRows)) {
+      console.log(`bronze: reusing ${bronzeDir} (${rows.toLocaleString('en-US')} rows, ${built.version} versions)`);
+    } else {
+      if (built) throw new Error(`${bronzeDir} holds ${builtRows} rows in ${built.version} versions, not what --rows/--version-rows ask for`);
+      await createTable(new LocalStore(bronzeDir), BRONZE.fields);
+      for (let lo = 0; lo < rows; lo += versionRows) {
+        const add = await writeParquetDataFile(conn, new LocalStore(bronzeDir), bronzeSql(lo, Math.min(rows, lo + versionRows)), BRONZE.fields);
+        await commit({ store: new LocalStore(bronzeDir) }, { plan: async () => ({ actions: [addAction(add!)] }) });
+      }
+      console.log(`bronze: ${rows.toLocaleString('en-US')} rows in versions of ${versionRows.toLocaleString('en-US')} built in ${((performance.now() - t) / 1000).toFixed(1)} s`);
     }
-    console.log(`bronze: ${rows.toLocaleString('en-US')} rows in versions of ${versionRows.toLocaleString('en-US')} built in ${((performance.now() - t) / 1000).toFixed(1)} s`);
 
     if (process.argv.includes('--explain')) {
       const snap = await loadSnapshot(new LocalStore(bronzeDir));
@@ -125,7 +135,7 @@ async function main(): Promise<void> {
     console.log(
       `merge: ${r.rowsIn.toLocaleString('en-US')} bronze rows in ${r.batches} batches → ${goldRows.toLocaleString('en-US')} gold rows in ${secs.toFixed(2)} s ` +
         `(${Math.round(r.rowsIn / secs).toLocaleString('en-US')} rows/s), CPU ${cpuSecs.toFixed(2)} s (all threads; less sensitive to other load than wall time); inserted ${r.inserted}, updated ${r.updated}, skipped ${r.skippedOlder}; ` +
-        `files rewritten ${r.filesRewritten}, added ${r.filesAdded}, live ${snap.files.size}`,
+        `files rewritten ${r.filesRewritten}, added ${r.filesAdded}, live ${snap.files.size}; peak RSS of the process ${Math.round(process.resourceUsage().maxRSS / 1024)} MiB`,
     );
     const total = [...phases.values()].reduce((s, p) => s + p.ms, 0);
     console.log(`\n| phase | statements | seconds | share of SQL time |\n|:--|--:|--:|--:|`);
