@@ -202,8 +202,10 @@ function bounds(f: DeltaField, s: Map<string, string | null>): [string | null, s
       const b = isoMillis(max, 'up');
       return [a === null ? null : JSON.stringify(a), b === null ? null : JSON.stringify(b)];
     }
-    case 'date':
-      return DATE.test(min) && DATE.test(max) && !min.startsWith('0000') ? [JSON.stringify(min), JSON.stringify(max)] : [null, null];
+    case 'date': {
+      const ok = (d: string) => DATE.test(d) && !d.startsWith('0000');
+      return [ok(min) ? JSON.stringify(min) : null, ok(max) ? JSON.stringify(max) : null];
+    }
     case 'binary':
     case 'boolean':
       return [null, null];
