@@ -53,19 +53,17 @@ import type { GoldResult } from './gold-result';
 import { goldRowsSql, SCD2_COLUMNS, type GoldSpec } from './gold-scd';
 import { assertSameUpstream, lakeTable, tableDir, upstreamTxn, type TableDef } from './tables';
 
-/** The Kafka position: the default `sequence_by` (never the time a row was landed). */
-export const DEFAULT_SEQUENCE_BY: readonly string[] = ['kafka_ts', 'partition', 'offset'];
-
 export interface GoldCdcRequest {
   lakeRoot: string;
-  /** Bronze as the pipeline defines it (needs the key, column, sequence and delete-condition columns, and topic/partition/offset). */
+  /** Bronze as the pipeline defines it (StagePipeline.tables.bronze) (needs the key, column, sequence and delete-condition columns, and topic/partition/offset). */
   bronze: TableDef;
-  /** Gold: spec.columns, then for SCD2 __START_AT, __END_AT, __IS_CURRENT (src/pipelines/tables.ts plans it). */
+  /** Gold (StagePipeline.tables.gold): spec.columns, then for SCD2 __START_AT, __END_AT, __IS_CURRENT (src/pipelines/tables.ts plans it). */
   gold: TableDef;
+  /** StagePipeline.gold (its default sequence is the Kafka position, KAFKA_POSITION_SEQUENCE). */
   spec: GoldSpec;
-  /** txn app id of the scheduled checkpoint in gold (bronze version merged through). */
+  /** txn app id of the scheduled checkpoint in gold (bronze version merged through): StagePipeline.appIds.gold. */
   checkpointAppId: string;
-  /** Prefix under which gold records bronze's table id (tables.ts upstreamTxn / assertSameUpstream). */
+  /** Prefix under which gold records bronze's table id (tables.ts upstreamTxn / assertSameUpstream): StagePipeline.appIds.goldStage. */
   upstreamStage: string;
   mode: GoldMergeMode;
   /** The checkpoint the workflow carried (its previous run's result); the gold table's txn wins, a difference is reported. */

@@ -12,7 +12,7 @@ import { sqlString } from '../../src/delta/sql';
 import { GoldSpecError, mergeBronzeIntoGoldCdc, type GoldCdcRequest } from '../../src/lake/gold-cdc';
 import { ensureTables, tableDir, UpstreamTableChangedError, type TableDef } from '../../src/lake/tables';
 import { parsePipelineFile, pipelineNamed, type PipelineDefinition } from '../../src/pipelines/definition';
-import { goldSpecOf, pipelineTableDef } from '../../src/pipelines/gold-spec';
+import { stagePipeline } from '../../src/pipelines/stage-pipeline';
 import { expectReadersAgree, loadDeltaExtension, readWithDeltaScan, sortRows, type NormalizedRow } from '../helpers/deltalake-reader';
 import { pipelinesWithExample } from '../helpers/pipelines';
 import { tempRoots } from '../helpers/temp-root';
@@ -187,8 +187,8 @@ interface Lake {
 
 async function lake(p: PipelineDefinition): Promise<Lake> {
   const root = newRoot();
-  const bronze = pipelineTableDef(p, 'bronze');
-  const gold = pipelineTableDef(p, 'gold');
+  const sp = stagePipeline(p);
+  const { bronze, gold } = sp.tables;
   await ensureTables(root, [bronze, gold]);
   const bronzeStore = new LocalStore(tableDir(root, bronze));
   const lit = (v: string | number | null) => (v === null ? 'NULL' : typeof v === 'number' ? String(v) : sqlString(v));
@@ -200,9 +200,9 @@ async function lake(p: PipelineDefinition): Promise<Lake> {
       lakeRoot: root,
       bronze,
       gold,
-      spec: goldSpecOf(p),
-      checkpointAppId: `tributary.gold/${p.name}/bronze-version`,
-      upstreamStage: `tributary.gold/${p.name}`,
+      spec: sp.gold,
+      checkpointAppId: sp.appIds.gold,
+      upstreamStage: sp.appIds.goldStage,
       mode: { kind: 'incremental' },
       ...over,
     }),
@@ -354,9 +354,9 @@ describe('gold-cdc commits', () => {
     await expect(mergeBronzeIntoGoldCdc(conn, l.req())).rejects.toBeInstanceOf(UpstreamTableChangedError);
     expect(await l.goldVersion()).toBe(version);
 
-    const scd1Spec = goldSpecOf(ordersScd1);
+    const scd1Spec = stagePipeline(ordersScd1).gold;
     await expect(mergeBronzeIntoGoldCdc(conn, l.req({ spec: scd1Spec }))).rejects.toBeInstanceOf(GoldSpecError);
-    await expect(mergeBronzeIntoGoldCdc(conn, l.req({ spec: { ...goldSpecOf(orders), keys: ['nope'] } }))).rejects.toBeInstanceOf(GoldSpecError);
+    await expect(mergeBronzeIntoGoldCdc(conn, l.req({ spec: { ...stagePipeline(orders).gold, keys: ['nope'] } }))).rejects.toBeInstanceOf(GoldSpecError);
     expect(path.basename(tableDir(l.root, l.gold))).toBe('orders');
   });
 });
