@@ -29,7 +29,7 @@ export interface LandedRecord {
  * version). A recreated topic's record at the same offset has another timestamp (and usually value):
  * a collision needs both to hash alike, 1 in 2^48.
  */
-export function recordSignature(timestampMs: number, value: Buffer | null): number {
+export function recordSignature(timestampMs: number, value: Uint8Array | null): number {
   const h = createHash('sha256');
   h.update(`${timestampMs}:${value === null ? 'null' : value.length}:`);
   if (value !== null) h.update(value);

@@ -2,20 +2,23 @@
  * Reads fixed offset ranges from Kafka ("availableNow": up to end offsets captured before the
  * read starts) and hands them over in bounded batches.
  *
- * Offsets are owned by the caller (they are committed in the Delta table with the rows), so the
- * consumer group here is a throwaway: a fresh id per read, nothing committed to Kafka. Done-ness
- * is decided by positions, never by counting messages: aborted transactions, control records and
+ * Offsets are owned by the caller (they are committed in the Delta table with the rows), so there
+ * is no consumer group: the reader fetches each partition from its own position, from the
+ * partition's leader (src/kafka/raw-fetch.ts: kafkajs connections, our Fetch decoding), and decodes
+ * the record batches straight into column segments (src/kafka/record-batch.ts). Done-ness is
+ * decided by positions, never by counting messages: aborted transactions, control records and
  * compaction all leave offset gaps.
  */
-import { randomUUID } from 'node:crypto';
-import type { Consumer, EachBatchPayload } from 'kafkajs';
 import type { KafkaHandle } from './connection';
 import { setOffset, type PartitionRange, type TopicOffsets } from './offsets';
+import { RawFetcher, type FetchedPartition } from './raw-fetch';
+import { decodeRecordSet, type RecordSink } from './record-batch';
 
 /**
  * One fetched partition batch's records, column-wise: no object per record, nothing decoded.
- * `values` are the values as fetched (views into kafkajs' fetch response; null = a tombstone):
- * the UTF-8 check and decode happen when the batch is written (src/lake/raw-table.ts).
+ * `values` are the values as fetched (views into the fetch response, or into a gzip batch's
+ * decompressed records; null = a tombstone): the UTF-8 check and decode happen when the batch is
+ * written (src/lake/raw-table.ts).
  * The views keep the fetch responses they point into alive until the flush is written; those
  * responses hold little besides these records, so memory stays about the records' own size.
  */
@@ -25,7 +28,7 @@ export interface RecordSegment {
   offsets: number[];
   /** Message timestamps, epoch milliseconds. */
   timestampsMs: number[];
-  values: (Buffer | null)[];
+  values: (Uint8Array | null)[];
 }
 
 /** The records of one flush: segments in fetch order; within a partition, offsets ascend. */
@@ -45,7 +48,7 @@ export class KafkaRecords {
     return seg;
   }
 
-  push(seg: RecordSegment, offset: number, timestampMs: number, value: Buffer | null): void {
+  push(seg: RecordSegment, offset: number, timestampMs: number, value: Uint8Array | null): void {
     seg.offsets.push(offset);
     seg.timestampsMs.push(timestampMs);
     seg.values.push(value);
@@ -83,31 +86,33 @@ export interface RangeReadOptions {
   signal?: AbortSignal;
 }
 
-/**
- * kafkajs 2.2.4 (pinned) keeps aborted and control records in the batch but not in `messages`;
- * `isEmptyIncludingFiltered` is public in its JS but missing from its typings. When it is false,
- * `lastOffset()` is the last record actually fetched (otherwise it guesses highWatermark - 1).
- */
-function hasRawRecords(batch: EachBatchPayload['batch']): boolean {
-  return !(batch as unknown as { isEmptyIncludingFiltered(): boolean }).isEmptyIncludingFiltered();
+/** Fetch sizes: enough per fetch to keep the decoder busy, small enough that fetched-but-unread
+ * data stays a fraction of a commit (memory is bounded by the commit limits, not by the backlog). */
+const FETCH = { maxBytesPerPartition: 4 * 1024 * 1024, maxBytes: 16 * 1024 * 1024, maxWaitMs: 200 };
+/** Consecutive failed fetches (leader moved, connection lost: each refreshes metadata) before the read fails. */
+const FETCH_RETRIES = 5;
+
+interface Cursor {
+  topic: string;
+  partition: number;
+  /** Next offset to read. */
+  next: number;
+  /** Exclusive end. */
+  stop: number;
+  /** Moved since the last flush. */
+  unflushed: boolean;
 }
 
-const key = (topic: string, partition: number) => `${topic}\u0000${partition}`;
-
 export async function readRanges(handle: KafkaHandle, ranges: PartitionRange[], opts: RangeReadOptions): Promise<void> {
-  const wanted = ranges.filter((r) => r.from < r.to);
-  if (wanted.length === 0) return;
+  const cursors: Cursor[] = ranges.filter((r) => r.from < r.to).map((r) => ({ topic: r.topic, partition: r.partition, next: r.from, stop: r.to, unflushed: false }));
+  if (cursors.length === 0) return;
   opts.signal?.throwIfAborted();
 
-  const position = new Map(wanted.map((r) => [key(r.topic, r.partition), r.from]));
-  const end = new Map(wanted.map((r) => [key(r.topic, r.partition), r.to]));
-  const remaining = new Set(position.keys());
-  const unflushed = new Set<string>();
   let buffer = new KafkaRecords();
   let lastProgressAt = Date.now();
 
-  // Once finished (done or failed) no batch is looked at again: after a failed flush, a later
-  // flush would commit positions past the records that were not written.
+  // Once finished (done or failed) no fetched record is looked at again: after a failed flush, a
+  // later flush would commit positions past the records that were not written.
   let stopped = false;
   let resolveFinished!: (error?: unknown) => void;
   const finished = new Promise<unknown>((resolve) => (resolveFinished = resolve));
@@ -120,15 +125,15 @@ export async function readRanges(handle: KafkaHandle, ranges: PartitionRange[], 
   /** When the commit now in flight started (null: none is). */
   let commitStartedAt: number | null = null;
   const flush = async () => {
-    if (buffer.length === 0 && unflushed.size === 0) return;
+    const moved = cursors.filter((c) => c.unflushed);
+    if (buffer.length === 0 && moved.length === 0) return;
     const positions: TopicOffsets = {};
-    for (const r of wanted) {
-      const k = key(r.topic, r.partition);
-      if (unflushed.has(k)) setOffset(positions, r.topic, r.partition, position.get(k)!);
+    for (const c of moved) {
+      setOffset(positions, c.topic, c.partition, c.next);
+      c.unflushed = false;
     }
     const records = buffer;
     buffer = new KafkaRecords();
-    unflushed.clear();
     // One commit in flight while the next batch is read: the commit's Parquet/Delta I/O overlaps
     // with fetching. Commits still land one after the other, in offset order, and none starts
     // after one failed (it would record positions past records that were never written).
@@ -147,67 +152,96 @@ export async function readRanges(handle: KafkaHandle, ranges: PartitionRange[], 
     );
   };
 
-  const onBatch = async ({ batch, heartbeat, isStale, pause, resolveOffset }: EachBatchPayload) => {
-    if (stopped) return;
-    const k = key(batch.topic, batch.partition);
-    const stop = end.get(k);
-    if (stop === undefined || !remaining.has(k)) {
-      pause(); // not part of this read, or already complete
-      return;
-    }
-    if (isStale()) return;
-    const advance = (next: number) => {
-      if (next === position.get(k)) return;
-      position.set(k, next);
-      unflushed.add(k);
-      lastProgressAt = Date.now();
-    };
-    // The byte limit counts 64 bytes of overhead per record besides the value.
-    const full = () => buffer.length >= opts.maxRecordsPerFlush || buffer.valueBytes + 64 * buffer.length >= opts.maxBytesPerFlush;
-    let seg = buffer.segment(batch.topic, batch.partition);
-    for (const m of batch.messages) {
-      const offset = Number(m.offset);
-      if (offset < position.get(k)!) continue; // re-delivered after a seek, or before the planned start
-      if (offset >= stop) break;
-      buffer.push(seg, offset, Number(m.timestamp), m.value);
-      advance(offset + 1);
-      if (full()) {
-        await flush(); // commits never exceed the limits, even inside one fetched batch
-        seg = buffer.segment(batch.topic, batch.partition);
+  // The byte limit counts 64 bytes of overhead per record besides the value.
+  const full = () => buffer.length >= opts.maxRecordsPerFlush || buffer.valueBytes + 64 * buffer.length >= opts.maxBytesPerFlush;
+
+  /** One partition's fetched records into the buffer, flushing whenever it is full. */
+  const take = async (c: Cursor, fetched: FetchedPartition) => {
+    for (;;) {
+      const seg = buffer.segment(c.topic, c.partition);
+      const sink: RecordSink = {
+        push: (offset, timestampMs, value) => {
+          buffer.push(seg, offset, timestampMs, value);
+          return full();
+        },
+      };
+      const r = decodeRecordSet(fetched.records, fetched.abortedTransactions, c.next, c.stop, sink);
+      if (r.next !== c.next) {
+        c.next = r.next;
+        c.unflushed = true;
+        lastProgressAt = Date.now();
       }
+      // Commits never exceed the limits, even inside one fetched batch.
+      if (full()) await flush();
+      if (!r.full || stopped) return;
     }
-    // Filtered records (aborted transactions, control markers) still move the position.
-    if (hasRawRecords(batch)) {
-      advance(Math.max(position.get(k)!, Math.min(Number(batch.lastOffset()) + 1, stop)));
-      // kafkajs fetches a partition from its last *resolved* offset (eachBatchAutoResolve is off;
-      // nothing is committed to Kafka either way). Unresolved, a partition holding more than one
-      // fetch (maxBytesPerPartition) would be re-fetched from the same offset forever.
-      resolveOffset(batch.lastOffset());
-    }
-    if (position.get(k)! >= stop) {
-      remaining.delete(k);
-      pause();
-    }
-    if (full() || remaining.size === 0) await flush();
-    if (remaining.size === 0) {
-      await committing;
-      finish();
-    } else await heartbeat();
   };
 
-  const consumer: Consumer = handle.kafka.consumer({
-    groupId: `tributary-reader-${randomUUID()}`,
-    readUncommitted: false,
-    allowAutoTopicCreation: false,
-    // Enough per fetch to keep the decoder busy, small enough that fetched-but-unread data stays
-    // a fraction of a commit (memory is bounded by the commit limits, not by the backlog).
-    maxBytesPerPartition: opts.fetchBytesPerPartition ?? 4 * 1024 * 1024,
-    maxBytes: 16 * 1024 * 1024,
-    maxWaitTimeInMs: 200,
-    sessionTimeout: 60000,
-    retry: { retries: 3, restartOnFailure: async () => false },
-  });
-  consumer.on(consumer.events.CRASH, (e) => finish(e.payload.error));
+  let fetcher: RawFetcher | undefined;
+  const read = async () => {
+    fetcher = await RawFetcher.connect(handle.kafka, [...new Set(cursors.map((c) => c.topic))]);
+    try {
+      let failures = 0;
+      let round = 0;
+      while (!stopped) {
+        const open = cursors.filter((c) => c.next < c.stop);
+        if (open.length === 0) break;
+        try {
+          // Partitions by leader; rotated each round so that every partition is sometimes first in
+          // its request (a batch larger than the partition limit is only returned to the first).
+          const byLeader = new Map<string, Cursor[]>();
+          for (const topic of new Set(open.map((c) => c.topic))) {
+            const mine = open.filter((c) => c.topic === topic);
+            const led = fetcher!.leaders(topic, mine.map((c) => c.partition));
+            const unled = mine.filter((c) => ![...led.values()].some((ps) => ps.includes(c.partition)));
+            if (unled.length > 0) throw Object.assign(new Error(`no leader known for ${unled.map((c) => `${topic}[${c.partition}]`).join(', ')}`), { retriable: true });
+            for (const [node, ps] of led) byLeader.set(node, [...(byLeader.get(node) ?? []), ...mine.filter((c) => ps.includes(c.partition))]);
+          }
+          round += 1;
+          const fetched = await Promise.all(
+            [...byLeader].map(([node, cs]) => {
+              const k = round % cs.length;
+              const order = [...cs.slice(k), ...cs.slice(0, k)];
+              const parts = order.map((c) => ({ topic: c.topic, partition: c.partition, fetchOffset: c.next, maxBytes: opts.fetchBytesPerPartition ?? FETCH.maxBytesPerPartition }));
+              return fetcher!.fetch(node, parts, FETCH);
+            }),
+          );
+          let retry: Error | null = null;
+          for (const f of fetched.flat()) {
+            if (stopped) return;
+            const c = open.find((x) => x.topic === f.topic && x.partition === f.partition);
+            if (!c) continue;
+            if (f.error) {
+              if (f.error.type === 'OFFSET_OUT_OF_RANGE') {
+                // Deleted (retention) or the topic was recreated since the read was planned: the
+                // retry re-plans from the table, which reports it as data loss.
+                throw new Error(`offset ${c.next} of ${c.topic}[${c.partition}] is no longer in Kafka (retention, or the topic was recreated) since the read was planned`);
+              }
+              if (!f.error.retriable) throw f.error;
+              retry = f.error;
+              continue;
+            }
+            await take(c, f);
+          }
+          if (retry) throw retry;
+          failures = 0;
+        } catch (e) {
+          if (stopped || (e as { retriable?: boolean }).retriable !== true || ++failures > FETCH_RETRIES) throw e;
+          // A leader moved, a connection dropped: new metadata, then the same positions again.
+          await new Promise((resolve) => setTimeout(resolve, Math.min(2000, 100 * 2 ** failures)));
+          await fetcher!.refreshMetadata().catch(() => undefined);
+        }
+      }
+      if (!stopped) {
+        await flush();
+        await committing;
+        finish();
+      }
+    } finally {
+      await fetcher!.disconnect();
+    }
+  };
+
   const onAbort = () => finish(opts.signal?.reason ?? new Error('read aborted'));
   opts.signal?.addEventListener('abort', onAbort, { once: true });
   const commitTimeoutMs = opts.commitTimeoutMs ?? 600_000;
@@ -221,36 +255,24 @@ export async function readRanges(handle: KafkaHandle, ranges: PartitionRange[], 
       return;
     }
     if (now - lastProgressAt > opts.idleTimeoutMs) {
-      const stuck = [...remaining].map((k) => k.replace('\u0000', '[') + ']').join(', ');
+      const stuck = cursors.filter((c) => c.next < c.stop).map((c) => `${c.topic}[${c.partition}]`).join(', ');
       finish(new Error(`no progress for ${opts.idleTimeoutMs} ms while reading ${stuck}`));
     }
   }, 2000);
 
+  const reading = read().then(
+    () => finish(),
+    (e) => finish(e),
+  );
   let error: unknown;
   try {
-    await consumer.connect();
-    await consumer.subscribe({ topics: [...new Set(wanted.map((r) => r.topic))], fromBeginning: true });
-    await consumer.run({
-      autoCommit: false,
-      eachBatchAutoResolve: false,
-      partitionsConsumedConcurrently: 1,
-      eachBatch: async (payload) => {
-        try {
-          await onBatch(payload);
-        } catch (e) {
-          finish(e);
-        }
-      },
-    });
-    for (const r of wanted) consumer.seek({ topic: r.topic, partition: r.partition, offset: String(r.from) });
     error = await finished;
-  } catch (e) {
-    error = e;
   } finally {
     clearInterval(ticker);
     opts.signal?.removeEventListener('abort', onAbort);
     await committing; // never return while a commit is still being written
-    await consumer.disconnect().catch(() => undefined);
+    await fetcher?.disconnect(); // ends a fetch in flight (a stall, an abort)
+    await reading;
   }
   if (error) throw error;
 }
