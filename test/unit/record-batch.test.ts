@@ -114,7 +114,7 @@ describe('record-batch decoder', () => {
         timestampDelta: [0, 5, -3, 70_000, 1, 2 ** 40][i],
         key: i % 2 ? `key-${i}` : null,
         value,
-        headers: i === 0 ? { trace: 'abc', multi: ['1', '2'] } : {},
+        headers: (i === 0 ? { trace: 'abc', multi: ['1', '2'] } : {}) as Record<string, string | string[]>,
       })),
     });
     const got = collect(bytes);
