@@ -8,17 +8,16 @@ import { openTableStore } from './delta/open-store';
 import { Client, WorkflowExecutionInfo } from '@temporalio/client';
 import type { WorkerConfig } from './config';
 import { connectKafka, type KafkaLogger } from './kafka/connection';
-import { fetchWatermarks } from './kafka/watermarks';
+import { fetchWatermarks, topicsMatching } from './kafka/watermarks';
 import { addedFilesSince, DeltaTableNotFoundError, loadSnapshot, recordCountOf, type Snapshot } from './delta';
 import { lakeStores, openDuckDB } from './lake/duckdb';
-import { readRawCheckpoint } from './lake/raw-table';
 import { safeDuckPath, sqlString } from './delta/sql';
-import { ALL_TABLES, BRONZE, DEAD_LETTER, GOLD, RAW, tableDir, type TableDef } from './lake/tables';
-import { processedThrough, readBronzeCheckpoint } from './lake/bronze';
+import { tableDir } from './lake/tables';
+import { SENSOR_PIPELINE, type StagePipeline, type StageSource } from './lake/pipeline';
 import { checkpointOf, NO_CHECKPOINT, readsAfter, type VersionCheckpoint } from './stages';
-import { readGoldCheckpoint } from './lake/gold';
+import { NOTHING_PROCESSED } from './lake/bronze-plan';
 import { tablesHealth, type TableHealthRow } from './lake/maintenance';
-import { SCHEDULES, STAGE_SCHEDULES } from './schedules';
+import { BUILT_IN_SENSOR, SCHEDULES, STAGE_SCHEDULES } from './schedules';
 
 export interface TableStatus {
   table: string;
@@ -55,11 +54,15 @@ export interface StageStatus {
 
 export interface PipelineStatus {
   at: string;
+  /** The pipeline of `stages`, `tables` and `deadLettersByError` (the sensor pipeline unless filtered). */
+  pipeline: string;
   stages: StageStatus[];
   tables: TableStatus[];
   deadLettersByError: Record<string, number>;
   /** Table maintenance: its last run, and per table what compaction / vacuum / log cleanup would find. */
   maintenance: { lastRun: StageStatus['lastRun']; tables: (TableHealthRow & { lastMaintained: string | null })[] };
+  /** Every pipeline reported, the first one also above. */
+  pipelines: PipelineStageStatus[];
 }
 
 async function snapshotOrNull(dir: string): Promise<Snapshot | null> {
@@ -81,10 +84,10 @@ function rowsOf(snap: Snapshot): number | null {
   return total;
 }
 
-async function lastRun(client: Client, workflowType: string, taskQueue: string): Promise<StageStatus['lastRun']> {
+async function lastRun(client: Client, workflowType: string, taskQueue: string, filter = ''): Promise<StageStatus['lastRun']> {
   let newest: WorkflowExecutionInfo | undefined;
-  // Both values are ours (a constant and validated config), not user text.
-  for await (const wf of client.workflow.list({ query: `WorkflowType = '${workflowType}' AND TaskQueue = '${taskQueue}'`, pageSize: 1 })) {
+  // The values are ours (constants, validated config and names), not user text.
+  for await (const wf of client.workflow.list({ query: `WorkflowType = '${workflowType}' AND TaskQueue = '${taskQueue}'${filter ? ` AND ${filter}` : ''}`, pageSize: 1 })) {
     newest = wf;
     break;
   }
@@ -138,73 +141,152 @@ export interface LakeState {
   stages: StageLag[];
 }
 
-/** The tables' versions, sizes and checkpoints and each stage's lag — from the Delta logs and Kafka, no scans. */
-/** `kafkaLogger`: where kafkajs lines go (default: warnings and errors on stderr). */
+/** A pipeline as status reads it: what its stages run (tables, txn app ids, source) and its schedule ids. */
+export type StatusPipeline = Pick<StagePipeline, 'name' | 'tables' | 'appIds'> & { source: Pick<StageSource, 'topics' | 'topicPattern'>; scheduleIds: Record<StageName, string> };
+
+/** The sensor pipeline: the code's tables and app ids, its historical schedule ids. */
+export const SENSOR_STATUS: StatusPipeline = { ...SENSOR_PIPELINE, scheduleIds: BUILT_IN_SENSOR.scheduleIds };
+
+type Role = keyof StatusPipeline['tables'];
+const ROLES: readonly Role[] = ['raw', 'bronze', 'deadLetter', 'gold'];
+
+/** Stage 1's checkpoint from the raw table's txns: `<rawPrefix><topic>/<partition>` = next offset. */
+function rawCheckpointOf(snap: Snapshot, rawPrefix: string): Record<string, Record<string, number>> {
+  const cp: Record<string, Record<string, number>> = {};
+  for (const [appId, version] of snap.appTransactions) {
+    if (!appId.startsWith(rawPrefix)) continue;
+    const rest = appId.slice(rawPrefix.length);
+    const slash = rest.lastIndexOf('/');
+    if (slash < 0) continue;
+    (cp[rest.slice(0, slash)] ??= {})[rest.slice(slash + 1)] = version;
+  }
+  return cp;
+}
+
+/**
+ * The tables' versions, sizes and checkpoints and each stage's lag — from the Delta logs and Kafka,
+ * no scans. `topics` (the sensor pipeline's `--topic`): the topics whose lag raw reports, default
+ * the pipeline's source. `kafkaLogger`: where kafkajs lines go (default: warnings and errors on stderr).
+ */
 export async function readLakeState(
   config: WorkerConfig,
-  topics = ['sensor_readings'],
+  topics?: readonly string[],
   kafkaLogger?: KafkaLogger,
-): Promise<LakeState & { snaps: Map<TableDef, Snapshot | null> }> {
-  const snaps = new Map<TableDef, Snapshot | null>();
-  for (const t of ALL_TABLES) snaps.set(t, await snapshotOrNull(tableDir(config.lakeRoot, t)));
-  const tables: TableStatus[] = ALL_TABLES.map((t) => {
-    const s = snaps.get(t) ?? null;
+  pipeline: StatusPipeline = SENSOR_STATUS,
+): Promise<LakeState & { snaps: Record<Role, Snapshot | null> }> {
+  const t = pipeline.tables;
+  const snaps = {} as Record<Role, Snapshot | null>;
+  for (const role of ROLES) snaps[role] = await snapshotOrNull(tableDir(config.lakeRoot, t[role]));
+  const tables: TableStatus[] = ROLES.map((role) => {
+    const s = snaps[role];
     let bytes = 0;
     for (const add of s?.files.values() ?? []) bytes += add.size;
-    return { table: t.name, version: s?.version ?? null, rows: s ? rowsOf(s) : 0, files: s?.files.size ?? 0, bytes };
+    return { table: t[role].name, version: s?.version ?? null, rows: s ? rowsOf(s) : 0, files: s?.files.size ?? 0, bytes };
   });
 
   const stages: StageLag[] = [];
-  for (const def of STAGE_SCHEDULES) {
-    if (def.stage === 'raw') {
-      const cp = snaps.get(RAW) ? (await readRawCheckpoint(tableDir(config.lakeRoot, RAW))).checkpoint : {};
-      let lagByTopic: Record<string, number> | null = null;
-      try {
-        const marks = await fetchWatermarks(connectKafka(config.kafka, kafkaLogger), topics);
-        lagByTopic = Object.fromEntries(topics.map((t) => [t, 0]));
-        for (const w of marks) lagByTopic[w.topic] += Math.max(0, w.high - Math.max(w.low, cp[w.topic]?.[String(w.partition)] ?? w.low));
-      } catch {
-        lagByTopic = null; // Kafka unreachable: the lake is still reported
-      }
-      const lag = lagByTopic ? Object.values(lagByTopic).reduce((a, b) => a + b, 0) : null;
-      stages.push({ stage: 'raw', checkpoint: cp, lag, lagByTopic });
-    } else if (def.stage === 'bronze') {
-      const processed = snaps.get(BRONZE) && snaps.get(DEAD_LETTER) ? checkpointOf(processedThrough(await readBronzeCheckpoint(config.lakeRoot))) : NO_CHECKPOINT;
-      const lag = await rowsAfter(tableDir(config.lakeRoot, RAW), snaps.get(RAW) ?? null, processed);
-      stages.push({ stage: 'bronze', checkpoint: { rawVersionProcessed: processed }, lag, lagTable: RAW.name });
-    } else {
-      const processed = snaps.get(GOLD) ? (await readGoldCheckpoint(tableDir(config.lakeRoot, GOLD))).bronzeVersion : null;
-      const lag = await rowsAfter(tableDir(config.lakeRoot, BRONZE), snaps.get(BRONZE) ?? null, processed);
-      stages.push({ stage: 'gold', checkpoint: { bronzeVersionProcessed: processed }, lag, lagTable: BRONZE.name });
-    }
+  // raw: Kafka end offsets − the checkpoint
+  const cp = snaps.raw ? rawCheckpointOf(snaps.raw, pipeline.appIds.rawPrefix) : {};
+  let lagByTopic: Record<string, number> | null = null;
+  try {
+    const kafka = connectKafka(config.kafka, kafkaLogger);
+    const names = topics ? [...topics] : pipeline.source.topics ? [...pipeline.source.topics] : await topicsMatching(kafka, pipeline.source.topicPattern ?? '');
+    const marks = await fetchWatermarks(kafka, names);
+    lagByTopic = Object.fromEntries(names.map((n) => [n, 0]));
+    for (const w of marks) lagByTopic[w.topic] += Math.max(0, w.high - Math.max(w.low, cp[w.topic]?.[String(w.partition)] ?? w.low));
+  } catch {
+    lagByTopic = null; // Kafka unreachable: the lake is still reported
   }
+  const rawLag = lagByTopic ? Object.values(lagByTopic).reduce((a, b) => a + b, 0) : null;
+  stages.push({ stage: 'raw', checkpoint: cp, lag: rawLag, lagByTopic });
+  // bronze: raw rows after the raw version both bronze and the dead letter hold everything through
+  const txn = (snap: Snapshot, appId: string) => snap.appTransactions.get(appId) ?? NOTHING_PROCESSED;
+  const bronzeProcessed = snaps.bronze && snaps.deadLetter ? checkpointOf(Math.min(txn(snaps.bronze, pipeline.appIds.bronze), txn(snaps.deadLetter, pipeline.appIds.bronze))) : NO_CHECKPOINT;
+  const bronzeLag = await rowsAfter(tableDir(config.lakeRoot, t.raw), snaps.raw, bronzeProcessed);
+  stages.push({ stage: 'bronze', checkpoint: { rawVersionProcessed: bronzeProcessed }, lag: bronzeLag, lagTable: t.raw.name });
+  // gold: bronze rows after the bronze version merged through
+  const goldProcessed = snaps.gold ? (snaps.gold.appTransactions.get(pipeline.appIds.gold) ?? null) : null;
+  const goldLag = await rowsAfter(tableDir(config.lakeRoot, t.bronze), snaps.bronze, goldProcessed);
+  stages.push({ stage: 'gold', checkpoint: { bronzeVersionProcessed: goldProcessed }, lag: goldLag, lagTable: t.bronze.name });
   return { snaps, tables, stages };
 }
 
-export async function collectStatus(client: Client, config: WorkerConfig, topics = ['sensor_readings']): Promise<PipelineStatus> {
-  const lake = await readLakeState(config, topics);
+/** One pipeline's part of the status: its stages, tables and dead letters. */
+export interface PipelineStageStatus {
+  pipeline: string;
+  stages: StageStatus[];
+  tables: TableStatus[];
+  deadLettersByError: Record<string, number>;
+}
+
+/**
+ * Which runs of a stage's workflow on the task queue are a pipeline's (for its last run): a
+ * pipeline's runs have workflow ids starting with `<name>-` (its schedules' runs, `<schedule id>-<time>`,
+ * and manual runs named so) or `<task queue>/<name>/` (its near-real-time follow-ups); an id that
+ * fits two names belongs to the longer (`orders-eu-…` is orders-eu's, not orders'). The sensor
+ * pipeline's are all runs no other pipeline claims, as before pipelines were declared.
+ */
+function runsOf(p: StatusPipeline, all: readonly StatusPipeline[], taskQueue: string): string {
+  const others = all.filter((x) => x.name !== SENSOR_PIPELINE.name);
+  const claims = (x: StatusPipeline) => `(WorkflowId STARTS_WITH ${visibilityString(`${x.name}-`)} OR WorkflowId STARTS_WITH ${visibilityString(`${taskQueue}/${x.name}/`)})`;
+  if (p.name === SENSOR_PIPELINE.name) return others.length ? `NOT (${others.map(claims).join(' OR ')})` : '';
+  const longer = others.filter((x) => x.name.startsWith(`${p.name}-`));
+  return longer.length ? `(${claims(p)} AND NOT (${longer.map(claims).join(' OR ')}))` : claims(p);
+}
+
+/** A string literal of Temporal's visibility query language (our ids: validated names, no quotes). */
+const visibilityString = (v: string): string => {
+  if (!/^[A-Za-z0-9._\/ :-]*$/.test(v)) throw new Error(`unexpected characters in ${JSON.stringify(v)}`);
+  return `'${v}'`;
+};
+
+async function pipelineStageStatus(client: Client, config: WorkerConfig, p: StatusPipeline, all: readonly StatusPipeline[], topics?: readonly string[]): Promise<PipelineStageStatus> {
+  const lake = await readLakeState(config, topics, undefined, p);
   const stages: StageStatus[] = [];
   for (const def of STAGE_SCHEDULES) {
     const st = lake.stages.find((s) => s.stage === def.stage)!;
-    stages.push({ stage: def.stage, schedule: def.id, workflowType: def.workflowType, checkpoint: st.checkpoint, lastRun: await lastRun(client, def.workflowType, config.temporal.taskQueue), lag: st.lag });
+    const runs = runsOf(p, all, config.temporal.taskQueue);
+    stages.push({ stage: def.stage, schedule: p.scheduleIds[def.stage], workflowType: def.workflowType, checkpoint: st.checkpoint, lastRun: await lastRun(client, def.workflowType, config.temporal.taskQueue, runs), lag: st.lag });
   }
-
   const deadLettersByError: Record<string, number> = {};
-  if (lake.snaps.get(DEAD_LETTER)) {
+  if (lake.snaps.deadLetter) {
     const duck = await openDuckDB({ extensionPath: config.deltaExtensionPath, stores: lakeStores(config.lakeRoot) });
     try {
-      const dir = sqlString(safeDuckPath(tableDir(config.lakeRoot, DEAD_LETTER)));
+      const dir = sqlString(safeDuckPath(tableDir(config.lakeRoot, p.tables.deadLetter)));
       const rows = (await duck.connection.runAndReadAll(`SELECT error, count(*)::BIGINT AS n FROM delta_scan(${dir}) GROUP BY error ORDER BY n DESC`)).getRowObjects();
       for (const r of rows) deadLettersByError[String(r.error)] = Number(r.n);
     } finally {
       duck.close();
     }
   }
+  return { pipeline: p.name, stages, tables: lake.tables, deadLettersByError };
+}
+
+export interface CollectStatusOptions {
+  /** The pipelines to report, in order (default: the sensor pipeline). */
+  pipelines?: readonly StatusPipeline[];
+  /** Every pipeline of the file (tells a pipeline's runs from the others'; default `pipelines`). */
+  allPipelines?: readonly StatusPipeline[];
+}
+
+/**
+ * The status of the given pipelines, plus table maintenance. The top-level `stages`, `tables` and
+ * `deadLettersByError` are the first pipeline's (the sensor pipeline's unless filtered), as they
+ * were before pipelines were declared; `pipelines` holds every pipeline's.
+ * `topics`: the topics the sensor pipeline's raw lag is counted over (`--topic`).
+ */
+export async function collectStatus(client: Client, config: WorkerConfig, topics?: readonly string[], opts: CollectStatusOptions = {}): Promise<PipelineStatus> {
+  const shown = opts.pipelines ?? [SENSOR_STATUS];
+  if (shown.length === 0) throw new Error('collectStatus: no pipeline to report');
+  const all = opts.allPipelines ?? shown;
+  const pipelines: PipelineStageStatus[] = [];
+  for (const p of shown) pipelines.push(await pipelineStageStatus(client, config, p, all, p.name === SENSOR_PIPELINE.name ? topics : undefined));
   const maintainDef = SCHEDULES.find((d) => d.stage === 'maintenance')!;
   const maintained = await lastMaintained(client, maintainDef.workflowType, config.temporal.taskQueue);
   const health = (await tablesHealth(config.lakeRoot)).map((t) => ({ ...t, lastMaintained: maintained.get(t.table) ?? null }));
   const maintenance = { lastRun: await lastRun(client, maintainDef.workflowType, config.temporal.taskQueue), tables: health };
-  return { at: new Date().toISOString(), stages, tables: lake.tables, deadLettersByError, maintenance };
+  const [first] = pipelines;
+  return { at: new Date().toISOString(), pipeline: first!.pipeline, stages: first!.stages, tables: first!.tables, deadLettersByError: first!.deadLettersByError, maintenance, pipelines };
 }
 
 function table(headers: string[], rows: (string | number | null)[][]): string {
@@ -213,14 +295,23 @@ function table(headers: string[], rows: (string | number | null)[][]): string {
   return cells.map((r, j) => r.map((c, i) => c.padEnd(widths[i])).join('  ') + (j === 0 ? '\n' + widths.map((w) => '─'.repeat(w)).join('  ') : '')).join('\n');
 }
 
-export function formatStatus(s: PipelineStatus): string {
+/** A pipeline's stages (with its failures), tables and dead letters, as `npm run status` prints them. */
+function formatPipeline(p: PipelineStageStatus): string[] {
   const stages = table(
     ['stage', 'schedule', 'last run', 'started', 'lag (records)', 'checkpoint'],
-    s.stages.map((st) => [st.stage, st.schedule, st.lastRun?.status ?? 'never', st.lastRun?.startTime ?? null, st.lag, JSON.stringify(st.checkpoint)]),
+    p.stages.map((st) => [st.stage, st.schedule, st.lastRun?.status ?? 'never', st.lastRun?.startTime ?? null, st.lag, JSON.stringify(st.checkpoint)]),
   );
-  const failures = s.stages.filter((st) => st.lastRun?.status === 'FAILED').map((st) => `  ${st.stage}: ${st.lastRun!.summary}`);
-  const tables = table(['table', 'version', 'rows', 'files'], s.tables.map((t) => [t.table, t.version, t.rows, t.files]));
-  const dl = Object.entries(s.deadLettersByError).map(([e, n]) => `  ${n}  ${e}`);
+  const failures = p.stages.filter((st) => st.lastRun?.status === 'FAILED').map((st) => `  ${st.stage}: ${st.lastRun!.summary}`);
+  const tables = table(['table', 'version', 'rows', 'files'], p.tables.map((t) => [t.table, t.version, t.rows, t.files]));
+  const dl = Object.entries(p.deadLettersByError).map(([e, n]) => `  ${n}  ${e}`);
+  return [stages, ...(failures.length ? ['last failures:', ...failures] : []), '', tables, '', dl.length ? `dead letters by error:\n${dl.join('\n')}` : 'dead letters: none'];
+}
+
+/**
+ * The sensor pipeline first, exactly as before pipelines were declared (scripts parse it), then
+ * each other pipeline under a `pipeline <name>` line, then table maintenance.
+ */
+export function formatStatus(s: PipelineStatus): string {
   const m = s.maintenance;
   const mib = (b: number) => (b / 1024 ** 2).toFixed(1);
   const health = table(
@@ -228,16 +319,8 @@ export function formatStatus(s: PipelineStatus): string {
     m.tables.map((t) => [t.table, t.liveFiles, t.smallFiles, mib(t.meanFileBytes), mib(t.bytes), t.commitsSinceCheckpoint, t.oldestRetainedVersion, mib(t.bytesWaitingForVacuum), t.lastMaintained]),
   );
   const lastMaint = m.lastRun ? `${m.lastRun.status} ${m.lastRun.startTime}${m.lastRun.status === 'FAILED' ? ` — ${m.lastRun.summary}` : ''}` : 'never';
-  return [
-    `pipeline status at ${s.at}`,
-    stages,
-    ...(failures.length ? ['last failures:', ...failures] : []),
-    '',
-    tables,
-    '',
-    dl.length ? `dead letters by error:\n${dl.join('\n')}` : 'dead letters: none',
-    '',
-    `table maintenance (schedule sensor-maintain-tables), last run: ${lastMaint}`,
-    health,
-  ].join('\n');
+  const pipelines = s.pipelines.flatMap((p, i) =>
+    i === 0 && p.pipeline === SENSOR_PIPELINE.name ? [`pipeline status at ${s.at}`, ...formatPipeline(p)] : [...(i === 0 ? [`status at ${s.at}`] : ['']), `pipeline ${p.pipeline}`, ...formatPipeline(p)],
+  );
+  return [...pipelines, '', `table maintenance (schedule sensor-maintain-tables), last run: ${lastMaint}`, health].join('\n');
 }

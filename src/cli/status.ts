@@ -1,19 +1,27 @@
 /**
- * `npm run status -- [--json] [--topic sensor_readings] [--watch [--every 5]]`: per-stage checkpoint, last run,
- * lag; tables; dead letters. `--watch` redraws it every few seconds until Ctrl-C (with `--json`: one JSON object
- * per line).
+ * `npm run status -- [--json] [--pipeline NAME] [--topic sensor_readings] [--watch [--every 5]]`: per pipeline of
+ * the definition file (PIPELINES_FILE or ./pipelines.yaml; `--pipeline` picks one) its stages' checkpoint, last
+ * run and lag, its tables and dead letters; then table maintenance. `--watch` redraws it every few seconds until
+ * Ctrl-C (with `--json`: one JSON object per line).
  */
 import { setTimeout as sleep } from 'node:timers/promises';
 import { Client, Connection } from '@temporalio/client';
 import { z } from 'zod';
 import { loadWorkerConfig } from '../config';
-import { collectStatus, formatStatus } from '../status';
+import { SENSOR_PIPELINE } from '../lake/pipeline';
+import { loadPipelineFile, pipelineNamed, type PipelineDefinition } from '../pipelines/definition';
+import { PipelineName } from '../pipelines/name';
+import { stagePipeline } from '../pipelines/stage-pipeline';
+import { collectStatus, formatStatus, SENSOR_STATUS, type StatusPipeline } from '../status';
 import { parseArgs } from './args';
 
 const Args = z
   .object({
     json: z.boolean().default(false),
-    topic: z.string().regex(/^[A-Za-z0-9._-]{1,249}$/).default('sensor_readings'),
+    /** Only this pipeline (default: every pipeline of the file, the sensor pipeline first). */
+    pipeline: PipelineName.optional(),
+    /** The topic the sensor pipeline's raw lag is counted over (default: its source's topics). */
+    topic: z.string().regex(/^[A-Za-z0-9._-]{1,249}$/).optional(),
     watch: z.boolean().default(false),
     /** Seconds between two refreshes with --watch. */
     every: z.coerce.number().min(1).max(3600).default(5),
@@ -21,11 +29,23 @@ const Args = z
   .strict()
   .refine((a) => a.watch || a.every === 5, { message: '--every needs --watch', path: ['every'] });
 
-const USAGE = 'usage: npm run status -- [--json] [--topic sensor_readings] [--watch [--every 5 (seconds)]]';
+const USAGE = 'usage: npm run status -- [--json] [--pipeline NAME] [--topic sensor_readings] [--watch [--every 5 (seconds)]]';
+
+/** What status reads of a pipeline: its stages' tables and app ids (as the worker runs it) and its schedule ids. */
+function statusPipeline(def: PipelineDefinition): StatusPipeline {
+  // the sensor pipeline always has the code's tables and app ids, even when its definition drifted (validate says so)
+  if (def.name === SENSOR_PIPELINE.name) return { ...SENSOR_STATUS, source: def.source };
+  return { ...stagePipeline(def), scheduleIds: def.scheduleIds };
+}
 
 async function main(): Promise<void> {
   const args = parseArgs(Args, process.argv.slice(2), USAGE);
   const config = loadWorkerConfig();
+  const file = loadPipelineFile();
+  const all = file.pipelines.map(statusPipeline);
+  // the sensor pipeline first: its part of the output is what it was before pipelines were declared
+  all.sort((a, b) => Number(b.name === SENSOR_PIPELINE.name) - Number(a.name === SENSOR_PIPELINE.name));
+  const shown = args.pipeline ? [all.find((p) => p.name === pipelineNamed(file, args.pipeline!).name)!] : all;
   const connection = await Connection.connect({ address: config.temporal.address });
   const client = new Client({ connection, namespace: config.temporal.namespace });
   // Ctrl-C ends the watch loop (also mid-refresh or mid-sleep); the connection is closed on the way out.
@@ -38,7 +58,7 @@ async function main(): Promise<void> {
     do {
       let text: string;
       try {
-        const status = await collectStatus(client, config, [args.topic]);
+        const status = await collectStatus(client, config, args.topic ? [args.topic] : undefined, { pipelines: shown, allPipelines: all });
         text = args.json ? JSON.stringify(status, null, args.watch ? undefined : 2) : formatStatus(status);
       } catch (e) {
         if (!args.watch) throw e;
