@@ -31,6 +31,7 @@ function summary(r: ChaosReport): string {
           layer('gold', v.gold),
         ]
       : []),
+    ...(r.dataLossReports ? [`stage 1 reported data loss ${r.dataLossReports} time(s) although the topic lost nothing (worker log)`] : []),
     `lost ${r.lost} / duplicated ${r.duplicated} / wrong gold ${r.wrongGold} / kills ${r.kills}${r.wrongOther ? ` (wrong raw/bronze ${r.wrongOther})` : ''} — ${r.ok ? 'OK' : 'FAILED'}`,
   ].join('\n');
 }

@@ -35,6 +35,10 @@ export class ManagedProcess {
     private readonly opts: { env?: NodeJS.ProcessEnv; cwd?: string; logFile: string },
   ) {}
 
+  get logFile(): string {
+    return this.opts.logFile;
+  }
+
   get pid(): number | undefined {
     return this.child?.exitCode === null && this.child.signalCode === null ? this.child.pid : undefined;
   }

@@ -102,8 +102,17 @@ export interface ChaosReport {
   wrongGold: number;
   /** Wrong raw payloads or bronze / dead-letter content. */
   wrongOther: number;
+  /**
+   * Data loss stage 1 reported (retention, reset, vanished partition) in the worker logs. The truth's
+   * topic loses nothing, so every one is false — a false alarm fails a run with failOnDataLoss=true.
+   */
+  dataLossReports: number;
   ok: boolean;
 }
+
+/** What stage 1 logs for each lost range it reports (src/lake/raw.ts). */
+const STAGE1_DATA_LOSS = /data loss \((retention|reset|gone);/;
+const countLines = (file: string, pattern: RegExp) => (fs.existsSync(file) ? fs.readFileSync(file, 'utf8').split('\n').filter((l) => pattern.test(l)).length : 0);
 
 const log = (t0: number, msg: string) => console.log(`[chaos ${((Date.now() - t0) / 1000).toFixed(1).padStart(6)}s] ${msg}`);
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
@@ -140,6 +149,7 @@ export async function runChaos(opts: ChaosOptions): Promise<ChaosReport> {
     duplicated: 0,
     wrongGold: 0,
     wrongOther: 0,
+    dataLossReports: 0,
     ok: false,
   };
   const cleanups: (() => Promise<unknown>)[] = [];
@@ -360,7 +370,8 @@ export async function runChaos(opts: ChaosOptions): Promise<ChaosReport> {
     report.duplicated = v.raw.duplicated + v.bronze.duplicated + v.gold.duplicated;
     report.wrongGold = v.gold.wrong;
     report.wrongOther = v.raw.wrong + v.bronze.wrong;
-    report.ok = report.drained && report.lost + report.duplicated + report.wrongGold + report.wrongOther === 0;
+    report.dataLossReports = workers.reduce((n, w) => n + countLines(w.logFile, STAGE1_DATA_LOSS), 0);
+    report.ok = report.drained && report.lost + report.duplicated + report.wrongGold + report.wrongOther + report.dataLossReports === 0;
   } finally {
     process.off('SIGINT', interrupted).off('SIGTERM', interrupted);
     await cleanUp(!opts.keep && (report.ok || !report.verification));

@@ -78,7 +78,7 @@ describe('chaos (npm run chaos), a short round of each variant', () => {
     const { code, output, report } = await runs.get(variant)!;
     const shown = output.split('\n').filter((l) => !l.startsWith('chaos-report ')).join('\n');
     if (code !== 0 || !report) throw new Error(`npm run chaos -- --variant ${variant} exited ${code}:\n${shown}`);
-    expect(report).toMatchObject({ ok: true, drained: true, kills, lost: 0, duplicated: 0, wrongGold: 0, wrongOther: 0 });
+    expect(report).toMatchObject({ ok: true, drained: true, kills, lost: 0, duplicated: 0, wrongGold: 0, wrongOther: 0, dataLossReports: 0 });
     expect(report.verification!.raw.rows).toBe(1500);
     expect(report.verification!.bronze.rows).toBe(1500);
     expect(report.verification!.gold.rows).toBe(report.verification!.truth.keys);
