@@ -48,8 +48,7 @@ import {
 import { openTableStore } from '../delta/open-store';
 import { safeDuckPath, sqlIdent, sqlString } from '../delta/sql';
 import { checkpointOf, NO_CHECKPOINT, readsAfter, type VersionCheckpoint } from '../stages';
-import { GoldCheckpointError, planBronzeBatches, type BatchMergeResult, type BronzeBatch, type GoldMergeMode, type GoldRun } from './gold';
-import type { GoldResult } from './gold-result';
+import { goldRange, planBronzeBatches, type BatchMergeResult, type BronzeBatch, type GoldMergeMode, type GoldRun } from './gold';
 import { goldRowsSql, SCD2_COLUMNS, type GoldSpec } from './gold-scd';
 import { assertSameUpstream, lakeTable, tableDir, upstreamTxn, type TableDef } from './tables';
 
@@ -174,32 +173,6 @@ function checkRequest(req: GoldCdcRequest): void {
   const byName = new Map(req.gold.fields.map((f) => [f.name, f]));
   const nullableKeys = req.spec.keys.filter((k) => byName.get(k)!.nullable);
   if (nullableKeys.length > 0) throw new GoldSpecError(`${req.gold.name}: key column(s) ${nullableKeys.join(', ')} must be NOT NULL`);
-}
-
-/** The bronze versions (after, to] a run merges, and a workflow/table checkpoint disagreement. */
-function goldRange(
-  mode: GoldMergeMode,
-  bronzeVersion: number,
-  tableCheckpoint: VersionCheckpoint,
-  workflowCheckpoint: VersionCheckpoint | undefined,
-  bronzeDir: string,
-): { after: number; to: number; disagreement: GoldResult['checkpointDisagreement'] } {
-  let to = bronzeVersion;
-  if (mode.kind === 'incremental') {
-    const wf = workflowCheckpoint;
-    const disagreement = tableCheckpoint !== null && wf != null && wf !== tableCheckpoint ? { table: tableCheckpoint, workflow: wf } : null;
-    const after = readsAfter(tableCheckpoint ?? wf ?? NO_CHECKPOINT);
-    if (after > to) {
-      throw new GoldCheckpointError(`gold checkpoint says bronze version ${after} was merged, but ${bronzeDir} is at version ${to} (bronze recreated?); run a backfill or reset the checkpoint`);
-    }
-    return { after, to, disagreement };
-  }
-  if (mode.toVersion !== undefined) {
-    if (mode.toVersion > to) throw new GoldCheckpointError(`backfill to bronze version ${mode.toVersion}, but ${bronzeDir} is at version ${to}`);
-    to = mode.toVersion;
-  }
-  if (mode.afterVersion < -1 || mode.afterVersion > to) throw new GoldCheckpointError(`invalid backfill range: bronze versions (${mode.afterVersion}, ${to}]`);
-  return { after: mode.afterVersion, to, disagreement: null };
 }
 
 // ───────────────────────────────────────── one batch ────────────────────────────────────────────

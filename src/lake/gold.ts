@@ -514,6 +514,32 @@ export interface GoldMergeRequest {
   signal?: AbortSignal;
 }
 
+/** The bronze versions (after, to] a run merges (both gold stages), and a workflow/table checkpoint disagreement. */
+export function goldRange(
+  mode: GoldMergeMode,
+  bronzeVersion: number,
+  tableCheckpoint: VersionCheckpoint,
+  workflowCheckpoint: VersionCheckpoint | undefined,
+  bronzeDir: string,
+): { after: number; to: number; disagreement: GoldResult['checkpointDisagreement'] } {
+  let to = bronzeVersion;
+  if (mode.kind === 'incremental') {
+    const wf = workflowCheckpoint;
+    const disagreement = tableCheckpoint !== null && wf != null && wf !== tableCheckpoint ? { table: tableCheckpoint, workflow: wf } : null;
+    const after = readsAfter(tableCheckpoint ?? wf ?? NO_CHECKPOINT);
+    if (after > to) {
+      throw new GoldCheckpointError(`gold checkpoint says bronze version ${after} was merged, but ${bronzeDir} is at version ${to} (bronze recreated?); run a backfill or reset the checkpoint`);
+    }
+    return { after, to, disagreement };
+  }
+  if (mode.toVersion !== undefined) {
+    if (mode.toVersion > to) throw new GoldCheckpointError(`backfill to bronze version ${mode.toVersion}, but ${bronzeDir} is at version ${to}`);
+    to = mode.toVersion;
+  }
+  if (mode.afterVersion < -1 || mode.afterVersion > to) throw new GoldCheckpointError(`invalid backfill range: bronze versions (${mode.afterVersion}, ${to}]`);
+  return { after: mode.afterVersion, to, disagreement: null };
+}
+
 export async function readGoldCheckpoint(goldDir: string): Promise<{ bronzeVersion: VersionCheckpoint; goldVersion: number }> {
   const snap = await loadSnapshot(openTableStore(goldDir));
   return { bronzeVersion: snap.appTransactions.get(GOLD_CHECKPOINT_APP_ID) ?? null, goldVersion: snap.version };
@@ -524,27 +550,8 @@ export async function mergeBronzeIntoGold(conn: DuckDBConnection, req: GoldMerge
   const bronze = await loadSnapshot(openTableStore(req.bronzeDir));
   assertSameUpstream(GOLD_STAGE, bronze, await loadSnapshot(openTableStore(req.goldDir)), BRONZE_CHANGED_RECOVERY);
   const gold = await readGoldCheckpoint(req.goldDir);
-  let after: number;
-  let to = bronze.version;
-  let disagreement: GoldResult['checkpointDisagreement'] = null;
   const scheduled = req.mode.kind === 'incremental';
-  if (req.mode.kind === 'incremental') {
-    const wf = req.workflowCheckpoint;
-    if (gold.bronzeVersion !== null && wf != null && wf !== gold.bronzeVersion) disagreement = { table: gold.bronzeVersion, workflow: wf };
-    after = readsAfter(gold.bronzeVersion ?? wf ?? NO_CHECKPOINT);
-    if (after > to) {
-      throw new GoldCheckpointError(
-        `gold checkpoint says bronze version ${after} was merged, but ${req.bronzeDir} is at version ${to} (bronze recreated?); run a backfill or reset the checkpoint`,
-      );
-    }
-  } else {
-    after = req.mode.afterVersion;
-    if (req.mode.toVersion !== undefined) {
-      if (req.mode.toVersion > to) throw new GoldCheckpointError(`backfill to bronze version ${req.mode.toVersion}, but ${req.bronzeDir} is at version ${to}`);
-      to = req.mode.toVersion;
-    }
-    if (after < -1 || after > to) throw new GoldCheckpointError(`invalid backfill range: bronze versions (${after}, ${to}]`);
-  }
+  const { after, to, disagreement } = goldRange(req.mode, bronze.version, gold.bronzeVersion, req.workflowCheckpoint, req.bronzeDir);
 
   const batches = await planBronzeBatches(conn, req.bronzeDir, after, to, req.maxRowsPerBatch ?? 1_000_000);
   const results: BatchMergeResult[] = [];
