@@ -84,7 +84,10 @@ export interface EnsureSchedulesOptions {
   taskQueue: string;
   /** The pipelines whose stage schedules to create or update (default: the built-in sensor pipeline). */
   pipelines?: readonly PipelineScheduling[];
-  /** Create or update the maintenance schedule too (default true). */
+  /**
+   * Create or update the maintenance schedule too. Default: when the sensor pipeline is among
+   * `pipelines` — maintenance keeps the sensor pipeline's tables (maintainTablesWorkflow's).
+   */
   maintenance?: boolean;
   /** Input for each stage's workflow, merged into every pipeline's (default: {} = the workflow's defaults). */
   inputs?: Partial<Record<ScheduleDef['stage'], unknown>>;
@@ -149,7 +152,7 @@ export function planSchedules(opts: Omit<EnsureSchedulesOptions, 'taskQueue'>): 
       out.push({ id, pipeline: p.name, stage: def.stage, workflowType: def.workflowType, ...withTiming(def.stage, stageCron(p, def, env)), input, summary });
     }
   }
-  if (opts.maintenance ?? true) {
+  if (opts.maintenance ?? (opts.pipelines ?? [BUILT_IN_SENSOR]).some((p) => p.name === SENSOR_PIPELINE)) {
     const def = SCHEDULES.find((d) => d.stage === 'maintenance')!;
     out.push({ id: `${prefix}${def.id}`, stage: def.stage, workflowType: def.workflowType, ...withTiming(def.stage, cronFor(def, env)), input: { ...((opts.inputs?.maintenance as object) ?? {}) }, summary: def.summary });
   }

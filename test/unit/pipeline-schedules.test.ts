@@ -31,6 +31,11 @@ test('every pipeline of the file gets its three stage schedules; maintenance onc
   ]);
 });
 
+test('maintenance (of the sensor pipeline\'s tables) comes with the sensor pipeline', () => {
+  expect(planSchedules({ env: {}, pipelines: [pipelines[1]!] }).map((s) => s.id)).toEqual(['orders-raw-ingest', 'orders-deserialize', 'orders-merge-gold']);
+  expect(planSchedules({ env: {}, pipelines: [pipelines[1]!], maintenance: true }).map((s) => s.id)).toContain('sensor-maintain-tables');
+});
+
 test('SCHEDULE_*_CRON override the sensor pipeline only; near-real-time from the definition or the env', () => {
   const env = { SCHEDULE_GOLD_CRON: '*/7 * * * *', SCHEDULE_RAW_PARALLELISM: '4' };
   const orders = { ...pipelines[1]!, nearRealTime: true };
