@@ -69,7 +69,7 @@ export async function checkLanded(handle: KafkaHandle, checks: LandedCheck[], op
       signal: opts.signal,
       flush: async (records) => {
         for (const seg of records.segments) {
-          for (let i = 0; i < seg.offsets.length; i++) found.set(key(seg.topic, seg.partition), recordSignature(seg.timestampsMs[i], seg.values[i]));
+          for (let i = 0; i < seg.offsets.length; i++) found.set(key(seg.topic, seg.partition), recordSignature(seg.timestampsMs[i], records.value(seg, i)));
         }
       },
     },

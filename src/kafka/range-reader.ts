@@ -15,11 +15,11 @@ import { RawFetcher, type FetchedPartition } from './raw-fetch';
 import { decodeRecordSet, type RecordSink } from './record-batch';
 
 /**
- * One fetched partition batch's records, column-wise: no object per record, nothing decoded.
- * `values` are the values as fetched (views into the fetch response, or into a gzip batch's
- * decompressed records; null = a tombstone): the UTF-8 check and decode happen when the batch is
- * written (src/lake/raw-table.ts).
- * The views keep the fetch responses they point into alive until the flush is written; those
+ * One partition's records of a flush, column-wise: no object per record, nothing decoded, no
+ * view per value. A value is a byte range of one of the flush's `sources` (KafkaRecords.sources:
+ * the record sets as fetched, or a gzip batch's decompressed records); the UTF-8 check and decode
+ * happen when the flush is written (src/lake/raw-table.ts), which hands DuckDB each source once.
+ * The sources keep the fetch responses they are views of alive until the flush is written; those
  * responses hold little besides these records, so memory stays about the records' own size.
  */
 export interface RecordSegment {
@@ -28,12 +28,21 @@ export interface RecordSegment {
   offsets: number[];
   /** Message timestamps, epoch milliseconds. */
   timestampsMs: number[];
-  values: (Uint8Array | null)[];
+  /** Per record: index of the source holding its value. */
+  valueSources: number[];
+  /** Per record: where the value starts in its source. */
+  valueStarts: number[];
+  /** Per record: the value's length; -1 = null (a tombstone). */
+  valueLengths: number[];
 }
+
+const NO_BYTES = new Uint8Array(0);
 
 /** The records of one flush: segments in fetch order; within a partition, offsets ascend. */
 export class KafkaRecords {
   readonly segments: RecordSegment[] = [];
+  /** The byte arrays values are ranges of. */
+  readonly sources: Uint8Array[] = [];
   /** Number of records. */
   length = 0;
   /** Sum of the values' sizes. */
@@ -43,17 +52,36 @@ export class KafkaRecords {
   segment(topic: string, partition: number): RecordSegment {
     const last = this.segments[this.segments.length - 1];
     if (last && last.topic === topic && last.partition === partition) return last;
-    const seg: RecordSegment = { topic, partition, offsets: [], timestampsMs: [], values: [] };
+    const seg: RecordSegment = { topic, partition, offsets: [], timestampsMs: [], valueSources: [], valueStarts: [], valueLengths: [] };
     this.segments.push(seg);
     return seg;
   }
 
-  push(seg: RecordSegment, offset: number, timestampMs: number, value: Uint8Array | null): void {
+  /** A record whose value is bytes[start, start + length) (length -1: null). */
+  pushRange(seg: RecordSegment, offset: number, timestampMs: number, bytes: Uint8Array, start: number, length: number): void {
+    const sources = this.sources;
+    if (sources[sources.length - 1] !== bytes) sources.push(bytes);
     seg.offsets.push(offset);
     seg.timestampsMs.push(timestampMs);
-    seg.values.push(value);
+    seg.valueSources.push(sources.length - 1);
+    seg.valueStarts.push(start);
+    seg.valueLengths.push(length);
     this.length += 1;
-    this.valueBytes += value?.length ?? 0;
+    if (length > 0) this.valueBytes += length;
+  }
+
+  /** A record with a value of its own. */
+  push(seg: RecordSegment, offset: number, timestampMs: number, value: Uint8Array | null): void {
+    if (value === null) this.pushRange(seg, offset, timestampMs, NO_BYTES, 0, -1);
+    else this.pushRange(seg, offset, timestampMs, value, 0, value.length);
+  }
+
+  /** Record i of `seg`'s value, as a view (null: a tombstone). */
+  value(seg: RecordSegment, i: number): Uint8Array | null {
+    const length = seg.valueLengths[i];
+    if (length < 0) return null;
+    const start = seg.valueStarts[i];
+    return this.sources[seg.valueSources[i]].subarray(start, start + length);
   }
 }
 
@@ -159,9 +187,10 @@ export async function readRanges(handle: KafkaHandle, ranges: PartitionRange[], 
   const take = async (c: Cursor, fetched: FetchedPartition) => {
     for (;;) {
       const seg = buffer.segment(c.topic, c.partition);
+      const records = buffer;
       const sink: RecordSink = {
-        push: (offset, timestampMs, value) => {
-          buffer.push(seg, offset, timestampMs, value);
+        push: (offset, timestampMs, bytes, start, length) => {
+          records.pushRange(seg, offset, timestampMs, bytes, start, length);
           return full();
         },
       };

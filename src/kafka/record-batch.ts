@@ -1,7 +1,8 @@
 /**
  * Decodes the record set of one fetched partition (Kafka's v2 record batches, "magic 2") straight
- * into a reader segment's columns: offsets, timestamps and the values as views into the fetched
- * bytes. No object per record, no string, no key or header decoded (stage 1 keeps neither).
+ * into a reader segment's columns: offsets, timestamps and where each value lies in the fetched
+ * bytes. No object per record (not even a view), no string, no key or header decoded (stage 1
+ * keeps neither).
  *
  * Record batch (https://kafka.apache.org/documentation/#recordbatch), byte positions:
  *   0 baseOffset int64 · 8 batchLength int32 · 12 partitionLeaderEpoch int32 · 16 magic int8 ·
@@ -35,8 +36,12 @@ export interface AbortedTransaction {
 
 /** Where decoded records go (KafkaRecords + its segment; kept minimal so tests can collect too). */
 export interface RecordSink {
-  /** Returns true when the sink is full: decoding stops after this record. */
-  push(offset: number, timestampMs: number, value: Uint8Array | null): boolean;
+  /**
+   * One record; its value is bytes[start, start + length), length -1 = null (a tombstone). `bytes`
+   * is the record set given to decodeRecordSet, or a gzip batch's decompressed records.
+   * Returns true when the sink is full: decoding stops after this record.
+   */
+  push(offset: number, timestampMs: number, bytes: Uint8Array, start: number, length: number): boolean;
 }
 
 export interface DecodeResult {
@@ -221,12 +226,8 @@ function decodeBatch(b: Uint8Array, at: number, end: number, base: number, attri
       const keyLength = c.varint();
       if (keyLength > 0) c.at += keyLength;
       const valueLength = c.varint();
-      let value: Uint8Array | null = null;
-      if (valueLength >= 0) {
-        if (c.at + valueLength > recordEnd) throw new RecordBatchError(`record batch at offset ${base}: record ${i}'s value runs past it`);
-        value = new Uint8Array(bytes.buffer, bytes.byteOffset + c.at, valueLength);
-      }
-      if (sink.push(offset, logAppendTime ? maxTs : baseTs + tsDelta, value)) return offset;
+      if (c.at + valueLength > recordEnd) throw new RecordBatchError(`record batch at offset ${base}: record ${i}'s value runs past it`);
+      if (sink.push(offset, logAppendTime ? maxTs : baseTs + tsDelta, bytes, c.at, valueLength < 0 ? -1 : valueLength)) return offset;
     }
     c.at = recordEnd; // headers skipped
   }

@@ -36,8 +36,8 @@ async function readRaw(topic: string): Promise<{ rows: Row[]; next: number; high
       const [p] = await fetcher.fetch(leader, [{ topic, partition: 0, fetchOffset: next, maxBytes: 200 }], { maxWaitMs: 100, maxBytes: 200 });
       expect(p.error).toBeNull();
       next = decodeRecordSet(p.records, p.abortedTransactions, next, high, {
-        push: (offset, ts, value) => {
-          rows.push({ offset, ts, value: hex(value) });
+        push: (offset, ts, bytes, start, length) => {
+          rows.push({ offset, ts, value: length < 0 ? null : hex(bytes.subarray(start, start + length)) });
           return false;
         },
       }).next;

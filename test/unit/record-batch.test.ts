@@ -26,8 +26,8 @@ interface Rec {
 function collect(records: Uint8Array, aborted: AbortedTransaction[] = [], from = 0, stop = Number.MAX_SAFE_INTEGER, room = Infinity, verifyCrc = true) {
   const out: Rec[] = [];
   const r = decodeRecordSet(records, aborted, from, stop, {
-    push: (offset, ts, value) => {
-      out.push({ offset, ts, value: value === null ? null : Buffer.from(value).toString('hex') });
+    push: (offset, ts, bytes, start, length) => {
+      out.push({ offset, ts, value: length < 0 ? null : Buffer.from(bytes.subarray(start, start + length)).toString('hex') });
       return out.length >= room;
     },
   }, { verifyCrc });
