@@ -4,7 +4,8 @@
  *
  *   npx tsx bench/stage1-designs.ts --topic <topic> [--rounds 2] [--librdkafka <dir with node_modules/@confluentinc/kafka-javascript>]
  *
- *   reader alone     src/kafka/range-reader.ts reading the whole topic, flushes only counted
+ *   reader alone     src/kafka/range-reader.ts reading the whole topic (own Fetch decoding:
+ *                    src/kafka/raw-fetch.ts + record-batch.ts), flushes only counted
  *   reader + raw     the same plus src/lake/raw-table.ts writing each flush (Parquet + Delta commit
  *                    with txn offsets) into a scratch raw table: stage 1 without Temporal
  *   librdkafka alone (with --librdkafka) @confluentinc/kafka-javascript's consume(n) API, read_committed,
