@@ -30,7 +30,9 @@ VERSITYGW_LOG=$VERSITYGW_DIR/server.log
 VERSITYGW_ACCESS_KEY_FILE=$SECRETS/versitygw_access_key
 VERSITYGW_SECRET_KEY_FILE=$SECRETS/versitygw_secret_key
 
-azurite_pid() { owned_pid "$AZURITE_PID" "$AZURITE_MAIN" "$AZURITE_DIR/data"; }
+# By its data directory (in the stack dir), not by the script path: a stack shared by several checkouts (git
+# worktrees with a symlinked .stack) runs the Azurite of whichever checkout started it.
+azurite_pid() { owned_pid "$AZURITE_PID" --blobPort "$AZURITE_DIR/data"; }
 versitygw_pid() { owned_pid "$VERSITYGW_PID" "$VERSITYGW_BIN" "$VERSITYGW_DIR/data"; }
 object_stores_running() { azurite_pid >/dev/null && versitygw_pid >/dev/null; }
 

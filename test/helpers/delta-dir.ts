@@ -1,7 +1,8 @@
 /**
- * Tests address tables by directory: these are src/delta's functions with a LocalStore per call
+ * Tests address tables by directory: these are src/delta's functions with the table's store per call
  * (the API src/lake/delta-log.ts had before src/delta existed, so the tests written against it
- * keep asserting the same things).
+ * keep asserting the same things). A directory may be a local path, az://… or s3://… (openTableStore:
+ * credentials from the environment, as the stages get them).
  */
 import type { DuckDBConnection } from '@duckdb/node-api';
 import {
@@ -13,7 +14,6 @@ import {
   extensionCheckpointer,
   isCheckpointDue,
   loadSnapshot,
-  LocalStore,
   readCommit as readCommitIn,
   writeCommit,
   writeParquetDataFile as writeParquetDataFileIn,
@@ -24,6 +24,7 @@ import {
   type DeltaField,
   type Snapshot as StoreSnapshot,
 } from '../../src/delta';
+import { openTableStore } from '../../src/delta/open-store';
 
 export {
   addAction,
@@ -47,7 +48,7 @@ export type { Action, AddAction, AddedFiles, CommitInfo, DeltaField, DeltaPrimit
 
 export type Snapshot = StoreSnapshot & { tableDir: string };
 
-const store = (tableDir: string) => new LocalStore(tableDir);
+const store = (tableDir: string) => openTableStore(tableDir);
 
 export async function readSnapshot(tableDir: string, atVersion?: number, opts: { conn?: DuckDBConnection } = {}): Promise<Snapshot> {
   const snap = await loadSnapshot(store(tableDir), { atVersion, conn: opts.conn });

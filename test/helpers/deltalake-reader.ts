@@ -12,6 +12,7 @@ import type { DuckDBConnection } from '@duckdb/node-api';
 import { readSnapshot, type DeltaField, type DeltaPrimitive, type Snapshot } from './delta-dir';
 import { safeDuckPath, sqlIdent, sqlString } from '../../src/delta/sql';
 import { parseStoreUrl, storeUrl } from '../../src/delta/store-config';
+import { objectStoreTargets } from './object-stores';
 
 const REPO_ROOT = path.resolve(__dirname, '..', '..');
 const STACK_DIR = path.resolve(REPO_ROOT, process.env.STACK_DIR ?? '.stack');
@@ -84,7 +85,10 @@ export function sortRows(rows: NormalizedRow[], columns?: string[]): NormalizedR
 export interface DeltalakeReadOptions {
   version?: number;
   appIds?: string[];
-  /** delta-rs storage options for az:// / s3:// tables (passed in the environment, not argv) and extra env. */
+  /**
+   * delta-rs storage options for az:// / s3:// tables (passed in the environment, not argv) and extra env;
+   * default: the local stack's object store of the table's scheme (test/helpers/object-stores.ts).
+   */
   storage?: { options: Record<string, string>; env?: Record<string, string> };
 }
 
@@ -94,10 +98,10 @@ export function readWithDeltalake(tableDir: string, opts: DeltalakeReadOptions =
   const args = [script, tableDir];
   if (opts.version !== undefined) args.push('--version', String(opts.version));
   for (const a of opts.appIds ?? []) args.push('--app-id', a);
+  const scheme = /^([a-z0-9]+):\/\//.exec(tableDir)?.[1];
+  const storage = opts.storage ?? (scheme ? objectStoreTargets().find((t) => t.scheme === scheme)?.deltalake : undefined);
   return new Promise((resolve, reject) => {
-    const env = opts.storage
-      ? { ...process.env, ...opts.storage.env, DELTALAKE_STORAGE_OPTIONS: JSON.stringify(opts.storage.options) }
-      : process.env;
+    const env = storage ? { ...process.env, ...storage.env, DELTALAKE_STORAGE_OPTIONS: JSON.stringify(storage.options) } : process.env;
     execFile(python, args, { maxBuffer: 256 * 1024 * 1024, timeout: 120_000, env }, (err, stdout, stderr) => {
       if (err) {
         // delta-rs' runtime has aborted the Python process once under CI load ("terminate called

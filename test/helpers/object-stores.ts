@@ -105,3 +105,28 @@ export function objectStoreTargets(): ObjectStoreTarget[] {
   }
   return out;
 }
+
+/**
+ * Whether the object stores were asked for: CI and `npm test` (scripts/test.sh) set STACK_OBJECT_STORES=1 and
+ * start them. Then a store that is not up fails the suites that need it instead of skipping them.
+ */
+const objectStoresRequired = () => process.env.STACK_OBJECT_STORES === '1';
+
+let warned = false;
+/**
+ * The object stores to run on, loudly: when STACK_OBJECT_STORES=1 and one is not up this throws (the suite
+ * fails); otherwise a store that is not up is left out with a warning on stderr, and a skipped test names it.
+ */
+export function requiredObjectStoreTargets(): ObjectStoreTarget[] {
+  const up = objectStoreTargets();
+  const missing = (['azurite', 'versitygw'] as const).filter((n) => !up.some((t) => t.name === n));
+  if (missing.length === 0) return up;
+  const what = `${missing.join(' and ')} not up: the az:// / s3:// runs of this suite are SKIPPED (start them: npm run stack -- up --object-stores)`;
+  if (objectStoresRequired()) throw new Error(`STACK_OBJECT_STORES=1 but ${what.replace(/: the.*SKIPPED/, '')}`);
+  if (!warned) {
+    warned = true;
+    process.stderr.write(`\nWARNING: ${what}\n`);
+  }
+  it.skip(`${what}`, () => undefined);
+  return up;
+}

@@ -3,8 +3,6 @@
  * Kafka/Temporal): routing, exactly-once across a crash between the two table commits, batch
  * bounds, the stop-at-start-version rule, backfill without duplicates, CAS against a stale writer.
  */
-import * as fs from 'node:fs';
-import * as path from 'node:path';
 import {
   BronzeBatchWriter,
   planBatches,
@@ -15,46 +13,16 @@ import {
   type BatchResult,
 } from '../../src/lake/bronze';
 import { commitWithRetry, readSnapshot, removeAction } from '../helpers/delta-dir';
-import { openDuckDB, type Lake } from '../../src/lake/duckdb';
+import type { Lake } from '../../src/lake/duckdb';
+import { openTableStore } from '../../src/delta/open-store';
 import { ConcurrentWriterError } from '../helpers/delta-dir';
 import { SENSOR_FIELDS } from '../../src/lake/sensor-rules';
 import { sqlString } from '../../src/delta/sql';
 import { BACKFILL_TXN_APP_ID, BRONZE, BRONZE_TXN_APP_ID, DEAD_LETTER, ensureTables, RAW, tableDir, UpstreamTableChangedError } from '../../src/lake/tables';
 import { appendRaw, type RawRow } from '../helpers/raw-fixture';
-import { tempRoots } from '../helpers/temp-root';
+import { dataFileKeys, keyExists, lakeTargets, removeTable } from '../helpers/lake-targets';
 
-let lake: Lake;
-const newTempRoot = tempRoots('tributary-bronze');
-
-beforeAll(async () => {
-  lake = await openDuckDB({ memoryLimit: '1GB' });
-});
-afterAll(() => {
-  lake?.close();
-});
-
-async function newLake(): Promise<string> {
-  const root = newTempRoot();
-  await ensureTables(root, [RAW, BRONZE, DEAD_LETTER]);
-  return root;
-}
-
-async function q<T = Record<string, unknown>>(sql: string): Promise<T[]> {
-  return (await lake.connection.runAndReadAll(sql)).getRowObjectsJson() as T[];
-}
-const scan = (root: string, t: typeof BRONZE) => `delta_scan(${sqlString(tableDir(root, t))})`;
-
-/** Counts of both tables plus key uniqueness within and across them. */
-async function tableStats(root: string) {
-  const [r] = await q<{ bronze: number; dl: number; bronze_keys: number; dl_keys: number; all_keys: number }>(`
-    WITH b AS (SELECT topic, "partition", "offset" FROM ${scan(root, BRONZE)}),
-         d AS (SELECT topic, "partition", "offset" FROM ${scan(root, DEAD_LETTER)})
-    SELECT (SELECT count(*) FROM b)::INT AS bronze, (SELECT count(*) FROM d)::INT AS dl,
-           (SELECT count(DISTINCT (topic, "partition", "offset")) FROM b)::INT AS bronze_keys,
-           (SELECT count(DISTINCT (topic, "partition", "offset")) FROM d)::INT AS dl_keys,
-           (SELECT count(DISTINCT (topic, "partition", "offset")) FROM (SELECT * FROM b UNION ALL SELECT * FROM d))::INT AS all_keys`);
-  return r!;
-}
+const targets = lakeTargets('bronze');
 
 const good = (i: number) => JSON.stringify({ sensor_id: `s-${i % 7}`, value: (i % 500) / 4, unit: 'C', ts_ms: 1_700_000_000_000 + i });
 
@@ -91,7 +59,40 @@ describe('planBatches', () => {
   });
 });
 
-describe('bronze batch writer', () => {
+// One suite on every kind of lake root: local disk, Azurite, versitygw.
+describe.each(targets)('bronze batch writer on $name', (target) => {
+  let lake: Lake;
+
+  beforeAll(async () => {
+    lake = await target.openLake({ memoryLimit: '1GB' });
+  });
+  afterAll(() => {
+    lake?.close();
+  });
+
+  async function newLake(): Promise<string> {
+    const root = target.newRoot();
+    await ensureTables(root, [RAW, BRONZE, DEAD_LETTER]);
+    return root;
+  }
+
+  async function q<T = Record<string, unknown>>(sql: string): Promise<T[]> {
+    return (await lake.connection.runAndReadAll(sql)).getRowObjectsJson() as T[];
+  }
+  const scan = (root: string, t: typeof BRONZE) => `delta_scan(${sqlString(tableDir(root, t))})`;
+
+  /** Counts of both tables plus key uniqueness within and across them. */
+  async function tableStats(root: string) {
+    const [r] = await q<{ bronze: number; dl: number; bronze_keys: number; dl_keys: number; all_keys: number }>(`
+      WITH b AS (SELECT topic, "partition", "offset" FROM ${scan(root, BRONZE)}),
+           d AS (SELECT topic, "partition", "offset" FROM ${scan(root, DEAD_LETTER)})
+      SELECT (SELECT count(*) FROM b)::INT AS bronze, (SELECT count(*) FROM d)::INT AS dl,
+             (SELECT count(DISTINCT (topic, "partition", "offset")) FROM b)::INT AS bronze_keys,
+             (SELECT count(DISTINCT (topic, "partition", "offset")) FROM d)::INT AS dl_keys,
+             (SELECT count(DISTINCT (topic, "partition", "offset")) FROM (SELECT * FROM b UNION ALL SELECT * FROM d))::INT AS all_keys`);
+    return r!;
+  }
+
   it('routes every kind of payload: good rows to bronze, bad rows to the dead letter with the reason', async () => {
     const root = await newLake();
     const rows = Array.from({ length: 260 }, (_, i) => KINDS[i % KINDS.length]!);
@@ -169,7 +170,7 @@ describe('bronze batch writer', () => {
     // The dead-letter file the first attempt wrote is gone (cleaned up): the repair re-derives.
     const dl = tableDir(root, DEAD_LETTER);
     const live = (await readSnapshot(dl)).files;
-    for (const f of fs.readdirSync(dl).filter((n) => n.endsWith('.parquet') && !live.has(n))) fs.rmSync(path.join(dl, f));
+    for (const f of (await dataFileKeys(dl)).filter((n) => !live.has(n))) await openTableStore(dl).delete(f);
     const seen: BatchResult[] = [];
     const again = await runBronze(lake, root, { maxRowsPerBatch: 500, onBatch: (b) => void seen.push(b) });
     expect(again).toMatchObject({ repaired: 'dead-letter', repairBatches: 2, checkpoint: 4 });
@@ -201,7 +202,7 @@ describe('bronze batch writer', () => {
     await appendRaw(lake.connection, root, [{ value: good(2) }]);
     expect((await runBronze(lake, root)).checkpoint).toBe(2);
     // raw deleted and recreated (or restored from another copy); it grows past bronze's checkpoint
-    fs.rmSync(tableDir(root, RAW), { recursive: true });
+    await removeTable(tableDir(root, RAW));
     await ensureTables(root, [RAW]);
     for (let v = 0; v < 4; v++) await appendRaw(lake.connection, root, [{ value: good(10 + v) }]);
     const versions = async () => [(await readSnapshot(tableDir(root, BRONZE))).version, (await readSnapshot(tableDir(root, DEAD_LETTER))).version];
@@ -241,7 +242,7 @@ describe('bronze batch writer', () => {
       const root = await crashBetweenCommits();
       const dl = tableDir(root, DEAD_LETTER);
       const live = (await readSnapshot(dl)).files;
-      for (const f of fs.readdirSync(dl).filter((n) => n.endsWith('.parquet') && !live.has(n))) fs.rmSync(path.join(dl, f));
+      for (const f of (await dataFileKeys(dl)).filter((n) => !live.has(n))) await openTableStore(dl).delete(f);
       const refused = await runBronze(lake, root, { rules: changedRules }).then(() => null, (e: Error) => e);
       expect(refused).toBeInstanceOf(RulesChangedError);
       expect(refused!.message).toMatch(/raw versions 3\.\.4 were committed to one output table under parse rules .* Nothing was written/);
@@ -285,7 +286,7 @@ describe('bronze batch writer', () => {
     const s = await runBronze(lake, root, { maxRowsPerBatch: 1 });
     expect(s).toMatchObject({ batches: 52, checkpoint: 52, recordsOut: 26, deadLetters: 26 });
     for (const t of [BRONZE, DEAD_LETTER]) {
-      expect(fs.existsSync(path.join(tableDir(root, t), '_delta_log', `${'50'.padStart(20, '0')}.checkpoint.parquet`))).toBe(true);
+      expect(await keyExists(tableDir(root, t), `_delta_log/${'50'.padStart(20, '0')}.checkpoint.parquet`)).toBe(true);
     }
     expect(await readBronzeCheckpoint(root)).toMatchObject({ bronze: 52, deadLetter: 52, bronzeTableVersion: 52, deadLetterTableVersion: 52 });
     await appendRaw(lake.connection, root, [{ value: good(99) }]);
@@ -299,10 +300,10 @@ describe('bronze batch writer', () => {
     await runBronze(lake, root);
     const w = new BronzeBatchWriter(lake, root);
     const [stale] = planBatches(await rawChanges(lake, root, 0, 1), 0, 10);
-    const files = () => fs.readdirSync(tableDir(root, BRONZE)).filter((f) => f.endsWith('.parquet')).sort();
-    const before = files();
+    const files = () => dataFileKeys(tableDir(root, BRONZE));
+    const before = await files();
     await expect(w.writeScheduledBatch(stale!)).rejects.toBeInstanceOf(ConcurrentWriterError);
-    expect(files()).toEqual(before);
+    expect(await files()).toEqual(before);
     expect(await tableStats(root)).toMatchObject({ bronze: 2, dl: 1 });
   });
 
