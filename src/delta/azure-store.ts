@@ -49,7 +49,11 @@ export class AzureBlobStore implements TableStore {
 
   async read(key: string): Promise<Buffer> {
     try {
-      return await this.blob(key).downloadToBuffer();
+      // One GET: downloadToBuffer() asks for the size first (a HEAD per read), doubling the requests of every log read.
+      const res = await this.blob(key).download();
+      const chunks: Buffer[] = [];
+      for await (const c of res.readableStreamBody!) chunks.push(c as Buffer);
+      return Buffer.concat(chunks);
     } catch (e) {
       if (httpStatus(e) === 404) throw new StoreNotFoundError(this.locate(key));
       throw storeError('read', this.locate(key), e, this.secrets);

@@ -11,13 +11,13 @@ import { BRONZE, DEAD_LETTER, GOLD, RAW, tableDir, type TableDef } from '../../s
 import { deserializeWorkflow, ingestRawWorkflow, mergeGoldWorkflow } from '../../src/workflows';
 import { emptyTruth, sampleMessages, tally } from '../../src/sample/sensor-data';
 import { readWithDeltalake, readWithDeltaScan } from '../helpers/deltalake-reader';
-import { objectStoreTargets, type ObjectStoreTarget } from '../helpers/object-stores';
+import { requiredObjectStoreTargets, type ObjectStoreTarget } from '../helpers/object-stores';
 import { closeConnections, createTopic, execute, produce, tempLakeRoot, testConfig, testWorker, uniqueName } from '../helpers/pipeline';
 
 afterAll(closeConnections);
 
 type Target = { name: string; object?: ObjectStoreTarget };
-const targets: Target[] = [{ name: 'local disk' }, ...objectStoreTargets().map((o) => ({ name: o.name, object: o }))];
+const targets: Target[] = [{ name: 'local disk' }, ...requiredObjectStoreTargets().map((o) => ({ name: o.name, object: o }))];
 
 describe.each(targets)('the stages on a lake on $name', ({ object }) => {
   const saved: Record<string, string | undefined> = {};
