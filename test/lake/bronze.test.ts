@@ -20,6 +20,7 @@ import { SENSOR_FIELDS } from '../../src/lake/sensor-rules';
 import { sqlString } from '../../src/delta/sql';
 import { BACKFILL_TXN_APP_ID, BRONZE, BRONZE_TXN_APP_ID, DEAD_LETTER, ensureTables, RAW, tableDir, UpstreamTableChangedError } from '../../src/lake/tables';
 import { appendRaw, type RawRow } from '../helpers/raw-fixture';
+import { expectReadersAgree } from '../helpers/deltalake-reader';
 import { dataFileKeys, keyExists, lakeTargets, removeTable } from '../helpers/lake-targets';
 
 const targets = lakeTargets('bronze');
@@ -127,6 +128,8 @@ describe.each(targets)('bronze batch writer on $name', (target) => {
     expect((await readSnapshot(tableDir(root, RAW))).version).toBe(v);
     // temp tables are gone after the batch
     expect(await q(`SELECT table_name FROM duckdb_tables() WHERE table_name LIKE '__bronze%'`)).toEqual([]);
+    // Both tables read back the same through delta_scan and delta-rs, on every store.
+    for (const t of [BRONZE, DEAD_LETTER]) await expectReadersAgree(lake.connection, tableDir(root, t), t.fields, BRONZE_TXN_APP_ID);
   });
 
   it.each([

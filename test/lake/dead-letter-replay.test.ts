@@ -10,6 +10,7 @@ import type { Lake } from '../../src/lake/duckdb';
 import { sqlString } from '../../src/delta/sql';
 import { BRONZE, DEAD_LETTER, ensureTables, RAW, replayAppId, REPLAY_LOG, tableDir } from '../../src/lake/tables';
 import { appendRaw } from '../helpers/raw-fixture';
+import { expectReadersAgree } from '../helpers/deltalake-reader';
 import { lakeTargets } from '../helpers/lake-targets';
 
 const targets = lakeTargets('replay');
@@ -138,6 +139,8 @@ describe.each(targets)('on $name', (target) => {
         `SELECT count(*)::INT AS n FROM ${scan(root, DEAD_LETTER)} d ANTI JOIN ${scan(root, REPLAY_LOG)} r USING (topic, "partition", "offset")`,
       );
       expect(pending).toEqual([{ n: 5 }]);
+      // What the replay wrote reads back the same through delta_scan and delta-rs, on every store.
+      for (const t of [BRONZE, DEAD_LETTER, REPLAY_LOG]) await expectReadersAgree(lake.connection, tableDir(root, t), t.fields, replayAppId('fix-2'));
     });
   });
 });

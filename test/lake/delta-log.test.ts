@@ -2,6 +2,10 @@
  * src/lake/delta-log.ts against two independent readers: DuckDB's delta extension (delta_scan /
  * ATTACH) and delta-rs (Python `deltalake`). Each test gets its own table dir; the dir names
  * contain a single quote on purpose, to exercise SQL string escaping of paths.
+ *
+ * Local disk only: these tests craft and damage log files byte by byte on the filesystem (the Delta protocol
+ * layer, not a stage); the same code on az:// and s3:// runs in the parameterised lake suites
+ * (test/helpers/lake-targets.ts) and the stores' own semantics in object-store.test.ts.
  */
 import * as fs from 'node:fs';
 import * as os from 'node:os';

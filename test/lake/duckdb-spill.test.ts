@@ -1,6 +1,8 @@
 /**
  * Issue 16, findings 5 and 6: every DuckDB instance spills into its own directory (two sharing
  * one crashed with SIGSEGV) that is removed afterwards, and never runs without a memory_limit.
+ *
+ * Local only by nature: spill directories are POSIX temp directories of the worker, whatever store the lake is on.
  */
 import { spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';

@@ -13,7 +13,7 @@ import { sqlString } from '../../src/delta/sql';
 import { BRONZE, DEAD_LETTER, ensureTables, GOLD, RAW, tableDir, type TableDef } from '../../src/lake/tables';
 import { readWithDeltalake, readWithDeltaScan } from '../helpers/deltalake-reader';
 import { appendRaw } from '../helpers/raw-fixture';
-import { lakeTargets } from '../helpers/lake-targets';
+import { dataFileKeys, lakeTargets } from '../helpers/lake-targets';
 
 const targets = lakeTargets('maintain');
 
@@ -107,6 +107,14 @@ describe.each(targets)('on $name', (target) => {
       const gold = await maintain(root, GOLD, ['compact']);
       expect(gold.compaction!.filesRemoved).toBeGreaterThan(0);
       expect(await readWithDeltaScan(lake.connection, tableDir(root, GOLD), GOLD.fields)).toEqual(goldBefore);
+
+      // Vacuum (listing with the store's modification times, deletes): the 12 dead-letter files compaction
+      // removed are inside the 7-day retention now, and eight days later exactly they go.
+      expect((await maintain(root, DEAD_LETTER, ['vacuum'])).vacuum).toMatchObject({ files: 0, deleted: 0 });
+      expect((await maintain(root, DEAD_LETTER, ['vacuum'], { now: Date.now() + 8 * DAY_MS })).vacuum).toMatchObject({ files: 12, deleted: 12 });
+      const dlDir = tableDir(root, DEAD_LETTER);
+      expect(await dataFileKeys(dlDir)).toEqual([...(await loadSnapshot(openTableStore(dlDir))).files.keys()].sort());
+
       await appendRawVersions(root, 5, 5);
       await runBronze(lake, root);
       await merge(root);

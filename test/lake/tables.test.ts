@@ -2,6 +2,10 @@
  * The lake foundation: DuckDB opens with the version-checked delta extension; the four tables are
  * created (version 0 written by us), accept INSERTs through the extension, and read back the same
  * through delta_scan and the independent delta-rs reader.
+ *
+ * Local disk only: the extension checks are about files on this host, and the INSERTs go through the delta
+ * extension's own writer, which tributary never uses to write (its commits are put-if-absent through the
+ * store). Table creation on az:// and s3:// is done by every parameterised lake suite (ensureTables).
  */
 import * as fs from 'node:fs';
 import * as os from 'node:os';
