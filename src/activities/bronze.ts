@@ -3,12 +3,13 @@ import { ApplicationFailure } from '@temporalio/common';
 import { CheckpointAheadOfRawError, runBronze, type BronzeResult } from '../lake/bronze';
 import { lakeStores, openDuckDB } from '../lake/duckdb';
 import { ChangeFeedExpiredError, explainExpiredFeed } from '../lake/maintenance';
-import { BRONZE, DEAD_LETTER, ensureTables } from '../lake/tables';
+import { isSensorPipeline } from '../lake/pipeline';
+import { ExpectationFailedError } from '../lake/expectation-outcome';
 import { isBackfill, type DeserializeInput } from '../workflows/bronze-input';
 import { activityMemoryLimit } from '../config';
 import type { VersionCheckpoint } from '../stages';
 import type { ActivityDeps } from './deps';
-import { resolvePipeline, sensorOnly } from './pipeline';
+import { ensureStageTables, resolvePipeline } from './pipeline';
 
 export interface DeserializeActivityInput extends DeserializeInput {
   /** The checkpoint the workflow carries (its previous run's result); the tables' txn wins. */
@@ -19,8 +20,8 @@ export interface DeserializeActivityInput extends DeserializeInput {
 export function makeDeserialize(deps: ActivityDeps) {
   return async function deserialize(input: DeserializeActivityInput): Promise<BronzeResult> {
     const ctx = Context.current();
-    sensorOnly(resolvePipeline(deps, input.pipeline), 'stage 2 (bronze)');
-    await ensureTables(deps.config.lakeRoot, [BRONZE, DEAD_LETTER]);
+    const pipeline = resolvePipeline(deps, input.pipeline);
+    await ensureStageTables(deps, pipeline, ['bronze', 'dead_letter']);
     const backfill = isBackfill(input)
       ? { fromExclusive: (input.fromRawVersion ?? 0) - 1, toInclusive: input.toRawVersion ?? Number.MAX_SAFE_INTEGER }
       : undefined;
@@ -28,6 +29,7 @@ export function makeDeserialize(deps: ActivityDeps) {
     try {
       ctx.heartbeat({ phase: 'planning' });
       const s = await runBronze(lake, deps.config.lakeRoot, {
+        pipeline,
         maxRowsPerBatch: input.maxRowsPerBatch,
         backfill,
         workflowCheckpoint: input.workflowCheckpoint,
@@ -41,9 +43,11 @@ export function makeDeserialize(deps: ActivityDeps) {
       return s;
     } catch (e) {
       // The raw table was recreated (or the lake root is wrong): no retry can fix that.
+      // A row broke a `fail` expectation: the data must change (or the expectation), not the attempt.
+      if (e instanceof ExpectationFailedError) throw ApplicationFailure.nonRetryable(e.message, e.name);
       if (e instanceof CheckpointAheadOfRawError) throw ApplicationFailure.nonRetryable(e.message, e.name);
       // Log cleanup (or a person) removed raw commits this stage still had to read.
-      const expired = await explainExpiredFeed(e, deps.config.lakeRoot, 'bronze');
+      const expired = isSensorPipeline(pipeline) ? await explainExpiredFeed(e, deps.config.lakeRoot, 'bronze') : e;
       if (expired instanceof ChangeFeedExpiredError) throw ApplicationFailure.nonRetryable(expired.message, expired.name);
       throw e;
     } finally {

@@ -3,11 +3,11 @@ import { lakeStores, openDuckDB } from '../lake/duckdb';
 import { ApplicationFailure } from '@temporalio/common';
 import { ChangeFeedExpiredError, explainExpiredFeed } from '../lake/maintenance';
 import { mergeBronzeIntoGold, type GoldResult } from '../lake/gold';
-import { BRONZE, ensureTables, GOLD, tableDir } from '../lake/tables';
+import { tableDir } from '../lake/tables';
 import type { MergeGoldInput } from '../workflows/gold-input';
 import type { VersionCheckpoint } from '../stages';
 import type { ActivityDeps } from './deps';
-import { resolvePipeline, sensorOnly } from './pipeline';
+import { ensureStageTables, resolvePipeline, sensorOnly } from './pipeline';
 
 export interface MergeGoldActivityInput extends MergeGoldInput {
   /** The bronze version the workflow carries from its previous run (the table's txn wins). */
@@ -17,11 +17,12 @@ export interface MergeGoldActivityInput extends MergeGoldInput {
 export function makeMergeGold(deps: ActivityDeps) {
   return async function mergeGold(input: MergeGoldActivityInput): Promise<GoldResult> {
     const ctx = Context.current();
-    sensorOnly(resolvePipeline(deps, input.pipeline), 'stage 3 (gold)');
+    const pipeline = resolvePipeline(deps, input.pipeline);
+    sensorOnly(pipeline, 'stage 3 (gold)');
     const root = deps.config.lakeRoot;
-    await ensureTables(root, [BRONZE, GOLD]);
-    const bronzeDir = tableDir(root, BRONZE);
-    const goldDir = tableDir(root, GOLD);
+    await ensureStageTables(deps, pipeline, ['bronze', 'gold']);
+    const bronzeDir = tableDir(root, pipeline.tables.bronze);
+    const goldDir = tableDir(root, pipeline.tables.gold);
 
     // A backfill resumes after the last batch an earlier attempt finished (heartbeat details);
     // re-merging would be harmless, just slower.

@@ -9,6 +9,7 @@ import { topicsMatching } from '../kafka/watermarks';
 import { isSensorPipeline, type StagePipeline } from '../lake/pipeline';
 import { loadPipelineFile, type PipelineFile } from '../pipelines/definition';
 import { PipelineNotRunnableError, stagePipeline } from '../pipelines/stage-pipeline';
+import { ensurePipelineTables, PipelineTablesRefusedError, type PipelineTableRole } from '../pipelines/ensure-tables';
 import type { ActivityDeps } from './deps';
 
 const resolved = new WeakMap<PipelineFile, Map<string, StagePipeline>>();
@@ -37,6 +38,16 @@ export function resolvePipeline(deps: ActivityDeps, name: string): StagePipeline
     return p;
   } catch (e) {
     if (e instanceof PipelineNotRunnableError) throw ApplicationFailure.nonRetryable(e.message, e.name);
+    throw e;
+  }
+}
+
+/** The pipeline's tables of a stage, created or evolved; a refused change fails the run non-retryably. */
+export async function ensureStageTables(deps: ActivityDeps, p: StagePipeline, roles: readonly PipelineTableRole[]): Promise<void> {
+  try {
+    await ensurePipelineTables(deps.config.lakeRoot, p, { roles });
+  } catch (e) {
+    if (e instanceof PipelineTablesRefusedError) throw ApplicationFailure.nonRetryable(e.message, e.name);
     throw e;
   }
 }

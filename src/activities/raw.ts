@@ -3,10 +3,9 @@ import { connectKafka } from '../kafka/connection';
 import { fetchWatermarks } from '../kafka/watermarks';
 import { lakeStores, openDuckDB } from '../lake/duckdb';
 import { runRaw, type RawRunInput } from '../lake/raw';
-import { ensureTables, RAW } from '../lake/tables';
 import type { PartitionRef, RawResult } from '../lake/raw-result';
 import type { ActivityDeps } from './deps';
-import { resolvePipeline, sensorOnly, topicsOf } from './pipeline';
+import { ensureStageTables, resolvePipeline, topicsOf } from './pipeline';
 import { DEFAULT_PIPELINE } from '../pipelines/name';
 import type { IngestRawInput } from '../workflows/inputs';
 
@@ -19,14 +18,14 @@ export function makeIngestRaw(deps: ActivityDeps) {
   return async function ingestRaw(input: IngestRawActivityInput): Promise<RawResult> {
     const ctx = Context.current();
     const pipeline = resolvePipeline(deps, input.pipeline);
-    sensorOnly(pipeline, 'stage 1 (raw)');
-    await ensureTables(deps.config.lakeRoot, [RAW]);
+    await ensureStageTables(deps, pipeline, ['raw']);
     const topics = await topicsOf(deps, pipeline, input.topics, ctx.log);
     return runRaw(
       {
         // kafkajs lines go through the activity's logger: they carry the workflow id and stage.
         kafka: connectKafka(deps.config.kafka, ctx.log),
         lakeRoot: deps.config.lakeRoot,
+        pipeline,
         openLake: () => openDuckDB({ extensionPath: deps.config.deltaExtensionPath, stores: lakeStores(deps.config.lakeRoot), memoryLimit: deps.config.memory.perActivity }),
         heartbeat: (details) => ctx.heartbeat(details),
         signal: ctx.cancellationSignal,

@@ -64,7 +64,7 @@ export async function createTable(store: TableStore, fields: DeltaField[], opts:
 
 /**
  * Schema evolution by appending nullable columns: when `wanted` is the table's schema followed by
- * nullable columns it lacks, commits a `metaData` action (same id and settings, the new
+ * nullable columns it lacks (existing NOT NULL columns may become nullable too), commits a `metaData` action (same id and settings, the new
  * schemaString). Data files written before read the new columns as NULL (PROTOCOL.md: a nullable
  * column absent from a file). Any other difference is refused. Returns the version committed, or
  * null when the schema already matches.
@@ -76,7 +76,11 @@ export async function addNullableColumns(table: DeltaTable, wanted: DeltaField[]
       const have = snap.metadata.fields;
       if (!describeSchemaDifference(have, wanted)) return null;
       const added = wanted.slice(have.length);
-      if (describeSchemaDifference(have, wanted.slice(0, have.length)) || added.length === 0 || added.some((f) => !f.nullable)) {
+      const kept = wanted.slice(0, have.length);
+      // NOT NULL → nullable is allowed too: every row already written satisfies it
+      const relaxed = have.filter((f, i) => !f.nullable && kept[i]?.name === f.name && kept[i]?.type === f.type && kept[i]?.nullable);
+      const haveRelaxed = have.map((f) => (relaxed.includes(f) ? { ...f, nullable: true } : f));
+      if (describeSchemaDifference(haveRelaxed, kept) || (added.length === 0 && relaxed.length === 0) || added.some((f) => !f.nullable)) {
         throw new Error(
           `Delta table ${snap.root} has a different schema that appending nullable columns cannot reach: ${describeSchemaDifference(have, wanted)}`,
         );
@@ -94,7 +98,9 @@ export async function addNullableColumns(table: DeltaTable, wanted: DeltaField[]
       };
       return {
         actions: [{ metaData }],
-        commitInfo: { operation: 'ADD COLUMNS', operationParameters: { columns: JSON.stringify(added.map((f) => ({ column: f }))) }, readVersion: snap.version, isBlindAppend: true },
+        commitInfo: added.length
+          ? { operation: 'ADD COLUMNS', operationParameters: { columns: JSON.stringify(added.map((f) => ({ column: f }))) }, readVersion: snap.version, isBlindAppend: true }
+          : { operation: 'CHANGE COLUMN', operationParameters: { nullable: JSON.stringify(relaxed.map((f) => f.name)) }, readVersion: snap.version, isBlindAppend: true },
       };
     },
   });

@@ -16,7 +16,8 @@ import { openTableStore } from '../delta/open-store';
 import { safeDuckPath, sqlString } from '../delta/sql';
 import { NO_CHECKPOINT, readsAfter, type VersionCheckpoint } from '../stages';
 import type { Lake } from './duckdb';
-import { BRONZE, BRONZE_TXN_APP_ID, DEAD_LETTER, RAW, tableDir } from './tables';
+import { SENSOR_PIPELINE, type StagePipeline } from './pipeline';
+import { tableDir } from './tables';
 
 /**
  * A txn's value when it was never set: the exclusive lower bound before raw's first version (0),
@@ -40,6 +41,8 @@ export interface BronzeRunTotals {
   /** Backfill: rows found already in bronze or the dead letter, not written again. */
   alreadyPresent: number;
   deadLettersByError: Record<string, number>;
+  /** Per `warn` expectation of the pipeline: rows written to bronze that broke it (none: {}). */
+  expectationWarnings: Record<string, number>;
 }
 
 /**
@@ -170,19 +173,19 @@ export function txnOf(snap: Snapshot, appId: string): number {
   return snap.appTransactions.get(appId) ?? NOTHING_PROCESSED;
 }
 
-export async function readBronzeCheckpoint(lakeRoot: string): Promise<BronzeCheckpoint> {
-  const b = await loadSnapshot(openTableStore(tableDir(lakeRoot, BRONZE)));
-  const d = await loadSnapshot(openTableStore(tableDir(lakeRoot, DEAD_LETTER)));
-  return { bronze: txnOf(b, BRONZE_TXN_APP_ID), deadLetter: txnOf(d, BRONZE_TXN_APP_ID), bronzeTableVersion: b.version, deadLetterTableVersion: d.version };
+export async function readBronzeCheckpoint(lakeRoot: string, p: StagePipeline = SENSOR_PIPELINE): Promise<BronzeCheckpoint> {
+  const b = await loadSnapshot(openTableStore(tableDir(lakeRoot, p.tables.bronze)));
+  const d = await loadSnapshot(openTableStore(tableDir(lakeRoot, p.tables.deadLetter)));
+  return { bronze: txnOf(b, p.appIds.bronze), deadLetter: txnOf(d, p.appIds.bronze), bronzeTableVersion: b.version, deadLetterTableVersion: d.version };
 }
 
 /** The scheduled checkpoint: the raw version BOTH tables hold everything through. */
 export const processedThrough = (c: BronzeCheckpoint): number => Math.min(c.bronze, c.deadLetter);
 
 /** The raw table now, or null when stage 1 has not created it yet. */
-export async function rawSnapshot(lakeRoot: string): Promise<Snapshot | null> {
+export async function rawSnapshot(lakeRoot: string, p: StagePipeline = SENSOR_PIPELINE): Promise<Snapshot | null> {
   try {
-    return await loadSnapshot(openTableStore(tableDir(lakeRoot, RAW)));
+    return await loadSnapshot(openTableStore(tableDir(lakeRoot, p.tables.raw)));
   } catch (e) {
     if (e instanceof DeltaTableNotFoundError) return null;
     throw e;
@@ -190,17 +193,17 @@ export async function rawSnapshot(lakeRoot: string): Promise<Snapshot | null> {
 }
 
 /** Latest raw version, or null when stage 1 has not created the raw table yet. */
-export async function rawLatestVersion(lakeRoot: string): Promise<number | null> {
-  return (await rawSnapshot(lakeRoot))?.version ?? null;
+export async function rawLatestVersion(lakeRoot: string, p: StagePipeline = SENSOR_PIPELINE): Promise<number | null> {
+  return (await rawSnapshot(lakeRoot, p))?.version ?? null;
 }
 
-export const RAW_CHANGED_RECOVERY =
+export const rawChangedRecovery = (p: StagePipeline): string =>
   'To keep bronze as it is, put the original raw table back. To derive bronze anew from this raw table, move ' +
-  'bronze/sensor_readings and bronze/sensor_readings_dead_letter aside and run deserializeWorkflow (then rebuild gold the same way).';
+  `${p.tables.bronze.name} and ${p.tables.deadLetter.name} aside and run deserializeWorkflow (then rebuild gold the same way).`;
 
 /** What the raw commits in (after, to] appended, with row counts. */
-export async function rawChanges(lake: Lake, lakeRoot: string, after: number, to: number): Promise<RawVersionChange[]> {
-  const dir = tableDir(lakeRoot, RAW);
+export async function rawChanges(lake: Lake, lakeRoot: string, after: number, to: number, p: StagePipeline = SENSOR_PIPELINE): Promise<RawVersionChange[]> {
+  const dir = tableDir(lakeRoot, p.tables.raw);
   const feed = await addedFilesSince(openTableStore(dir), after, to);
   const out: RawVersionChange[] = [];
   for (const f of feed) {

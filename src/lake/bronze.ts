@@ -59,16 +59,17 @@ import {
 } from '../delta';
 import { checkpointOf, type VersionCheckpoint } from '../stages';
 import type { Lake } from './duckdb';
-import type { FieldRule } from './parse-rules';
-import { parsedSensorSql, PAYLOAD_ERRORS, SENSOR_FIELDS } from './sensor-rules';
-import { sqlString } from '../delta/sql';
-import { assertSameUpstream, BACKFILL_TXN_APP_ID, BRONZE, BRONZE_STAGE, BRONZE_TXN_APP_ID, DEAD_LETTER, lakeTable, RAW, tableDir, upstreamTxn } from './tables';
+import { expectationOutcome } from './expectation-outcome';
+import { parsedSql, PAYLOAD_ERRORS, type FieldRule } from './parse-rules';
+import { isSensorPipeline, SENSOR_PIPELINE, type StagePipeline } from './pipeline';
+import { sqlIdent, sqlString } from '../delta/sql';
+import { assertSameUpstream, lakeTable, tableDir, upstreamTxn } from './tables';
 
 export * from './bronze-plan';
 import {
   CheckpointAheadOfRawError,
   NOTHING_PROCESSED,
-  RAW_CHANGED_RECOVERY,
+  rawChangedRecovery,
   rawChanges,
   rawLatestVersion,
   rawSnapshot,
@@ -101,7 +102,9 @@ export interface BronzeRunOptions {
   now?: () => Date;
   /** The checkpoint the workflow carried (its previous run's result); the tables' txn wins, a difference is reported. */
   workflowCheckpoint?: VersionCheckpoint;
-  /** The parse rules (default: the sensor pipeline's SENSOR_FIELDS). */
+  /** The pipeline: its tables, app ids, parse rules and expectations (default: the sensor pipeline). */
+  pipeline?: StagePipeline;
+  /** Tests: other fields than the pipeline's (its expectations and options stay). */
   rules?: readonly FieldRule[];
 }
 
@@ -116,6 +119,8 @@ export interface BatchResult {
   /** Rows already in bronze or the dead letter (backfill only) and therefore not written again. */
   alreadyPresent: number;
   deadLettersByError: Record<string, number>;
+  /** Per `warn` expectation: rows of the batch written to bronze that broke it. */
+  expectationWarnings: Record<string, number>;
   bronzeVersion: number | null;
   deadLetterVersion: number | null;
   /** Wall time of the batch's phases: read + parse into the temp table, each table's file + commit. */
@@ -130,6 +135,7 @@ const emptyTotals = (): BronzeRunTotals => ({
   deadLetters: 0,
   alreadyPresent: 0,
   deadLettersByError: {},
+  expectationWarnings: {},
 });
 
 /**
@@ -138,13 +144,17 @@ const emptyTotals = (): BronzeRunTotals => ({
  */
 export async function runBronze(lake: Lake, lakeRoot: string, opts: BronzeRunOptions = {}): Promise<BronzeResult> {
   const maxRows = opts.maxRowsPerBatch ?? DEFAULT_MAX_ROWS_PER_BATCH;
-  const writer = new BronzeBatchWriter(lake, lakeRoot, opts.hooks, opts.now, opts.rules);
-  const start = await readBronzeCheckpoint(lakeRoot);
+  const base = opts.pipeline ?? SENSOR_PIPELINE;
+  const p: StagePipeline = opts.rules ? { ...base, rules: { ...base.rules, fields: opts.rules } } : base;
+  const writer = new BronzeBatchWriter(lake, lakeRoot, opts.hooks, opts.now, p);
+  const start = await readBronzeCheckpoint(lakeRoot, p);
   const before = processedThrough(start);
-  const raw = await rawSnapshot(lakeRoot);
+  const raw = await rawSnapshot(lakeRoot, p);
   const target = raw?.version ?? null;
   if (raw) {
-    for (const t of [BRONZE, DEAD_LETTER]) assertSameUpstream(BRONZE_STAGE, raw, await loadSnapshot(openTableStore(tableDir(lakeRoot, t))), RAW_CHANGED_RECOVERY);
+    for (const t of [p.tables.bronze, p.tables.deadLetter]) {
+      assertSameUpstream(p.appIds.bronzeStage, raw, await loadSnapshot(openTableStore(tableDir(lakeRoot, t))), rawChangedRecovery(p));
+    }
   }
   const totals = emptyTotals();
   let repaired: OutputTable | null = null;
@@ -162,6 +172,7 @@ export async function runBronze(lake: Lake, lakeRoot: string, opts: BronzeRunOpt
     totals.deadLetters += b.bad;
     totals.alreadyPresent += b.alreadyPresent;
     for (const [e, n] of Object.entries(b.deadLettersByError)) totals.deadLettersByError[e] = (totals.deadLettersByError[e] ?? 0) + n;
+    for (const [e, n] of Object.entries(b.expectationWarnings)) totals.expectationWarnings[e] = (totals.expectationWarnings[e] ?? 0) + n;
     await opts.onBatch?.(b, totals);
   };
 
@@ -177,7 +188,7 @@ export async function runBronze(lake: Lake, lakeRoot: string, opts: BronzeRunOpt
       const to = Math.min(opts.backfill.toInclusive, before, target);
       if (to > from) {
         backfillRange = { fromExclusive: from, toInclusive: to };
-        const changes = await rawChanges(lake, lakeRoot, from, to);
+        const changes = await rawChanges(lake, lakeRoot, from, to, p);
         for (const batch of planBatches(changes, from, maxRows)) {
           if (batch.rows === 0) continue;
           await account(await write(batch, 'backfill'));
@@ -198,7 +209,7 @@ export async function runBronze(lake: Lake, lakeRoot: string, opts: BronzeRunOpt
         } else {
           // Older tables (no file named) or the file is gone: re-derive, but only under the same rules.
           writer.assertSameRules(first, after, to);
-          const changes = await rawChanges(lake, lakeRoot, after, to);
+          const changes = await rawChanges(lake, lakeRoot, after, to, p);
           // Bounded like any batch; every piece keeps the batch id (to) the other table committed.
           for (const batch of planBatches(changes, after, maxRows, [repaired])) {
             totals.repairBatches += 1;
@@ -208,7 +219,7 @@ export async function runBronze(lake: Lake, lakeRoot: string, opts: BronzeRunOpt
         after = to;
       }
       if (target > after) {
-        const changes = await rawChanges(lake, lakeRoot, after, target);
+        const changes = await rawChanges(lake, lakeRoot, after, target, p);
         for (const batch of planBatches(changes, after, maxRows)) {
           // Versions that appended no rows (e.g. only aborted Kafka transactions) need no commit:
           // trailing ones are simply looked at again (cheaply) by the next run.
@@ -219,14 +230,14 @@ export async function runBronze(lake: Lake, lakeRoot: string, opts: BronzeRunOpt
     }
   }
 
-  const end = await readBronzeCheckpoint(lakeRoot);
+  const end = await readBronzeCheckpoint(lakeRoot, p);
   const through = processedThrough(end);
-  const latest = await rawLatestVersion(lakeRoot);
+  const latest = await rawLatestVersion(lakeRoot, p);
   let lagVersions = 0;
   let lagRecords = 0;
   if (latest !== null && latest > through) {
     lagVersions = latest - through;
-    lagRecords = (await rawChanges(lake, lakeRoot, through, latest)).reduce((s, c) => s + c.rows, 0);
+    lagRecords = (await rawChanges(lake, lakeRoot, through, latest, p)).reduce((s, c) => s + c.rows, 0);
   }
   const checkpointBefore = checkpointOf(before);
   const wf = opts.workflowCheckpoint;
@@ -251,6 +262,17 @@ export async function runBronze(lake: Lake, lakeRoot: string, opts: BronzeRunOpt
 const PARSED = '__bronze_parsed';
 const EXISTING = '__bronze_existing';
 
+/** A raw batch of no files: the parsed temp table still gets its columns. */
+const EMPTY_RAW = `(SELECT NULL::VARCHAR AS topic, NULL::INTEGER AS "partition", NULL::BIGINT AS "offset", NULL::TIMESTAMPTZ AS kafka_ts,
+  NULL::TIMESTAMPTZ AS arrived_at, NULL::VARCHAR AS raw_payload, NULL::BLOB AS raw_payload_bytes WHERE false)`;
+
+interface BatchCounts {
+  good: number;
+  bad: number;
+  byError: Record<string, number>;
+  warnings: Record<string, number>;
+}
+
 /** The (topic, partition, offset) key of both output tables. */
 const KEY_COLS = ['topic', '"partition"', '"offset"'] as const;
 
@@ -270,11 +292,21 @@ export class BronzeBatchWriter {
     lakeRoot: string,
     private readonly hooks: CommitHooks = {},
     private readonly now: () => Date = () => new Date(),
-    private readonly rules: readonly FieldRule[] = SENSOR_FIELDS,
+    private readonly pipeline: StagePipeline = SENSOR_PIPELINE,
   ) {
-    this.rawDir = tableDir(lakeRoot, RAW);
-    this.bronzeDir = tableDir(lakeRoot, BRONZE);
-    this.deadLetterDir = tableDir(lakeRoot, DEAD_LETTER);
+    this.rawDir = tableDir(lakeRoot, pipeline.tables.raw);
+    this.bronzeDir = tableDir(lakeRoot, pipeline.tables.bronze);
+    this.deadLetterDir = tableDir(lakeRoot, pipeline.tables.deadLetter);
+  }
+
+  /** The stage's checkpoint app id (the raw version processed through) and the backfill counter's. */
+  private get txnIds() {
+    return { stage: this.pipeline.appIds.bronze, backfill: this.pipeline.appIds.backfill };
+  }
+
+  /** The generated parse/validate SELECT over `source` (the sensor's label keeps its error messages and fingerprint). */
+  private parsedSql(source: string): string {
+    return parsedSql(source, this.pipeline.rules, isSensorPipeline(this.pipeline) ? 'sensor rules' : `pipeline ${this.pipeline.name}`);
   }
 
   /** Scheduled batch: CAS on the stage txn (expected = batch.from), txn := batch.to. */
@@ -285,13 +317,14 @@ export class BronzeBatchWriter {
       const result = this.emptyResult(batch, parsed);
       result.timingsMs.parse = performance.now() - t0;
       const txn = (snap: Snapshot) => {
-        const found = txnOf(snap, BRONZE_TXN_APP_ID);
+        const { stage } = this.txnIds;
+        const found = txnOf(snap, stage);
         if (found !== batch.from) {
           throw new ConcurrentWriterError(
-            `${snap.root}: ${BRONZE_TXN_APP_ID} is ${found}, expected ${batch.from} for raw batch (${batch.from}, ${batch.to}]: another stage-2 run is writing`,
+            `${snap.root}: ${stage} is ${found}, expected ${batch.from} for raw batch (${batch.from}, ${batch.to}]: another stage-2 run is writing`,
           );
         }
-        return [txnAction(BRONZE_TXN_APP_ID, batch.to)];
+        return [txnAction(stage, batch.to)];
       };
       await this.writeTables(batch, result, txn, 'scheduled');
       return result;
@@ -317,14 +350,15 @@ export class BronzeBatchWriter {
       result.alreadyPresent = present;
       result.timingsMs.parse = performance.now() - t0;
       const expected = new Map([
-        [path.resolve(this.bronzeDir), txnOf(bronzeSnap, BACKFILL_TXN_APP_ID)],
-        [path.resolve(this.deadLetterDir), txnOf(deadLetterSnap, BACKFILL_TXN_APP_ID)],
+        [path.resolve(this.bronzeDir), txnOf(bronzeSnap, this.txnIds.backfill)],
+        [path.resolve(this.deadLetterDir), txnOf(deadLetterSnap, this.txnIds.backfill)],
       ]);
       const txn = (snap: Snapshot) => {
+        const { backfill } = this.txnIds;
         const want = expected.get(path.resolve(snap.root));
-        const found = txnOf(snap, BACKFILL_TXN_APP_ID);
-        if (found !== want) throw new ConcurrentWriterError(`${snap.root}: another backfill committed meanwhile (${BACKFILL_TXN_APP_ID} ${want} → ${found})`);
-        return [txnAction(BACKFILL_TXN_APP_ID, found === NOTHING_PROCESSED ? 1 : found + 1)];
+        const found = txnOf(snap, backfill);
+        if (found !== want) throw new ConcurrentWriterError(`${snap.root}: another backfill committed meanwhile (${backfill} ${want} → ${found})`);
+        return [txnAction(backfill, found === NOTHING_PROCESSED ? 1 : found + 1)];
       };
       await this.writeTables(batch, result, txn, 'backfill');
       return result;
@@ -333,7 +367,7 @@ export class BronzeBatchWriter {
     }
   }
 
-  private emptyResult(batch: RawBatch, c: { good: number; bad: number; byError: Record<string, number> }): BatchResult {
+  private emptyResult(batch: RawBatch, c: BatchCounts): BatchResult {
     return {
       from: batch.from,
       to: batch.to,
@@ -344,6 +378,7 @@ export class BronzeBatchWriter {
       bad: batch.tables.includes('dead-letter') ? c.bad : 0,
       alreadyPresent: 0,
       deadLettersByError: batch.tables.includes('dead-letter') ? c.byError : {},
+      expectationWarnings: batch.tables.includes('bronze') ? c.warnings : {},
       bronzeVersion: null,
       deadLetterVersion: null,
       timingsMs: { parse: 0, bronze: 0, deadLetter: 0 },
@@ -362,10 +397,10 @@ export class BronzeBatchWriter {
     const writesDeadLetter = batch.tables.includes('dead-letter') && (!backfill || result.bad > 0);
     const c = this.lake.connection;
     let t = performance.now();
-    const bronzeAdd = writesBronze ? await writeParquetDataFile(c, openTableStore(this.bronzeDir), this.bronzeSelect(), BRONZE.fields) : null;
+    const bronzeAdd = writesBronze ? await writeParquetDataFile(c, openTableStore(this.bronzeDir), this.bronzeSelect(), this.pipeline.tables.bronze.fields) : null;
     result.timingsMs.bronze = performance.now() - t;
     t = performance.now();
-    const deadLetterAdd = writesDeadLetter ? await writeParquetDataFile(c, openTableStore(this.deadLetterDir), this.deadLetterSelect(result.batchId), DEAD_LETTER.fields) : null;
+    const deadLetterAdd = writesDeadLetter ? await writeParquetDataFile(c, openTableStore(this.deadLetterDir), this.deadLetterSelect(result.batchId), this.pipeline.tables.deadLetter.fields) : null;
     result.timingsMs.deadLetter = performance.now() - t;
     const pending: PendingDeadLetter | undefined =
       writesBronze && writesDeadLetter ? { add: deadLetterAdd, batchId: result.batchId, rows: result.bad, byError: result.deadLettersByError } : undefined;
@@ -403,12 +438,12 @@ export class BronzeBatchWriter {
   private async withUpstream(stageTxn: (snap: Snapshot) => Action[]): Promise<(snap: Snapshot) => Action[]> {
     this.rawTableId ??= (await loadSnapshot(openTableStore(this.rawDir))).metadata.id;
     const rawId = this.rawTableId;
-    return (snap) => [...stageTxn(snap), ...upstreamTxn(BRONZE_STAGE, rawId, snap)];
+    return (snap) => [...stageTxn(snap), ...upstreamTxn(this.pipeline.appIds.bronzeStage, rawId, snap)];
   }
 
   /** Fingerprint of the parse rules (their generated SQL): equal fingerprints derive equal rows. */
   rulesFingerprint(): string {
-    return createHash('sha256').update(parsedSensorSql('__source', this.rules)).digest('hex').slice(0, 16);
+    return createHash('sha256').update(this.parsedSql('__source')).digest('hex').slice(0, 16);
   }
 
   /**
@@ -425,7 +460,7 @@ export class BronzeBatchWriter {
       } catch {
         return null;
       }
-      const moved = actions.some((a) => 'txn' in a && a.txn.appId === BRONZE_TXN_APP_ID && a.txn.version === to);
+      const moved = actions.some((a) => 'txn' in a && a.txn.appId === this.txnIds.stage && a.txn.version === to);
       if (!moved) continue;
       const info = actions.flatMap((a) => ('commitInfo' in a ? [a.commitInfo as { tributary?: FirstCommitInfo }] : []))[0];
       return info?.tributary ?? {};
@@ -454,11 +489,12 @@ export class BronzeBatchWriter {
   /** The repair after a crash between the two commits: the dead-letter file the first attempt wrote, committed as it is. */
   async commitPendingDeadLetter(after: number, to: number, p: PendingDeadLetter): Promise<BatchResult> {
     const batch: RawBatch = { from: after, to, files: [], rows: 0, tables: ['dead-letter'], batchId: p.batchId };
-    const result = this.emptyResult(batch, { good: 0, bad: p.rows, byError: p.byError });
+    const result = this.emptyResult(batch, { good: 0, bad: p.rows, byError: p.byError, warnings: {} });
+    const { stage } = this.txnIds;
     const txn = await this.withUpstream((snap) => {
-      const found = txnOf(snap, BRONZE_TXN_APP_ID);
-      if (found !== after) throw new ConcurrentWriterError(`${snap.root}: ${BRONZE_TXN_APP_ID} is ${found}, expected ${after}: another stage-2 run is writing`);
-      return [txnAction(BRONZE_TXN_APP_ID, to)];
+      const found = txnOf(snap, stage);
+      if (found !== after) throw new ConcurrentWriterError(`${snap.root}: ${stage} is ${found}, expected ${after}: another stage-2 run is writing`);
+      return [txnAction(stage, to)];
     });
     const t = performance.now();
     result.deadLetterVersion = await this.commitTable('dead-letter', this.deadLetterDir, p.add, txn, {
@@ -472,30 +508,30 @@ export class BronzeBatchWriter {
   }
 
   /**
-   * Raw files of the batch → parsedSensorSql → one temp table (parsed once; both outputs are cut
-   * from it). Keeps the payload only for bad rows (base64 for non-UTF-8 bytes).
+   * Raw files of the batch → the pipeline's parsedSql (one vectorized SELECT) → one temp table
+   * (parsed once; both outputs are cut from it). Keeps the payload only for bad rows (base64 for
+   * non-UTF-8 bytes). A row that broke a `fail` expectation fails the batch here, before any commit.
    */
-  private async parse(batch: RawBatch): Promise<{ good: number; bad: number; byError: Record<string, number> }> {
+  private async parse(batch: RawBatch): Promise<BatchCounts> {
     const c = this.lake.connection;
     await this.dropTemps();
-    if (batch.files.length === 0) {
-      await c.run(`CREATE TEMP TABLE ${PARSED} (topic VARCHAR, "partition" INTEGER, "offset" BIGINT, kafka_ts TIMESTAMPTZ, arrived_at TIMESTAMPTZ,
-        sensor_id VARCHAR, value DOUBLE, unit VARCHAR, ts_ms BIGINT, error VARCHAR, dl_payload VARCHAR)`);
-      return this.counts();
-    }
     const rawStore = openTableStore(this.rawDir);
     const files = batch.files.map((f) => sqlString(dataFileLocation(rawStore, f.path))).join(', ');
-    const source = `(SELECT topic, "partition", "offset", kafka_ts, arrived_at, raw_payload, raw_payload_bytes FROM read_parquet([${files}]))`;
+    const source = batch.files.length
+      ? `(SELECT topic, "partition", "offset", kafka_ts, arrived_at, raw_payload, raw_payload_bytes FROM read_parquet([${files}]))`
+      : EMPTY_RAW;
     await c.run(`CREATE TEMP TABLE ${PARSED} AS
-      SELECT topic, "partition", "offset", kafka_ts, arrived_at, sensor_id, value, unit, ts_ms, error,
+      SELECT * EXCLUDE (raw_payload, raw_payload_bytes),
              CASE WHEN error IS NULL THEN NULL
                   WHEN error = ${sqlString(PAYLOAD_ERRORS.notUtf8)} THEN to_base64(raw_payload_bytes)
                   ELSE raw_payload END AS dl_payload
-      FROM (${parsedSensorSql(source, this.rules)})`);
+      FROM (${this.parsedSql(source)})`);
     return this.counts();
   }
 
-  private async counts(): Promise<{ good: number; bad: number; byError: Record<string, number> }> {
+  /** Good and bad rows of the parsed batch, bad by error, warn expectations broken by good rows; throws on a broken `fail` expectation. */
+  private async counts(): Promise<BatchCounts> {
+    const { warnings } = await expectationOutcome(this.lake.connection, PARSED, this.pipeline.rules);
     const rows = (await this.lake.connection.runAndReadAll(`SELECT error, count(*)::BIGINT AS n FROM ${PARSED} GROUP BY error`)).getRowObjects();
     let good = 0;
     let bad = 0;
@@ -508,7 +544,7 @@ export class BronzeBatchWriter {
         byError[String(r.error)] = n;
       }
     }
-    return { good, bad, byError };
+    return { good, bad, byError, warnings: { ...warnings } };
   }
 
   /**
@@ -542,7 +578,7 @@ export class BronzeBatchWriter {
   }
 
   private bronzeSelect(): string {
-    return `SELECT sensor_id, value, unit, ts_ms, arrived_at, topic, "partition", "offset", kafka_ts FROM ${PARSED} WHERE error IS NULL`;
+    return `SELECT ${this.pipeline.tables.bronze.fields.map((f) => sqlIdent(f.name)).join(', ')} FROM ${PARSED} WHERE error IS NULL`;
   }
 
   private deadLetterSelect(batchId: number): string {

@@ -20,7 +20,7 @@ import type { KafkaRecords, RecordSegment } from '../kafka/range-reader';
 import { setOffset, type TopicOffsets } from '../kafka/offsets';
 import type { Lake } from './duckdb';
 import type { PartitionRef } from './raw-result';
-import { lakeTable, parseRawTxnAppId, RAW, rawTxnAppId } from './tables';
+import { lakeTable, parseRawTxnAppId, RAW, rawTxnAppId, SENSOR_APP_IDS, type StageAppIds } from './tables';
 
 /**
  * Beside each partition's checkpoint, every commit that lands records from it also records the
@@ -39,15 +39,15 @@ export interface RawCheckpoint {
   version: number;
 }
 
-/** The committed checkpoint and last landed records, from the table's txn actions. */
-export async function readRawCheckpoint(tableDir: string): Promise<RawCheckpoint> {
+/** The committed checkpoint and last landed records, from the table's txn actions (`ids`: the pipeline's app ids). */
+export async function readRawCheckpoint(tableDir: string, ids: StageAppIds = SENSOR_APP_IDS): Promise<RawCheckpoint> {
   const snap = await loadSnapshot(openTableStore(tableDir));
   const checkpoint: TopicOffsets = {};
   const landed: RawCheckpoint['landed'] = {};
   for (const [appId, version] of snap.appTransactions) {
-    const tp = parseRawTxnAppId(appId);
+    const tp = parseRawTxnAppId(appId, ids);
     if (tp) setOffset(checkpoint, tp.topic, tp.partition, version);
-    const of = appId.startsWith(LANDED_OFFSET) ? parseRawTxnAppId(appId.slice(LANDED_OFFSET.length)) : null;
+    const of = appId.startsWith(LANDED_OFFSET) ? parseRawTxnAppId(appId.slice(LANDED_OFFSET.length), ids) : null;
     const signature = snap.appTransactions.get(LANDED_SIGNATURE + appId.slice(LANDED_OFFSET.length));
     if (of && version >= 0 && signature !== undefined) (landed[of.topic] ??= {})[String(of.partition)] = { offset: version, signature };
   }
@@ -55,14 +55,14 @@ export async function readRawCheckpoint(tableDir: string): Promise<RawCheckpoint
 }
 
 /** The txns recording the last record of each partition in `records`, and forgetting it for `forget` partitions without records. */
-function landedTxns(records: KafkaRecords, forget: PartitionRef[]): Action[] {
+function landedTxns(records: KafkaRecords, forget: PartitionRef[], ids: StageAppIds): Action[] {
   const last = new Map<string, { offset: number; signature: number }>();
   for (const seg of records.segments) {
     const n = seg.offsets.length;
-    if (n > 0) last.set(rawTxnAppId(seg.topic, seg.partition), { offset: seg.offsets[n - 1], signature: recordSignature(seg.timestampsMs[n - 1], records.value(seg, n - 1)) });
+    if (n > 0) last.set(rawTxnAppId(seg.topic, seg.partition, ids), { offset: seg.offsets[n - 1], signature: recordSignature(seg.timestampsMs[n - 1], records.value(seg, n - 1)) });
   }
   for (const p of forget) {
-    const appId = rawTxnAppId(p.topic, p.partition);
+    const appId = rawTxnAppId(p.topic, p.partition, ids);
     if (!last.has(appId)) last.set(appId, { offset: -1, signature: 0 });
   }
   return [...last].flatMap(([appId, l]) => [txnAction(LANDED_OFFSET + appId, l.offset), txnAction(LANDED_SIGNATURE + appId, l.signature)]);
@@ -118,11 +118,13 @@ export class RawTableWriter {
   private constructor(
     private readonly lake: Lake,
     private readonly table: DeltaTable,
+    private readonly ids: StageAppIds,
   ) {}
 
-  static async open(lake: Lake, tableDir: string, observer?: CommitObserver): Promise<RawTableWriter> {
+  /** `ids`: the pipeline's app ids (its offsets are `<ids.rawPrefix><topic>/<partition>`). */
+  static async open(lake: Lake, tableDir: string, observer?: CommitObserver, ids: StageAppIds = SENSOR_APP_IDS): Promise<RawTableWriter> {
     for (const sql of CREATE_STAGING) await lake.connection.run(sql);
-    return new RawTableWriter(lake, lakeTable(lake.connection, tableDir, { observer }));
+    return new RawTableWriter(lake, lakeTable(lake.connection, tableDir, { observer }), ids);
   }
 
   /**
@@ -135,11 +137,11 @@ export class RawTableWriter {
   async append(records: KafkaRecords, positions: TopicOffsets, expected: TopicOffsets, arrivedAt: Date, forget: PartitionRef[] = []): Promise<number> {
     const add = records.length > 0 ? await this.writeDataFile(records, arrivedAt) : null;
     const txns = Object.entries(positions).flatMap(([topic, parts]) =>
-      Object.entries(parts).map(([p, next]) => ({ appId: rawTxnAppId(topic, Number(p)), next, expected: expected[topic]?.[p] })),
+      Object.entries(parts).map(([p, next]) => ({ appId: rawTxnAppId(topic, Number(p), this.ids), next, expected: expected[topic]?.[p] })),
     );
     const committed = await commit(this.table, {
       plan: async () => ({
-        actions: [...(add ? [addAction(add)] : []), ...landedTxns(records, forget)],
+        actions: [...(add ? [addAction(add)] : []), ...landedTxns(records, forget, this.ids)],
         txns,
         commitInfo: { operation: 'WRITE', operationParameters: { mode: 'Append' }, engineInfo: 'tributary raw ingest' },
       }),

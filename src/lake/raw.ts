@@ -24,7 +24,8 @@ import type { IngestRawInput, RawBackfill } from '../workflows/inputs';
 import type { PartitionRef, RawResult } from './raw-result';
 import type { Lake } from './duckdb';
 import { RawTableWriter, readRawCheckpoint, type RawCheckpoint } from './raw-table';
-import { RAW, tableDir } from './tables';
+import { SENSOR_PIPELINE, type StagePipeline } from './pipeline';
+import { tableDir } from './tables';
 
 /**
  * A healthy read advances (or finishes a commit) within seconds. A consumer that stops advancing —
@@ -51,6 +52,8 @@ export interface RawRunInput extends Omit<IngestRawInput, 'topics' | 'startingOf
 export interface RawRunDeps {
   kafka: KafkaHandle;
   lakeRoot: string;
+  /** Whose raw table and offsets (app ids); default the sensor pipeline. */
+  pipeline?: StagePipeline;
   /** A DuckDB instance for the writes; the run closes it. */
   openLake: () => Promise<Lake>;
   /** Progress (after every commit, and while reading): the activity heartbeats it. */
@@ -70,10 +73,11 @@ export interface RawRunDeps {
 export async function runRaw(deps: RawRunDeps, input: RawRunInput): Promise<RawResult> {
   if (input.backfill) return backfillRaw(deps, input, input.backfill);
   const { kafka } = deps;
-  const dir = tableDir(deps.lakeRoot, RAW);
+  const { tables, appIds } = deps.pipeline ?? SENSOR_PIPELINE;
+  const dir = tableDir(deps.lakeRoot, tables.raw);
   let watermarks = await fetchWatermarks(kafka, input.topics);
   await deps.hooks?.afterWatermarks?.('raw');
-  const table = await readRawCheckpoint(dir);
+  const table = await readRawCheckpoint(dir, appIds);
   // A checkpoint past log ends captured before it was read is normal when a concurrent raw run
   // (backfill, near-real-time follow-up, second worker) committed in between: capture again.
   // Only past a log end captured after the checkpoint is it a reset (planRead). Commits after
@@ -117,7 +121,7 @@ export async function runRaw(deps: RawRunDeps, input: RawRunInput): Promise<RawR
   if (unrecorded().length > 0) {
     const lake = await deps.openLake();
     try {
-      const writer = await RawTableWriter.open(lake, dir);
+      const writer = await RawTableWriter.open(lake, dir, undefined, appIds);
       const commit = async (records: KafkaRecords, positions: TopicOffsets) => {
         deps.hooks?.beforeCommit?.('raw', commits + 1);
         await writer.append(records, positions, committed, new Date(), forget);
@@ -149,7 +153,7 @@ export async function runRaw(deps: RawRunDeps, input: RawRunInput): Promise<RawR
     }
   }
 
-  const after = await readRawCheckpoint(dir);
+  const after = await readRawCheckpoint(dir, appIds);
   return {
     stage: 'raw',
     mode: 'scheduled',
@@ -220,10 +224,11 @@ function onlyPartitions(offsets: TopicOffsets, partitions: PartitionRef[]): Topi
  */
 export async function backfillRaw(deps: RawRunDeps, input: RawRunInput, backfill: RawBackfill): Promise<RawResult> {
   const { kafka } = deps;
-  const dir = tableDir(deps.lakeRoot, RAW);
+  const { tables, appIds } = deps.pipeline ?? SENSOR_PIPELINE;
+  const dir = tableDir(deps.lakeRoot, tables.raw);
   const topics = 'offsets' in backfill ? Object.keys(backfill.offsets) : input.topics;
   const watermarks = await fetchWatermarks(kafka, topics);
-  const table = await readRawCheckpoint(dir);
+  const table = await readRawCheckpoint(dir, appIds);
   const requested: PartitionRange[] = [];
   if ('offsets' in backfill) {
     for (const [topic, parts] of Object.entries(backfill.offsets)) {
@@ -260,7 +265,7 @@ export async function backfillRaw(deps: RawRunDeps, input: RawRunInput, backfill
   let commits = 0;
   const lake = await deps.openLake();
   try {
-    const writer = await RawTableWriter.open(lake, dir);
+    const writer = await RawTableWriter.open(lake, dir, undefined, appIds);
     await readRanges(kafka, ranges, {
       maxRecordsPerFlush: input.maxRecordsPerCommit,
       maxBytesPerFlush: input.maxBytesPerCommit,
@@ -281,6 +286,6 @@ export async function backfillRaw(deps: RawRunDeps, input: RawRunInput, backfill
   } finally {
     lake.close();
   }
-  const after = await readRawCheckpoint(dir);
+  const after = await readRawCheckpoint(dir, appIds);
   return { stage: 'raw', mode: 'backfill', checkpoint: after.checkpoint, recordsIn: written, commits, tableVersion: after.version, lost, checkpointDisagreements: [], alreadyPresent };
 }

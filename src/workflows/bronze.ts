@@ -78,6 +78,7 @@ function yieldedBronze(reason: string, c: VersionCheckpoint): BronzeResult {
     recordsOut: 0,
     deadLetters: 0,
     deadLettersByError: {},
+    expectationWarnings: {},
     alreadyPresent: 0,
     bronzeTableVersion: -1,
     deadLetterTableVersion: -1,
@@ -97,6 +98,8 @@ function describeBronze(r: BronzeResult): string {
     `raw processed through version ${r.checkpoint ?? 'none'} (was ${r.checkpointBefore ?? 'none'}); bronze v${r.bronzeTableVersion}, dead letter v${r.deadLetterTableVersion}; lag ${r.lagVersions} raw version(s) / ${r.lagRecords} rows`,
   ];
   if (r.backfillRange) lines.push(`backfill re-derived raw versions ${r.backfillRange.fromExclusive + 1}..${r.backfillRange.toInclusive}; ${r.alreadyPresent} rows were already there`);
+  const warned = Object.entries(r.expectationWarnings ?? {}).filter(([, n]) => n > 0);
+  if (warned.length) lines.push(`kept, but broke a warn expectation: ${warned.map(([e, n]) => `${e}: ${n}`).join(', ')}`);
   if (r.repaired) lines.push(`completed a half-committed batch: ${r.repaired} caught up`);
   if (r.checkpointDisagreement) lines.push(`table checkpoint won over workflow's: ${JSON.stringify(r.checkpointDisagreement)}`);
   return lines.join('\n\n');

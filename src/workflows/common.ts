@@ -28,6 +28,11 @@ export const NON_RETRYABLE_ERROR_TYPES = [
   'VacuumRetentionError',
   'InvalidTablePropertyError',
   'ChangeFeedExpiredError',
+  'ExpectationFailedError',
+  'UnknownPipelineError',
+  'PipelineNotRunnableError',
+  'PipelineNotSupportedError',
+  'PipelineTablesRefusedError',
 ];
 
 /** Retries of a stage activity: a few, backing off; errors no retry can fix fail at once. */

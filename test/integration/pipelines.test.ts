@@ -1,11 +1,49 @@
 /**
  * Many pipelines on one worker (issue 13): every stage workflow takes `pipeline` (default sensor);
- * the worker's definition file says what each name is.
+ * the worker's definition file says what each name is. A second pipeline, from a temporary
+ * definition file next to the shipped sensor pipeline, runs stages 1 and 2 with its own topics,
+ * tables, parse rules and expectation actions; the sensor pipeline beside it is unaffected, and
+ * one pipeline failing never blocks the other.
  */
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { loadSnapshot, LocalStore } from '../../src/delta';
+import { BRONZE, BRONZE_TXN_APP_ID, DEAD_LETTER, RAW, tableDir } from '../../src/lake/tables';
+import { DEFAULT_PIPELINES_FILE, loadPipelineFile, type PipelineFile } from '../../src/pipelines/definition';
+import { sampleMessages } from '../../src/sample/sensor-data';
 import { deserializeWorkflow, ingestRawWorkflow, mergeGoldWorkflow, replayDeadLettersWorkflow } from '../../src/workflows';
-import { closeConnections, execute, rootFailure, tempLakeRoot, testConfig, testWorker } from '../helpers/pipeline';
+import type { BronzeResult } from '../../src/lake/bronze';
+import { closeConnections, createTopic, deltaScan, execute, produce, queryLake, rootFailure, tempLakeRoot, testConfig, testWorker, uniqueName } from '../helpers/pipeline';
 
 afterAll(closeConnections);
+
+/** The shipped file (sensor pipeline) plus pipeline `orders` reading `topic`; `extraField` = a field added later (schema evolution). */
+function definitionFile(dir: string, topic: string, extraField = ''): PipelineFile {
+  const orders = `
+  - name: orders
+    source: { topics: [${topic}], startingOffsets: earliest }
+    tables: { raw: raw/orders, bronze: bronze/orders, dead_letter: bronze/orders_dead_letter, gold: gold/orders }
+    schema:
+      - { name: order_id, type: string, required: true }
+      - { name: status, type: string }
+      - { name: customer_id, path: $.customer.id, type: long }
+      - { name: amount, type: 'decimal(12,2)' }
+      - { name: updated_at, type: timestamp, format: iso8601, required: true }
+      - { name: order_date, type: date }${extraField}
+    expectations:
+      - { name: negative amount, expect: amount >= 0, action: dead_letter }
+      - { name: unknown status, expect: "status IN ('placed', 'paid')", action: warn }
+      - { name: customer id not positive, expect: customer_id > 0, action: fail }
+    gold: { keys: [order_id], sequence_by: [updated_at], scd_type: 2 }
+`;
+  const file = path.join(dir, 'pipelines.yaml');
+  fs.writeFileSync(file, fs.readFileSync(DEFAULT_PIPELINES_FILE, 'utf8') + orders);
+  return loadPipelineFile(file);
+}
+
+const order = (o: Record<string, unknown>) => ({ key: String(o.order_id ?? 'x'), value: JSON.stringify(o) });
+const count = async (dir: string) => (await queryLake<{ n: number }>(`SELECT count(*)::INT AS n FROM ${deltaScan(dir)}`))[0].n;
+const txns = async (dir: string) => Object.fromEntries((await loadSnapshot(new LocalStore(dir))).appTransactions);
 
 describe('pipelines on one worker', () => {
   it('a pipeline name the worker\'s file does not have fails the run at once, listing the names it has', async () => {
@@ -17,6 +55,76 @@ describe('pipelines on one worker', () => {
         expect(f.nonRetryable).toBe(true);
         expect(f.message).toMatch(/no pipeline "nope" in .*pipelines\.yaml \(it has: sensor\)/);
       }
+    });
+  });
+
+  it('a second pipeline lands and parses its own topic into its own tables (expectations: dead_letter, warn, fail) next to an unaffected sensor pipeline', async () => {
+    const lakeRoot = tempLakeRoot();
+    const ordersTopic = uniqueName('orders');
+    const sensorTopic = uniqueName('sensor');
+    await createTopic(ordersTopic, 2);
+    await createTopic(sensorTopic, 1);
+    const file = definitionFile(lakeRoot, ordersTopic);
+    const w = await testWorker(testConfig(lakeRoot), undefined, file);
+    const ordersTables = { raw: path.join(lakeRoot, 'raw', 'orders'), bronze: path.join(lakeRoot, 'bronze', 'orders'), deadLetter: path.join(lakeRoot, 'bronze', 'orders_dead_letter') };
+
+    await produce(ordersTopic, [
+      order({ order_id: 'o1', status: 'placed', customer: { id: 7 }, amount: '10.50', updated_at: '2026-01-01T10:00:00+02:00', order_date: '2026-01-01' }),
+      order({ order_id: 'o2', status: 'lost', customer: { id: 8 }, amount: 3, updated_at: '2026-01-01T09:00:00Z' }), // warn: kept
+      order({ order_id: 'o3', status: 'paid', customer: { id: 9 }, amount: -1, updated_at: '2026-01-01T09:00:00Z' }), // dead letter: negative amount
+      order({ status: 'paid', customer: { id: 9 }, amount: 1, updated_at: '2026-01-01T09:00:00Z' }), // dead letter: missing order_id
+      { key: 'bad', value: '{not json' },
+    ]);
+    await produce(sensorTopic, [...sampleMessages({ count: 200, seed: 13, malformed: 0.1, duplicates: 0, outOfOrder: 0, startMs: Date.UTC(2026, 0, 1) })].map((m) => ({ key: m.key, value: m.value })));
+
+    await w.run(async () => {
+      // stage 1: orders reads its topic from the definition (no `topics` in the input), from earliest
+      const raw = await execute(w, ingestRawWorkflow, { pipeline: 'orders' });
+      expect(raw.recordsIn).toBe(5);
+      expect(await count(ordersTables.raw)).toBe(5);
+      expect(Object.keys(await txns(ordersTables.raw)).sort()).toEqual([`tributary.orders.raw/${ordersTopic}/0`, `tributary.orders.raw/${ordersTopic}/1`]);
+      await execute(w, ingestRawWorkflow, { topics: [sensorTopic], startingOffsets: 'earliest' });
+      expect(await count(tableDir(lakeRoot, RAW))).toBe(200);
+
+      // stage 2: its rules and expectation actions
+      const bronze = (await execute(w, deserializeWorkflow, { pipeline: 'orders' })) as BronzeResult;
+      expect(bronze).toMatchObject({ recordsIn: 5, recordsOut: 2, deadLetters: 3, expectationWarnings: { 'unknown status': 1 } });
+      expect(bronze.deadLettersByError).toEqual({ 'negative amount': 1, 'missing order_id': 1, 'invalid JSON': 1 });
+      const rows = await queryLake(
+        `SELECT order_id, status, customer_id::INT AS customer_id, amount::VARCHAR AS amount, strftime(updated_at AT TIME ZONE 'UTC', '%Y-%m-%d %H:%M') AS updated_at,
+                order_date::VARCHAR AS order_date FROM ${deltaScan(ordersTables.bronze)} ORDER BY order_id`,
+      );
+      expect(rows).toEqual([
+        { order_id: 'o1', status: 'placed', customer_id: 7, amount: '10.50', updated_at: '2026-01-01 08:00', order_date: '2026-01-01' },
+        { order_id: 'o2', status: 'lost', customer_id: 8, amount: '3.00', updated_at: '2026-01-01 09:00', order_date: null },
+      ]);
+      // bronze = the schema's fields, then the Kafka metadata bronze carries
+      expect((await loadSnapshot(new LocalStore(ordersTables.bronze))).metadata.fields.map((f) => `${f.name}:${f.type}:${f.nullable}`)).toEqual([
+        'order_id:string:false', 'status:string:true', 'customer_id:long:true', 'amount:decimal(12,2):true', 'updated_at:timestamp:false', 'order_date:date:true',
+        'arrived_at:timestamp:false', 'topic:string:false', 'partition:integer:false', 'offset:long:false', 'kafka_ts:timestamp:true',
+      ]);
+      expect(await count(ordersTables.deadLetter)).toBe(3);
+      expect((await txns(ordersTables.bronze))['tributary.orders.bronze/raw-version']).toBe(bronze.checkpoint);
+      expect(await txns(ordersTables.bronze)).not.toHaveProperty(BRONZE_TXN_APP_ID);
+
+      // a `fail` expectation: the run fails non-retryably, naming it and an example offset; nothing is committed
+      await produce(ordersTopic, [order({ order_id: 'o4', status: 'paid', customer: { id: 0 }, amount: 1, updated_at: '2026-01-02T00:00:00Z' })]);
+      await execute(w, ingestRawWorkflow, { pipeline: 'orders' });
+      const before = await count(ordersTables.bronze);
+      const f = rootFailure(await execute(w, deserializeWorkflow, { pipeline: 'orders' }).catch((e: unknown) => e));
+      expect(f.type).toBe('ExpectationFailedError');
+      expect(f.nonRetryable).toBe(true);
+      expect(f.message).toMatch(new RegExp(`expectation "customer id not positive" failed .* first at ${ordersTopic}/[01]@\\d+`));
+      expect(await count(ordersTables.bronze)).toBe(before);
+
+      // the sensor pipeline is not blocked by it, and keeps its own tables and app ids
+      const sensor = (await execute(w, deserializeWorkflow, {})) as BronzeResult;
+      expect(sensor.recordsIn).toBe(200);
+      expect(sensor.recordsOut + sensor.deadLetters).toBe(200);
+      expect(await count(tableDir(lakeRoot, BRONZE))).toBe(sensor.recordsOut);
+      expect(await count(tableDir(lakeRoot, DEAD_LETTER))).toBe(sensor.deadLetters);
+      expect((await txns(tableDir(lakeRoot, BRONZE)))[BRONZE_TXN_APP_ID]).toBe(sensor.checkpoint);
+      expect(Object.keys(await txns(tableDir(lakeRoot, RAW)))).toEqual([`tributary.raw/${sensorTopic}/0`]);
     });
   });
 });

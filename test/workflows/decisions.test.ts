@@ -60,6 +60,7 @@ const bronzeResult = (o: Partial<BronzeResult> = {}): BronzeResult => ({
   recordsOut: 0,
   deadLetters: 0,
   deadLettersByError: {},
+  expectationWarnings: {},
   alreadyPresent: 0,
   bronzeTableVersion: 0,
   deadLetterTableVersion: 0,
