@@ -2,12 +2,14 @@ import { Context } from '@temporalio/activity';
 import { lakeStores, openDuckDB } from '../lake/duckdb';
 import { ApplicationFailure } from '@temporalio/common';
 import { ChangeFeedExpiredError, explainExpiredFeed } from '../lake/maintenance';
-import { mergeBronzeIntoGold, type GoldResult } from '../lake/gold';
+import { mergeBronzeIntoGold, type BatchMergeResult, type BronzeBatch, type GoldResult, type GoldRun } from '../lake/gold';
+import { GoldSpecError, mergeBronzeIntoGoldCdc } from '../lake/gold-cdc';
+import { isSensorPipeline } from '../lake/pipeline';
 import { tableDir } from '../lake/tables';
 import type { MergeGoldInput } from '../workflows/gold-input';
 import type { VersionCheckpoint } from '../stages';
 import type { ActivityDeps } from './deps';
-import { ensureStageTables, resolvePipeline, sensorOnly } from './pipeline';
+import { ensureStageTables, resolvePipeline } from './pipeline';
 
 export interface MergeGoldActivityInput extends MergeGoldInput {
   /** The bronze version the workflow carries from its previous run (the table's txn wins). */
@@ -18,7 +20,6 @@ export function makeMergeGold(deps: ActivityDeps) {
   return async function mergeGold(input: MergeGoldActivityInput): Promise<GoldResult> {
     const ctx = Context.current();
     const pipeline = resolvePipeline(deps, input.pipeline);
-    sensorOnly(pipeline, 'stage 3 (gold)');
     const root = deps.config.lakeRoot;
     await ensureStageTables(deps, pipeline, ['bronze', 'gold']);
     const bronzeDir = tableDir(root, pipeline.tables.bronze);
@@ -32,44 +33,56 @@ export function makeMergeGold(deps: ActivityDeps) {
     const progress = { batch: 0, bronzeVersion: undefined as number | undefined, backfillDone: resumed, commitAttempt: 0 };
     let commits = 0;
     const lake = await openDuckDB({ extensionPath: deps.config.deltaExtensionPath, stores: lakeStores(deps.config.lakeRoot), memoryLimit: deps.config.memory.perActivity });
+    const shared = {
+      mode: input.backfill
+        ? ({ kind: 'backfill', afterVersion: Math.max(input.backfill.fromVersion - 1, resumed ?? -1), toVersion: input.backfill.toVersion } as const)
+        : ({ kind: 'incremental' } as const),
+      workflowCheckpoint: input.workflowCheckpoint,
+      maxRowsPerBatch: input.maxRowsPerBatch,
+      signal: ctx.cancellationSignal,
+      beforeCommitAttempt: async (attempt: number) => {
+        progress.commitAttempt = attempt;
+        ctx.heartbeat(progress);
+      },
+      beforeBatch: (n: number, batch: BronzeBatch) => {
+        progress.batch = n;
+        ctx.heartbeat(progress);
+        if (batch.files.length > 0) deps.faults?.beforeCommit?.('gold', commits + 1);
+      },
+      afterBatch: (_n: number, r: BatchMergeResult) => {
+        progress.bronzeVersion = r.toVersion;
+        if (input.backfill) progress.backfillDone = r.toVersion;
+        ctx.heartbeat(progress);
+        if (r.goldVersion !== null) {
+          commits += 1;
+          deps.faults?.afterCommit?.('gold', commits);
+        }
+      },
+    };
     try {
-      const run = await mergeBronzeIntoGold(lake.connection, {
-        bronzeDir,
-        goldDir,
-        mode: input.backfill
-          ? { kind: 'backfill', afterVersion: Math.max(input.backfill.fromVersion - 1, resumed ?? -1), toVersion: input.backfill.toVersion }
-          : { kind: 'incremental' },
-        workflowCheckpoint: input.workflowCheckpoint,
-        maxRowsPerBatch: input.maxRowsPerBatch,
-        layout: { targetRowsPerFile: input.targetRowsPerFile },
-        signal: ctx.cancellationSignal,
-        beforeCommitAttempt: async (attempt) => {
-          progress.commitAttempt = attempt;
-          ctx.heartbeat(progress);
-        },
-        beforeBatch: (n, batch) => {
-          progress.batch = n;
-          ctx.heartbeat(progress);
-          if (batch.files.length > 0) deps.faults?.beforeCommit?.('gold', commits + 1);
-        },
-        afterBatch: (_n, r) => {
-          progress.bronzeVersion = r.toVersion;
-          if (input.backfill) progress.backfillDone = r.toVersion;
-          ctx.heartbeat(progress);
-          if (r.goldVersion !== null) {
-            commits += 1;
-            deps.faults?.afterCommit?.('gold', commits);
-          }
-        },
-      });
+      // The sensor pipeline keeps its optimized MERGE (gold.ts, the seed's columns); every other
+      // pipeline re-derives the affected keys with its SCD1/SCD2 spec (gold-cdc.ts).
+      const run: GoldRun = isSensorPipeline(pipeline)
+        ? await mergeBronzeIntoGold(lake.connection, { ...shared, bronzeDir, goldDir, layout: { targetRowsPerFile: input.targetRowsPerFile } })
+        : await mergeBronzeIntoGoldCdc(lake.connection, {
+            ...shared,
+            lakeRoot: root,
+            bronze: pipeline.tables.bronze,
+            gold: pipeline.tables.gold,
+            spec: pipeline.gold,
+            checkpointAppId: pipeline.appIds.gold,
+            upstreamStage: pipeline.appIds.goldStage,
+            targetRowsPerFile: input.targetRowsPerFile,
+          });
       if (run.checkpointDisagreement) {
         ctx.log.warn('workflow checkpoint differs from the gold table; using the table', { ...run.checkpointDisagreement });
       }
       const { perBatch: _detail, ...result } = run; // per-batch file lists stay out of the workflow's history
       return result;
     } catch (e) {
+      if (e instanceof GoldSpecError) throw ApplicationFailure.nonRetryable(e.message, e.name);
       // Log cleanup (or a person) removed bronze commits this stage still had to read.
-      const expired = await explainExpiredFeed(e, root, 'gold');
+      const expired = isSensorPipeline(pipeline) ? await explainExpiredFeed(e, root, 'gold') : e;
       if (expired instanceof ChangeFeedExpiredError) throw ApplicationFailure.nonRetryable(expired.message, expired.name);
       throw e;
     } finally {

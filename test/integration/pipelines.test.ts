@@ -1,8 +1,8 @@
 /**
  * Many pipelines on one worker (issue 13): every stage workflow takes `pipeline` (default sensor);
  * the worker's definition file says what each name is. A second pipeline, from a temporary
- * definition file next to the shipped sensor pipeline, runs stages 1 and 2 with its own topics,
- * tables, parse rules and expectation actions; the sensor pipeline beside it is unaffected, and
+ * definition file next to the shipped sensor pipeline, runs the three stages with its own topics,
+ * tables, parse rules, expectation actions and gold merge; the sensor pipeline beside it is unaffected, and
  * one pipeline failing never blocks the other.
  */
 import * as fs from 'node:fs';
@@ -58,7 +58,7 @@ describe('pipelines on one worker', () => {
     });
   });
 
-  it('a second pipeline lands and parses its own topic into its own tables (expectations: dead_letter, warn, fail) next to an unaffected sensor pipeline', async () => {
+  it('a second pipeline lands, parses and merges its own topic into its own tables (expectations: dead_letter, warn, fail) next to an unaffected sensor pipeline', async () => {
     const lakeRoot = tempLakeRoot();
     const ordersTopic = uniqueName('orders');
     const sensorTopic = uniqueName('sensor');
@@ -82,7 +82,7 @@ describe('pipelines on one worker', () => {
       const raw = await execute(w, ingestRawWorkflow, { pipeline: 'orders' });
       expect(raw.recordsIn).toBe(5);
       expect(await count(ordersTables.raw)).toBe(5);
-      expect(Object.keys(await txns(ordersTables.raw)).sort()).toEqual([`tributary.orders.raw/${ordersTopic}/0`, `tributary.orders.raw/${ordersTopic}/1`]);
+      expect(Object.keys(await txns(ordersTables.raw)).filter((k) => k.startsWith('tributary.')).sort()).toEqual([`tributary.orders.raw/${ordersTopic}/0`, `tributary.orders.raw/${ordersTopic}/1`]);
       await execute(w, ingestRawWorkflow, { topics: [sensorTopic], startingOffsets: 'earliest' });
       expect(await count(tableDir(lakeRoot, RAW))).toBe(200);
 
@@ -107,6 +107,17 @@ describe('pipelines on one worker', () => {
       expect((await txns(ordersTables.bronze))['tributary.orders.bronze/raw-version']).toBe(bronze.checkpoint);
       expect(await txns(ordersTables.bronze)).not.toHaveProperty(BRONZE_TXN_APP_ID);
 
+      // stage 3: the pipeline's gold (SCD2 on order_id, generic gold stage) under its own app id
+      const gold = await execute(w, mergeGoldWorkflow, { pipeline: 'orders' });
+      expect(gold).toMatchObject({ rowsIn: 2, inserted: 2 });
+      expect(
+        await queryLake(`SELECT order_id, status, __IS_CURRENT AS current FROM ${deltaScan(path.join(lakeRoot, 'gold', 'orders'))} ORDER BY order_id`),
+      ).toEqual([
+        { order_id: 'o1', status: 'placed', current: true },
+        { order_id: 'o2', status: 'lost', current: true },
+      ]);
+      expect((await txns(path.join(lakeRoot, 'gold', 'orders')))['tributary.orders.gold/bronze-version']).toBe(gold.checkpoint);
+
       // a `fail` expectation: the run fails non-retryably, naming it and an example offset; nothing is committed
       await produce(ordersTopic, [order({ order_id: 'o4', status: 'paid', customer: { id: 0 }, amount: 1, updated_at: '2026-01-02T00:00:00Z' })]);
       await execute(w, ingestRawWorkflow, { pipeline: 'orders' });
@@ -124,7 +135,7 @@ describe('pipelines on one worker', () => {
       expect(await count(tableDir(lakeRoot, BRONZE))).toBe(sensor.recordsOut);
       expect(await count(tableDir(lakeRoot, DEAD_LETTER))).toBe(sensor.deadLetters);
       expect((await txns(tableDir(lakeRoot, BRONZE)))[BRONZE_TXN_APP_ID]).toBe(sensor.checkpoint);
-      expect(Object.keys(await txns(tableDir(lakeRoot, RAW)))).toEqual([`tributary.raw/${sensorTopic}/0`]);
+      expect(Object.keys(await txns(tableDir(lakeRoot, RAW))).filter((k) => k.startsWith('tributary.'))).toEqual([`tributary.raw/${sensorTopic}/0`]);
     });
   });
 });
