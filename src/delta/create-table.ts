@@ -63,11 +63,13 @@ export async function createTable(store: TableStore, fields: DeltaField[], opts:
 }
 
 /**
- * Schema evolution by appending nullable columns: when `wanted` is the table's schema followed by
- * nullable columns it lacks (existing NOT NULL columns may become nullable too), commits a `metaData` action (same id and settings, the new
- * schemaString). Data files written before read the new columns as NULL (PROTOCOL.md: a nullable
- * column absent from a file). Any other difference is refused. Returns the version committed, or
- * null when the schema already matches.
+ * Schema evolution by adding nullable columns: when `wanted` holds every column of the table (same
+ * types) plus nullable columns it lacks — anywhere: Delta readers match a file's columns by name —
+ * and/or lets NOT NULL columns be NULL (every row already written satisfies that), commits a
+ * `metaData` action (same id and settings, the new schemaString in `wanted`'s order). Data files
+ * written before read the new columns as NULL (PROTOCOL.md: a nullable column absent from a file).
+ * Any other difference (a column dropped or retyped, a new NOT NULL column, a nullable column made
+ * NOT NULL) is refused. Returns the version committed, or null when there is nothing to add or relax.
  */
 export async function addNullableColumns(table: DeltaTable, wanted: DeltaField[]): Promise<number | null> {
   validateFields(wanted);
@@ -75,16 +77,21 @@ export async function addNullableColumns(table: DeltaTable, wanted: DeltaField[]
     plan: async (snap) => {
       const have = snap.metadata.fields;
       if (!describeSchemaDifference(have, wanted)) return null;
-      const added = wanted.slice(have.length);
-      const kept = wanted.slice(0, have.length);
-      // NOT NULL → nullable is allowed too: every row already written satisfies it
-      const relaxed = have.filter((f, i) => !f.nullable && kept[i]?.name === f.name && kept[i]?.type === f.type && kept[i]?.nullable);
-      const haveRelaxed = have.map((f) => (relaxed.includes(f) ? { ...f, nullable: true } : f));
-      if (describeSchemaDifference(haveRelaxed, kept) || (added.length === 0 && relaxed.length === 0) || added.some((f) => !f.nullable)) {
-        throw new Error(
-          `Delta table ${snap.root} has a different schema that appending nullable columns cannot reach: ${describeSchemaDifference(have, wanted)}`,
-        );
-      }
+      const want = new Map(wanted.map((f) => [f.name, f]));
+      const haveNames = new Set(have.map((f) => f.name));
+      const added = wanted.filter((f) => !haveNames.has(f.name));
+      const relaxed = have.filter((f) => !f.nullable && want.get(f.name)?.nullable === true);
+      const refused = [
+        ...have.flatMap((f) => {
+          const w = want.get(f.name);
+          if (!w) return [`the table's column ${f.name} is not in the new schema`];
+          if (w.type !== f.type) return [`column ${f.name} is ${f.type} in the table but ${w.type} requested`];
+          return f.nullable && !w.nullable ? [`column ${f.name} is nullable in the table but NOT NULL requested`] : [];
+        }),
+        ...added.filter((f) => !f.nullable).map((f) => `new column ${f.name} must be nullable (rows already written have none)`),
+      ];
+      if (refused.length) throw new Error(`Delta table ${snap.root}: adding nullable columns cannot reach the requested schema: ${refused.join('; ')}`);
+      if (added.length === 0 && relaxed.length === 0) return null; // only the order differs: nothing to change
       const { id, name, description, format, partitionColumns, createdTime, configuration } = snap.metadata;
       const metaData: MetadataAction = {
         id,

@@ -1,8 +1,8 @@
 /**
  * A pipeline's tables brought to what its definition says, in one place (the activities call it
  * when a run starts, `npm run pipelines -- apply` for every pipeline): a table that is absent is
- * created; a table whose schema lacks fields the definition added gets them as nullable columns
- * (one Delta metaData commit; old rows read NULL), and a NOT NULL column the definition now lets be
+ * created; a table whose schema lacks fields the definition added gets them as nullable columns,
+ * in the definition's column order (one Delta metaData commit; old rows read NULL), and a NOT NULL column the definition now lets be
  * NULL is relaxed; removing or retyping a column is refused with what to do (planEvolution), and
  * then no table is changed at all.
  */
@@ -77,11 +77,14 @@ export async function ensurePipelineTables(
     if (change.action === 'create') {
       await createTable(store, def.fields, { name: def.name.replace('/', '.'), description: def.description });
     } else if (change.action === 'evolve' && existing) {
-      // the table's columns in its order (relaxed where asked), then the new ones
-      const wanted: DeltaField[] = [
-        ...existing.map((f) => (change.relax.includes(f.name) ? { ...f, nullable: true } : f)),
-        ...change.add.map((f) => ({ name: f.name, type: f.type as DeltaField['type'], nullable: true })),
-      ];
+      // in the definition's order (so gold's SCD2 columns stay last): the table's columns as they are,
+      // relaxed where asked, and the new ones nullable (rows already written have none)
+      const have = new Map(existing.map((f) => [f.name.toLowerCase(), f]));
+      const wanted: DeltaField[] = def.fields.map((f) => {
+        const e = have.get(f.name.toLowerCase());
+        if (!e) return { ...f, nullable: true };
+        return change.relax.includes(e.name) ? { ...e, nullable: true } : e;
+      });
       await addNullableColumns({ store }, wanted);
     }
   }

@@ -13,6 +13,7 @@ import { DEFAULT_PIPELINES_FILE, loadPipelineFile, type PipelineFile } from '../
 import { sampleMessages } from '../../src/sample/sensor-data';
 import { deserializeWorkflow, ingestRawWorkflow, mergeGoldWorkflow, replayDeadLettersWorkflow } from '../../src/workflows';
 import type { BronzeResult } from '../../src/lake/bronze';
+import { readWithDeltalake } from '../helpers/deltalake-reader';
 import { closeConnections, createTopic, deltaScan, execute, produce, queryLake, rootFailure, tempLakeRoot, testConfig, testWorker, uniqueName } from '../helpers/pipeline';
 
 afterAll(closeConnections);
@@ -137,5 +138,53 @@ describe('pipelines on one worker', () => {
       expect((await txns(tableDir(lakeRoot, BRONZE)))[BRONZE_TXN_APP_ID]).toBe(sensor.checkpoint);
       expect(Object.keys(await txns(tableDir(lakeRoot, RAW))).filter((k) => k.startsWith('tributary.'))).toEqual([`tributary.raw/${sensorTopic}/0`]);
     });
+  });
+
+  it('schema evolution: a field added to the definition becomes a nullable column of bronze and gold at the next run (metaData commit); old rows read NULL, new rows filled, in both readers', async () => {
+    const lakeRoot = tempLakeRoot();
+    const topic = uniqueName('orders');
+    await createTopic(topic, 1);
+    const v1 = definitionFile(lakeRoot, topic);
+    fs.mkdirSync(path.join(lakeRoot, 'v2'));
+    const v2 = definitionFile(path.join(lakeRoot, 'v2'), topic, '\n      - { name: channel, type: string }');
+    const bronzeDir = path.join(lakeRoot, 'bronze', 'orders');
+    const goldDir = path.join(lakeRoot, 'gold', 'orders');
+    const runAll = async (file: PipelineFile) => {
+      const w = await testWorker(testConfig(lakeRoot), undefined, file);
+      await w.run(async () => {
+        for (const wf of [ingestRawWorkflow, deserializeWorkflow, mergeGoldWorkflow] as ((i?: unknown) => Promise<unknown>)[]) await execute(w, wf, { pipeline: 'orders' });
+      });
+    };
+
+    await produce(topic, [order({ order_id: 'a', status: 'placed', customer: { id: 1 }, amount: 1, updated_at: '2026-01-01T00:00:00Z', channel: 'web' })]);
+    await runAll(v1);
+    const before = await loadSnapshot(new LocalStore(bronzeDir));
+    expect(before.metadata.fields.map((f) => f.name)).not.toContain('channel');
+
+    await produce(topic, [order({ order_id: 'b', status: 'paid', customer: { id: 2 }, amount: 2, updated_at: '2026-01-02T00:00:00Z', channel: 'shop' })]);
+    await runAll(v2);
+    const after = await loadSnapshot(new LocalStore(bronzeDir));
+    expect(after.metadata.id).toBe(before.metadata.id); // the same table, evolved
+    expect(after.metadata.fields.find((f) => f.name === 'channel')).toEqual({ name: 'channel', type: 'string', nullable: true });
+    // in the definition's order: after the schema's other fields, before the Kafka metadata (gold: before the SCD2 columns)
+    expect(after.metadata.fields.map((f) => f.name).slice(5, 8)).toEqual(['order_date', 'channel', 'arrived_at']);
+    expect((await loadSnapshot(new LocalStore(goldDir))).metadata.fields.map((f) => f.name).slice(-4)).toEqual(['channel', '__START_AT', '__END_AT', '__IS_CURRENT']);
+
+    for (const dir of [bronzeDir, goldDir]) {
+      const duck = await queryLake(`SELECT order_id, channel FROM ${deltaScan(dir)} ORDER BY order_id`);
+      expect(duck).toEqual([{ order_id: 'a', channel: null }, { order_id: 'b', channel: 'shop' }]);
+      const rs = await readWithDeltalake(dir);
+      expect(rs.rows.map((r) => ({ order_id: r.order_id, channel: r.channel })).sort((x, y) => String(x.order_id).localeCompare(String(y.order_id)))).toEqual(duck);
+    }
+
+    // removing the field again is refused: the run fails non-retryably and changes nothing
+    const w = await testWorker(testConfig(lakeRoot), undefined, v1);
+    await w.run(async () => {
+      const f = rootFailure(await execute(w, deserializeWorkflow, { pipeline: 'orders' }).catch((e: unknown) => e));
+      expect(f.type).toBe('PipelineTablesRefusedError');
+      expect(f.nonRetryable).toBe(true);
+      expect(f.message).toMatch(/column channel \(string\) is in the table but not in the definition — removing a column is refused/);
+    });
+    expect((await loadSnapshot(new LocalStore(bronzeDir))).version).toBe(after.version);
   });
 });
