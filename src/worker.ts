@@ -34,8 +34,12 @@ export const WORKFLOW_INTERCEPTOR_MODULES = [require.resolve('./workflows/log-at
  * Activity interceptors of every pipeline worker (also the tests' workers, which run a prebuilt bundle made
  * with WORKFLOW_INTERCEPTOR_MODULES); with `metrics`, results are counted.
  */
-export function workerInterceptors(metrics?: PipelineMetrics): WorkerInterceptors {
-  return { activity: [stageLogAttributes, ...(metrics ? [metricsInterceptor(metrics)] : [])] };
+export function workerInterceptors(metrics?: PipelineMetrics, pipelines?: PipelineFile): WorkerInterceptors {
+  const tablesOf = (name: string) => {
+    const t = pipelines?.pipelines.find((p) => p.name === name)?.tables;
+    return t && { raw: t.raw, bronze: t.bronze, deadLetter: t.deadLetter, gold: t.gold };
+  };
+  return { activity: [stageLogAttributes, ...(metrics ? [metricsInterceptor(metrics, tablesOf)] : [])] };
 }
 
 export async function createWorker(
@@ -44,13 +48,14 @@ export async function createWorker(
   opts: { shutdownGraceTime?: Duration; metrics?: PipelineMetrics } = {},
 ): Promise<Worker> {
   setCheckpointReaderMemoryLimit(deps.config.memory.checkpointReader);
+  const activities = createActivities(deps); // loads the definition file into deps.pipelines
   return Worker.create({
     connection,
     namespace: deps.config.temporal.namespace,
     taskQueue: deps.config.temporal.taskQueue,
     workflowsPath: require.resolve('./workflows'),
-    activities: createActivities(deps),
-    interceptors: { ...workerInterceptors(opts.metrics), workflowModules: WORKFLOW_INTERCEPTOR_MODULES },
+    activities,
+    interceptors: { ...workerInterceptors(opts.metrics, deps.pipelines), workflowModules: WORKFLOW_INTERCEPTOR_MODULES },
     maxConcurrentActivityTaskExecutions: deps.config.memory.maxConcurrentActivities,
     maxConcurrentWorkflowTaskExecutions: 10,
     shutdownGraceTime: opts.shutdownGraceTime ?? '1 minute',

@@ -10,6 +10,15 @@ import type { WorkerConfig } from '../config';
 import { stageOfActivity } from '../stages';
 import type { KafkaLogger } from '../kafka/connection';
 import { BRONZE, DEAD_LETTER, GOLD, RAW } from '../lake/tables';
+
+/** Where a pipeline's stages write (paths under the lake root): the tables records are counted into. */
+export interface StageTableNames {
+  raw: string;
+  bronze: string;
+  deadLetter: string;
+  gold: string;
+}
+const SENSOR_TABLE_NAMES: StageTableNames = { raw: RAW.name, bronze: BRONZE.name, deadLetter: DEAD_LETTER.name, gold: GOLD.name };
 import { readLakeState } from '../status';
 import type { RawResult } from '../lake/raw-result';
 import type { BronzeResult } from '../lake/bronze-plan';
@@ -65,8 +74,9 @@ export class PipelineMetrics {
     this.set.set(name, METRICS[name][2], labels, value);
   }
 
-  /** A stage activity returned `result` after `durationMs`. */
-  observeSuccess(activityType: string, result: unknown, durationMs: number, now = Date.now()): void {
+  /** A stage activity returned `result` after `durationMs`; `tables`: its pipeline's table paths (default the sensor pipeline's). */
+  observeSuccess(activityType: string, result: unknown, durationMs: number, now = Date.now(), tables: StageTableNames = SENSOR_TABLE_NAMES): void {
+    const [RAW, BRONZE, DEAD_LETTER, GOLD] = [tables.raw, tables.bronze, tables.deadLetter, tables.gold].map((name) => ({ name }));
     const stage = stageOfActivity(activityType);
     this.set.inc('tributary_stage_runs_total', METRICS.tributary_stage_runs_total[2], { stage, outcome: 'success' });
     this.gauge('tributary_stage_last_success_timestamp_seconds', { stage }, now / 1000);

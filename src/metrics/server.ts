@@ -8,7 +8,7 @@ import * as http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { ActivityInterceptorsFactory, TelemetryOptions } from '@temporalio/worker';
 import type { Env } from '../config';
-import type { PipelineMetrics } from './pipeline';
+import type { PipelineMetrics, StageTableNames } from './pipeline';
 
 export interface MetricsEndpoint {
   host: string;
@@ -34,15 +34,20 @@ export function sdkTelemetry(endpoint: MetricsEndpoint): TelemetryOptions {
   };
 }
 
-/** Counts every stage activity's result (or failure) into the pipeline metrics. */
-export function metricsInterceptor(metrics: PipelineMetrics): ActivityInterceptorsFactory {
+/**
+ * Counts every stage activity's result (or failure) into the pipeline metrics, under the tables of
+ * the pipeline its input names (`tablesOf`; default and unknown: the sensor pipeline's).
+ */
+export function metricsInterceptor(metrics: PipelineMetrics, tablesOf: (pipeline: string) => StageTableNames | undefined = () => undefined): ActivityInterceptorsFactory {
   return (ctx) => ({
     inbound: {
       async execute(input, next) {
         const started = Date.now();
         try {
           const result = await next(input);
-          metrics.observeSuccess(ctx.info.activityType, result, Date.now() - started);
+          const pipeline = (input.args[0] as { pipeline?: unknown } | undefined)?.pipeline;
+          const tables = typeof pipeline === 'string' ? tablesOf(pipeline) : undefined;
+          metrics.observeSuccess(ctx.info.activityType, result, Date.now() - started, Date.now(), tables);
           return result;
         } catch (e) {
           metrics.observeFailure(ctx.info.activityType);

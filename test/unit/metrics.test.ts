@@ -1,7 +1,8 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { MetricSet, parseExposition } from '../../src/metrics/exposition';
-import { METRICS } from '../../src/metrics/pipeline';
+import { METRICS, PipelineMetrics } from '../../src/metrics/pipeline';
+import { loadEnv, loadWorkerConfig } from '../../src/config';
 
 describe('Prometheus exposition', () => {
   it('renders HELP/TYPE per family, sorted escaped labels, and parses back', () => {
@@ -52,5 +53,19 @@ describe('Prometheus exposition', () => {
     const dashboard = JSON.parse(fs.readFileSync(path.resolve(__dirname, '../../docs/grafana-dashboard.json'), 'utf8')) as { panels: { targets: { expr: string }[] }[] };
     const used = new Set(dashboard.panels.flatMap((p) => p.targets.flatMap((t) => t.expr.match(/tributary_[a-z_]+/g) ?? [])));
     expect([...used].sort()).toEqual(Object.keys(METRICS).sort());
+  });
+
+  it('counts a stage result under the tables of the pipeline it ran (default: the sensor pipeline\'s)', () => {
+    const m = new PipelineMetrics(loadWorkerConfig(loadEnv({ KAFKA_BROKERS: '127.0.0.1:9092' }, {})));
+    const bronze = { recordsIn: 5, recordsOut: 3, deadLetters: 2, deadLettersByError: { 'negative amount': 2 } };
+    m.observeSuccess('deserialize', bronze, 10);
+    m.observeSuccess('deserialize', bronze, 10, Date.now(), { raw: 'raw/orders', bronze: 'bronze/orders', deadLetter: 'bronze/orders_dead_letter', gold: 'gold/orders' });
+    const out = parseExposition(m.render()).filter((s) => s.name === 'tributary_records_out_total');
+    expect(out.map((s) => [s.labels.table, s.value]).sort()).toEqual([
+      ['bronze/orders', 3],
+      ['bronze/orders_dead_letter', 2],
+      ['bronze/sensor_readings', 3],
+      ['bronze/sensor_readings_dead_letter', 2],
+    ]);
   });
 });
