@@ -11,28 +11,16 @@ import { BRONZE, DEAD_LETTER, GOLD, RAW, tableDir, type TableDef } from '../../s
 import { deserializeWorkflow, ingestRawWorkflow, mergeGoldWorkflow } from '../../src/workflows';
 import { emptyTruth, sampleMessages, tally } from '../../src/sample/sensor-data';
 import { readWithDeltalake, readWithDeltaScan } from '../helpers/deltalake-reader';
-import { requiredObjectStoreTargets, type ObjectStoreTarget } from '../helpers/object-stores';
-import { closeConnections, createTopic, execute, produce, tempLakeRoot, testConfig, testWorker, uniqueName } from '../helpers/pipeline';
+import { lakeTargets } from '../helpers/lake-targets';
+import { closeConnections, createTopic, execute, produce, testConfig, testWorker, uniqueName } from '../helpers/pipeline';
 
 afterAll(closeConnections);
 
-type Target = { name: string; object?: ObjectStoreTarget };
-const targets: Target[] = [{ name: 'local disk' }, ...requiredObjectStoreTargets().map((o) => ({ name: o.name, object: o }))];
+// The same parameterisation as the lake suites (test/helpers/lake-targets.ts): the stores' credentials are in
+// this file's environment, as a worker's would be, and each object-store lake is removed afterwards.
+const targets = lakeTargets('lake');
 
-describe.each(targets)('the stages on a lake on $name', ({ object }) => {
-  const saved: Record<string, string | undefined> = {};
-  beforeAll(() => {
-    for (const [k, v] of Object.entries(object?.workerEnv ?? {})) {
-      saved[k] = process.env[k];
-      process.env[k] = v;
-    }
-  });
-  afterAll(() => {
-    for (const [k, v] of Object.entries(saved)) {
-      if (v === undefined) delete process.env[k];
-      else process.env[k] = v;
-    }
-  });
+describe.each(targets)('the stages on a lake on $name', ({ object, newRoot }) => {
 
   it('raw → bronze → gold exactly, nothing new commits nothing, and all readers agree', async () => {
     const topic = uniqueName('stores');
@@ -48,7 +36,7 @@ describe.each(targets)('the stages on a lake on $name', ({ object }) => {
       }
     }
     await produce(topic, messages.map((m) => ({ key: m.key, value: m.value })));
-    const lakeRoot = object ? object.freshRoot('lake') : tempLakeRoot();
+    const lakeRoot = newRoot();
     const w = await testWorker(testConfig(lakeRoot));
 
     const round = () =>
