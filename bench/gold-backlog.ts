@@ -51,12 +51,14 @@ function bronzeSql(lo: number, hi: number): string {
 
 /** The phase a statement of src/lake/gold.ts belongs to (by the temp table it builds). */
 function phaseOf(sql: string): string {
-  if (/__gm_src\b[\s\S]*AS\s+SELECT/i.test(sql) && /CREATE OR REPLACE TEMP TABLE __gm_src/.test(sql)) return 'load + dedupe bronze batch';
+  if (/CREATE OR REPLACE TEMP TABLE __gm_src/.test(sql)) return 'load + dedupe bronze batch';
+  if (/CREATE OR REPLACE TEMP TABLE __gm_dups/.test(sql)) return 'find keys with several versions (dedupe, 1st pass)';
+  if (/ts_ms \/\/ \d+\)::DOUBLE AS b|min\(ts_ms\)::DOUBLE AS lo/.test(sql)) return 'plan windows (bronze ts_ms histogram)';
+  if (/^\s*COPY\b/i.test(sql) && /ANTI JOIN __gm_dups/.test(sql)) return 'new keys: dedupe + sort + write Parquet (one COPY per window)';
   if (/CREATE OR REPLACE TEMP TABLE __gm_files|__gm_files\b/.test(sql)) return 'prune gold files by stats';
   if (/CREATE OR REPLACE TEMP TABLE __gm_hits/.test(sql)) return 'find keys gold holds (read candidates)';
   if (/CREATE OR REPLACE TEMP TABLE __gm_out/.test(sql)) return 'build output rows (rewrite + inserts, cut into files)';
   if (/^\s*COPY\b/i.test(sql)) return 'write Parquet (COPY)';
-  if (/count\(\*\)::VARCHAR AS n\b/.test(sql)) return 'Delta stats of written files (re-scan)';
   if (/DESCRIBE/i.test(sql)) return 'describe inputs';
   return 'other (counts, stats, drops)';
 }

@@ -30,7 +30,7 @@ export function makeMergeGold(deps: ActivityDeps) {
     const resumed = input.backfill ? (ctx.info.heartbeatDetails as { backfillDone?: number } | undefined)?.backfillDone : undefined;
     // Heartbeats come from progress only (batch start, commit attempt, batch end), never from a
     // timer: a query that hangs stops them, and the heartbeat timeout ends the attempt.
-    const progress = { batch: 0, bronzeVersion: undefined as number | undefined, backfillDone: resumed, commitAttempt: 0 };
+    const progress = { batch: 0, window: 0, bronzeVersion: undefined as number | undefined, backfillDone: resumed, commitAttempt: 0 };
     let commits = 0;
     const lake = await openDuckDB({ extensionPath: deps.config.deltaExtensionPath, stores: lakeStores(deps.config.lakeRoot), memoryLimit: deps.config.memory.perActivity });
     const shared = {
@@ -63,7 +63,18 @@ export function makeMergeGold(deps: ActivityDeps) {
       // The sensor pipeline keeps its optimized MERGE (gold.ts, the seed's columns); every other
       // pipeline re-derives the affected keys with its SCD1/SCD2 spec (gold-cdc.ts).
       const run: GoldRun = isSensorPipeline(pipeline)
-        ? await mergeBronzeIntoGold(lake.connection, { ...shared, bronzeDir, goldDir, layout: { targetRowsPerFile: input.targetRowsPerFile } })
+        ? await mergeBronzeIntoGold(lake.connection, {
+            ...shared,
+            bronzeDir,
+            goldDir,
+            layout: { targetRowsPerFile: input.targetRowsPerFile },
+            // A backlog batch is merged window by window before its one commit: each window is progress.
+            afterWindow: (n, done) => {
+              progress.batch = n;
+              progress.window = done;
+              ctx.heartbeat(progress);
+            },
+          })
         : await mergeBronzeIntoGoldCdc(lake.connection, {
             ...shared,
             lakeRoot: root,

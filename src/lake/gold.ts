@@ -35,7 +35,6 @@ import { openTableStore } from '../delta/open-store';
 import type { DuckDBConnection } from '@duckdb/node-api';
 import {
   addAction,
-  addedFilesSince,
   commit,
   dataFileLocation,
   DeltaLogCorruptError,
@@ -50,11 +49,26 @@ import {
   type CommitPlan,
   type Snapshot,
 } from '../delta';
-import { safeDuckPath, sqlIdent, sqlString } from '../delta/sql';
+import { sqlIdent, sqlString } from '../delta/sql';
 import { checkpointOf, NO_CHECKPOINT, readsAfter, type VersionCheckpoint } from '../stages';
 import type { GoldResult, GoldRun } from './gold-result';
 export type { GoldResult, GoldRun } from './gold-result';
-import { assertSameUpstream, BRONZE, GOLD, GOLD_CHECKPOINT_APP_ID, GOLD_STAGE, lakeTable, upstreamTxn } from './tables';
+import { bronzeHistogram, filesOverlapping, planWindows, type TsBucket, type TsWindow } from './gold-windows';
+import {
+  bronzeSource,
+  createDups,
+  describe,
+  loadBronzeBatch,
+  parquetList,
+  planBronzeBatches,
+  sourceOrder,
+  T,
+  utcTimestamp,
+  winnersSql,
+  type BronzeBatch,
+} from './gold-bronze';
+export { planBronzeBatches, type BronzeBatch } from './gold-bronze';
+import { assertSameUpstream, GOLD, GOLD_CHECKPOINT_APP_ID, GOLD_STAGE, lakeTable, upstreamTxn } from './tables';
 
 export interface GoldLayout {
   /** Upper bound of rows per file written (rewrites and inserts). */
@@ -75,51 +89,6 @@ export class GoldCheckpointError extends Error {
 
 // ─────────────────────────────────────────── planning ───────────────────────────────────────────
 
-export interface BronzeBatch {
-  /** Bronze versions (afterVersion, toVersion]. */
-  afterVersion: number;
-  toVersion: number;
-  /** Data files those versions appended. */
-  files: AddAction[];
-  rows: number;
-}
-
-/**
- * Splits bronze versions (afterVersion, toVersion] into batches of whole versions holding at most
- * maxRowsPerBatch rows (a single bigger version is its own batch). Reads only the commit JSONs
- * (the change feed), never the data. Always returns at least one batch, possibly without files.
- */
-export async function planBronzeBatches(
-  conn: DuckDBConnection,
-  bronzeDir: string,
-  afterVersion: number,
-  toVersion: number,
-  maxRowsPerBatch: number,
-): Promise<BronzeBatch[]> {
-  if (!(maxRowsPerBatch >= 1)) throw new Error(`maxRowsPerBatch must be >= 1, got ${maxRowsPerBatch}`);
-  const feed = await addedFilesSince(openTableStore(bronzeDir), afterVersion, toVersion);
-  const batches: BronzeBatch[] = [];
-  let cur: BronzeBatch = { afterVersion, toVersion: afterVersion, files: [], rows: 0 };
-  for (const { version, adds } of feed) {
-    let rows = 0;
-    for (const a of adds) rows += recordCountOf(a) ?? (await countParquetRows(conn, dataFileLocation(openTableStore(bronzeDir), a.path)));
-    if (cur.rows > 0 && rows > 0 && cur.rows + rows > maxRowsPerBatch) {
-      batches.push(cur);
-      cur = { afterVersion: cur.toVersion, toVersion: cur.toVersion, files: [], rows: 0 };
-    }
-    cur.toVersion = version;
-    cur.files.push(...adds);
-    cur.rows += rows;
-  }
-  batches.push(cur);
-  return batches;
-}
-
-async function countParquetRows(conn: DuckDBConnection, file: string): Promise<number> {
-  const r = await conn.runAndReadAll(`SELECT count(*)::BIGINT AS n FROM read_parquet(${sqlString(safeDuckPath(file))})`);
-  return Number(r.getRowObjects()[0].n);
-}
-
 // ───────────────────────────────────────── one batch ────────────────────────────────────────────
 
 export interface MergeBatchOptions {
@@ -135,6 +104,13 @@ export interface MergeBatchOptions {
   beforeCommitAttempt?: (attempt: number, snapshotVersion: number) => Promise<void>;
   /** Bronze's Delta table id, recorded in gold's commits (see assertSameUpstream in tables.ts). */
   upstreamId?: string;
+  /**
+   * Merge the batch ts_ms window by ts_ms window (src/lake/gold-windows.ts): the histogram of its
+   * bronze ts_ms and the bound of bronze rows per window. Without it the batch is one step.
+   */
+  windows?: { histogram: TsBucket[]; maxRows: number };
+  /** Progress of a windowed batch (heartbeats: one batch can take a while). */
+  afterWindow?: (done: number, of: number) => void | Promise<void>;
 }
 
 export interface BatchMergeResult {
@@ -163,13 +139,6 @@ export interface BatchMergeResult {
   /** Builds of the commit (> 1 after losing a version race). */
   attempts: number;
 }
-
-const T = {
-  src: '__gm_src',
-  files: '__gm_files',
-  hits: '__gm_hits',
-  out: '__gm_out',
-} as const;
 
 const GOLD_COLS = GOLD.fields.map((f) => sqlIdent(f.name)).join(', ');
 
@@ -205,9 +174,12 @@ export async function mergeBatchIntoGold(
     attempts: 0,
   };
   try {
-    const loaded = await loadBronzeBatch(conn, bronzeDir, batch);
-    result.rowsIn = loaded.rowsIn;
-    result.keys = loaded.keys;
+    const windowed = opts.windows;
+    // A batch merged in one step is loaded once, for every commit attempt; windows are loaded
+    // inside the attempt (the gold snapshot decides where windows may be cut).
+    const keys = windowed ? 0 : await loadBronzeBatch(conn, bronzeDir, batch.files);
+    result.rowsIn = batch.rows;
+    result.keys = keys;
 
     const build = async (snap: Snapshot): Promise<CommitPlan | null> => {
       result.attempts += 1;
@@ -219,8 +191,20 @@ export async function mergeBatchIntoGold(
           return null;
         }
       }
-      if (loaded.keys === 0) return null; // nothing to merge; the caller carries the checkpoint
-      const plan = await computeMerge(conn, snap, layout);
+      if (!windowed && keys === 0) return null; // nothing to merge; the caller carries the checkpoint
+      let plan: MergePlan;
+      if (windowed) {
+        // planWindows succeeded on the gold the run started with; a concurrent writer may since have
+        // added a file that blocks the cuts: then one window (correct, only bigger).
+        const windows = planWindows(windowed.histogram, layout.clusterMs, layout.targetRowsPerFile, windowed.maxRows, snap.files.values()) ?? [
+          { lo: 0, hi: 2 ** 53, rows: batch.rows },
+        ];
+        const merged = await mergeWindows(conn, bronzeDir, batch, windows, snap, layout, opts.afterWindow);
+        result.keys = merged.keys;
+        plan = merged;
+      } else {
+        plan = await computeMerge(conn, snap, layout);
+      }
       Object.assign(result, plan.counts, {
         removedFiles: plan.removes.map((a) => a.path),
         addedFiles: plan.adds.map((a) => a.path),
@@ -257,68 +241,64 @@ function assertGoldSchema(snap: Snapshot): void {
   if (diff) throw new UnsupportedDeltaFeatureError(`${snap.root}: not the gold schema tributary writes: ${diff}`);
 }
 
-/** Column expression that yields a TIMESTAMPTZ, reading naive parquet timestamps (e.g. Spark INT96) as UTC. */
-function utcTimestamp(col: string, type: string): string {
-  const t = type.toUpperCase();
-  if (t === 'TIMESTAMP WITH TIME ZONE') return col;
-  if (t.startsWith('TIMESTAMP')) return `timezone('UTC', CAST(${col} AS TIMESTAMP))`;
-  throw new UnsupportedDeltaFeatureError(`column ${col} is ${type} in a data file, expected a timestamp`);
-}
-
-async function describe(conn: DuckDBConnection, from: string): Promise<Map<string, string>> {
-  const rows = (await conn.runAndReadAll(`DESCRIBE SELECT * FROM ${from}`)).getRowObjects();
-  return new Map(rows.map((r) => [String(r.column_name), String(r.column_type)]));
-}
-
-function parquetList(paths: string[]): string {
-  return `[${paths.map((p) => sqlString(safeDuckPath(p))).join(', ')}]`;
-}
-
-/**
- * The order of a key's versions (greater = later) as a row value over kafka_ts, topic, partition,
- * offset, value, unit and the arrival column: NULL kafka_ts (rows from before bronze carried it,
- * dead-letter replays) first; the EARLIER arrival last, so a record landed again (raw backfill) is
- * never "newer" than itself.
- */
-function sourceOrder(alias: string, arrival: string): string {
-  const c = (n: string) => (alias ? `${alias}.${n}` : n);
-  return `(coalesce(${c('kafka_ts')}, '-infinity'::TIMESTAMPTZ), ${c('topic')}, ${c('"partition"')}, ${c('"offset"')}, ${c('value')}, ${c('unit')}, -epoch_us(${c(arrival)}))`;
-}
-
 /** Batch winner b replaces gold row c. Gold rows from before source_* (NULL) keep the former arrival rule. */
 const NEWER = `CASE WHEN c.topic IS NULL THEN b.new_at > c.updated_at ELSE ${sourceOrder('b', 'new_at')} > ${sourceOrder('c', 'updated_at')} END`;
 
-/** Reads only the batch's bronze files and keeps one row per key (see the header for the order). */
-async function loadBronzeBatch(conn: DuckDBConnection, bronzeDir: string, batch: BronzeBatch): Promise<{ rowsIn: number; keys: number }> {
-  if (batch.files.length === 0) {
-    await conn.run(
-      `CREATE OR REPLACE TEMP TABLE ${T.src} (sensor_id VARCHAR, ts_ms BIGINT, value DOUBLE, unit VARCHAR, new_at TIMESTAMPTZ, first_at TIMESTAMPTZ,
-        kafka_ts TIMESTAMPTZ, topic VARCHAR, "partition" INTEGER, "offset" BIGINT)`,
-    );
-    return { rowsIn: 0, keys: 0 };
+/**
+ * A big batch, window by window (src/lake/gold-windows.ts): a window no live gold file can hold a
+ * key of is new keys only — deduplicated, sorted and written as one file in one statement, nothing
+ * materialized; any other window goes through computeMerge like a small batch.
+ */
+async function mergeWindows(
+  conn: DuckDBConnection,
+  bronzeDir: string,
+  batch: BronzeBatch,
+  windows: TsWindow[],
+  snap: Snapshot,
+  layout: GoldLayout,
+  afterWindow?: (done: number, of: number) => void | Promise<void>,
+): Promise<MergePlan & { keys: number }> {
+  const out: MergePlan & { keys: number } = {
+    removes: [],
+    adds: [],
+    counts: { inserted: 0, updated: 0, skippedOlder: 0, arrivalBackdated: 0, candidateFiles: 0 },
+    keys: 0,
+  };
+  const gold = [...snap.files.values()];
+  try {
+    for (const [i, w] of windows.entries()) {
+      const files = filesOverlapping(batch.files, w);
+      if (w.rows <= layout.targetRowsPerFile && filesOverlapping(gold, w).length === 0) {
+        const src = await bronzeSource(conn, bronzeDir, files, w);
+        await createDups(conn, src);
+        const add = await writeParquetDataFile(
+          conn,
+          snap.store,
+          `SELECT sensor_id, value, unit, ts_ms, first_at AS arrived_at, new_at AS updated_at, kafka_ts AS source_kafka_ts, topic AS source_topic,
+                  "partition" AS source_partition, "offset" AS source_offset
+           FROM (${winnersSql(src)}) ORDER BY ts_ms, sensor_id`,
+          GOLD.fields,
+        );
+        if (add) {
+          const n = recordCountOf(add) ?? 0;
+          out.adds.push(add);
+          out.counts.inserted += n;
+          out.keys += n;
+        }
+      } else {
+        out.keys += await loadBronzeBatch(conn, bronzeDir, files, w);
+        const plan = await computeMerge(conn, snap, layout);
+        out.removes.push(...plan.removes);
+        out.adds.push(...plan.adds);
+        for (const k of Object.keys(out.counts) as (keyof MergePlan['counts'])[]) out.counts[k] += plan.counts[k];
+      }
+      await afterWindow?.(i + 1, windows.length);
+    }
+  } catch (e) {
+    for (const a of out.adds) await snap.store.delete(a.path);
+    throw e;
   }
-  const bronzeStore = openTableStore(bronzeDir);
-  const from = `read_parquet(${parquetList(batch.files.map((a) => dataFileLocation(bronzeStore, a.path)))}, union_by_name = true)`;
-  const types = await describe(conn, from);
-  const missing = BRONZE.fields.filter((f) => !f.nullable && !types.has(f.name)).map((f) => f.name);
-  if (missing.length > 0) throw new DeltaLogCorruptError(`${bronzeDir}: bronze data files lack column(s) ${missing.join(', ')}`);
-  const arrived = utcTimestamp('arrived_at', types.get('arrived_at')!);
-  // Files written before kafka_ts existed read it as NULL (Delta's rule for an added nullable column).
-  const kafkaTs = types.has('kafka_ts') ? utcTimestamp('kafka_ts', types.get('kafka_ts')!) : 'NULL::TIMESTAMPTZ';
-  // One hash aggregate per key instead of two window functions (a sort of the whole batch): the
-  // winner is the row with the greatest SOURCE_ORDER (see the header).
-  await conn.run(`CREATE OR REPLACE TEMP TABLE ${T.src} AS
-    SELECT sensor_id, ts_ms, w.value, w.unit, w.new_at, first_at, w.kafka_ts, w.topic, w."partition", w."offset" FROM (
-      SELECT sensor_id, ts_ms, min(arrived_at) AS first_at,
-             arg_max({'value': value, 'unit': unit, 'new_at': arrived_at, 'kafka_ts': kafka_ts, 'topic': topic, 'partition': "partition", 'offset': "offset"},
-                     ${sourceOrder('', 'arrived_at')}) AS w
-      FROM (SELECT CAST(sensor_id AS VARCHAR) AS sensor_id, CAST(ts_ms AS BIGINT) AS ts_ms, CAST(value AS DOUBLE) AS value,
-                   CAST(unit AS VARCHAR) AS unit, ${arrived} AS arrived_at, ${kafkaTs} AS kafka_ts, CAST(topic AS VARCHAR) AS topic,
-                   CAST("partition" AS INTEGER) AS "partition", CAST("offset" AS BIGINT) AS "offset"
-            FROM ${from})
-      GROUP BY sensor_id, ts_ms)`);
-  const r = (await conn.runAndReadAll(`SELECT count(*)::BIGINT AS k FROM ${T.src}`)).getRowObjects()[0];
-  return { rowsIn: batch.rows, keys: Number(r.k) };
+  return out;
 }
 
 interface MergePlan {
@@ -414,7 +394,9 @@ async function computeMerge(conn: DuckDBConnection, snap: Snapshot, layout: Gold
                 CASE WHEN newer THEN b.topic ELSE topic END AS source_topic,
                 CASE WHEN newer THEN b."partition" ELSE "partition" END AS source_partition,
                 CASE WHEN newer THEN b."offset" ELSE "offset" END AS source_offset
-         FROM (SELECT c.*, b, coalesce(${NEWER}, false) AS newer
+         -- Rows without a batch version (b IS NULL) are never newer: compared as a row value, an
+         -- all-NULL b would rank above a gold row whose winner had no Kafka timestamp (NULLs order last).
+         FROM (SELECT c.*, b, b.sensor_id IS NOT NULL AND coalesce(${NEWER}, false) AS newer
                FROM ${await goldFrom(changed)} c LEFT JOIN ${T.src} b ON b.sensor_id = c.sensor_id AND b.ts_ms = c.ts_ms)
          UNION ALL`;
   const k = layout.targetRowsPerFile;
@@ -509,6 +491,8 @@ export interface GoldMergeRequest {
   /** Called before each batch's merge (fault injection in tests) and after it (progress, heartbeats). */
   beforeBatch?: (n: number, batch: BronzeBatch) => void | Promise<void>;
   afterBatch?: (n: number, r: BatchMergeResult) => void | Promise<void>;
+  /** Progress inside a batch merged window by window (heartbeats). */
+  afterWindow?: (batch: number, done: number, of: number) => void | Promise<void>;
   beforeCommitAttempt?: MergeBatchOptions['beforeCommitAttempt'];
   /** Stops the run between two batches (activity cancelled, worker shutting down); rejects with its reason. */
   signal?: AbortSignal;
@@ -540,6 +524,45 @@ export function goldRange(
   return { after: mode.afterVersion, to, disagreement: null };
 }
 
+/** A backlog is merged in commits of up to this many times maxRowsPerBatch rows, window by window. */
+const WINDOWED_BATCH_FACTOR = 20;
+
+/**
+ * The run's batches. Up to maxRowsPerBatch rows: one batch, merged in one step (the incremental
+ * case: pruning, copy-on-write of the touched files). More (a backlog): batches of up to
+ * WINDOWED_BATCH_FACTOR × that, each merged window by window in one commit — windows of at most
+ * maxRowsPerBatch bronze rows (targetRowsPerFile where gold has no file), so memory stays bounded
+ * and no file is written twice. A batch that cannot be cut into such windows (gold files without ts_ms stats or
+ * spanning the backlog) is merged in batches of whole versions of ≤ maxRowsPerBatch rows, one
+ * commit each, as before windows existed.
+ */
+async function planRun(
+  conn: DuckDBConnection,
+  req: GoldMergeRequest,
+  after: number,
+  to: number,
+): Promise<{ batch: BronzeBatch; windows?: MergeBatchOptions['windows'] }[]> {
+  const maxRows = req.maxRowsPerBatch ?? 1_000_000;
+  const layout = { ...DEFAULT_GOLD_LAYOUT, ...req.layout };
+  const out: { batch: BronzeBatch; windows?: MergeBatchOptions['windows'] }[] = [];
+  for (const batch of await planBronzeBatches(conn, req.bronzeDir, after, to, maxRows * WINDOWED_BATCH_FACTOR)) {
+    if (batch.rows <= maxRows) {
+      out.push({ batch });
+      continue;
+    }
+    const bronzeStore = openTableStore(req.bronzeDir);
+    const read = `read_parquet(${parquetList(batch.files.map((a) => dataFileLocation(bronzeStore, a.path)))}, union_by_name = true)`;
+    const histogram = await bronzeHistogram(conn, read, layout.clusterMs);
+    const gold = await loadSnapshot(openTableStore(req.goldDir));
+    if (histogram && planWindows(histogram, layout.clusterMs, layout.targetRowsPerFile, maxRows, gold.files.values())) {
+      out.push({ batch, windows: { histogram, maxRows } });
+    } else {
+      for (const b of await planBronzeBatches(conn, req.bronzeDir, batch.afterVersion, batch.toVersion, maxRows)) out.push({ batch: b });
+    }
+  }
+  return out;
+}
+
 export async function readGoldCheckpoint(goldDir: string): Promise<{ bronzeVersion: VersionCheckpoint; goldVersion: number }> {
   const snap = await loadSnapshot(openTableStore(goldDir));
   return { bronzeVersion: snap.appTransactions.get(GOLD_CHECKPOINT_APP_ID) ?? null, goldVersion: snap.version };
@@ -553,9 +576,9 @@ export async function mergeBronzeIntoGold(conn: DuckDBConnection, req: GoldMerge
   const scheduled = req.mode.kind === 'incremental';
   const { after, to, disagreement } = goldRange(req.mode, bronze.version, gold.bronzeVersion, req.workflowCheckpoint, req.bronzeDir);
 
-  const batches = await planBronzeBatches(conn, req.bronzeDir, after, to, req.maxRowsPerBatch ?? 1_000_000);
+  const batches = await planRun(conn, req, after, to);
   const results: BatchMergeResult[] = [];
-  for (const [i, batch] of batches.entries()) {
+  for (const [i, { batch, windows }] of batches.entries()) {
     // Between batches only: each gold commit is all or nothing, and the retry resumes from its txn.
     req.signal?.throwIfAborted();
     await req.beforeBatch?.(i + 1, batch);
@@ -565,6 +588,8 @@ export async function mergeBronzeIntoGold(conn: DuckDBConnection, req: GoldMerge
       checkpointInterval: req.checkpointInterval,
       beforeCommitAttempt: req.beforeCommitAttempt,
       upstreamId: bronze.metadata.id,
+      windows,
+      afterWindow: req.afterWindow ? (done, of) => req.afterWindow!(i + 1, done, of) : undefined,
     });
     results.push(r);
     await req.afterBatch?.(i + 1, r);
