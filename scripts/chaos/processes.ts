@@ -163,7 +163,8 @@ export class PrivateKafka {
     conf: string,
     logFile: string,
   ) {
-    this.proc = new ManagedProcess('private kafka', ['java', '-Xmx384m', '-Xms128m', '-XX:+UseG1GC', '-XX:TieredStopAtLevel=1', '-Djava.awt.headless=true', `-Dlog4j.configuration=file:${paths.log4j}`, '-cp', path.join(paths.kafkaLib, '*'), 'kafka.Kafka', conf], { logFile });
+    // -XX:-UsePerfData: no /tmp/hsperfdata_<user>/<pid> file, which a kill -9 would leave behind.
+    this.proc = new ManagedProcess('private kafka', ['java', '-Xmx384m', '-Xms128m', '-XX:+UseG1GC', '-XX:TieredStopAtLevel=1', '-XX:-UsePerfData', '-Djava.awt.headless=true', `-Dlog4j.configuration=file:${paths.log4j}`, '-cp', path.join(paths.kafkaLib, '*'), 'kafka.Kafka', conf], { logFile });
   }
 
   static async create(dir: string, paths: StackPaths): Promise<PrivateKafka> {
@@ -191,7 +192,7 @@ export class PrivateKafka {
       ].join('\n') + '\n',
     );
     const clusterId = randomBytes(16).toString('base64url');
-    await run('java', ['-cp', path.join(paths.kafkaLib, '*'), `-Dlog4j.configuration=file:${paths.log4j}`, 'kafka.tools.StorageTool', 'format', '-t', clusterId, '-c', conf]);
+    await run('java', ['-XX:-UsePerfData', '-cp', path.join(paths.kafkaLib, '*'), `-Dlog4j.configuration=file:${paths.log4j}`, 'kafka.tools.StorageTool', 'format', '-t', clusterId, '-c', conf]);
     return new PrivateKafka([`127.0.0.1:${port}`], paths, conf, path.join(dir, 'server.log'));
   }
 

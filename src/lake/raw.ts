@@ -188,7 +188,7 @@ async function findRelogged(deps: RawRunDeps, input: RawRunInput, watermarks: Pa
     throw e instanceof Error && e.name.startsWith('KafkaJS') ? deps.kafka.explain(e, 'checking the last landed records') : e;
   });
   if (result.unverifiable > 0) {
-    deps.log.warn('last landed record no longer in Kafka (compacted); its log cannot be checked', { partitions: result.unverifiable });
+    deps.log.warn('last landed record no longer in Kafka (compacted away, or a transaction marker there): its log cannot be checked', { partitions: result.unverifiable });
   }
   return result.relogged;
 }

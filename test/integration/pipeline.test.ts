@@ -64,7 +64,11 @@ describe('pipeline', () => {
     const w = await testWorker(testConfig(lakeRoot));
     const prefix = `${uniqueName('p')}-`;
     const inputs = { raw: { topics: [topic], startingOffsets: 'earliest' } };
-    await ensureSchedules(w.client, { taskQueue: w.taskQueue, idPrefix: prefix, inputs });
+    // Only the triggers run the stages: a default cron (raw every 5 minutes) firing while the test runs
+    // (it takes minutes under load) left a run RUNNING with no worker, and the status check below failed.
+    const yearly = '0 0 1 1 *';
+    const env = { ...process.env, SCHEDULE_RAW_CRON: yearly, SCHEDULE_BRONZE_CRON: yearly, SCHEDULE_GOLD_CRON: yearly, SCHEDULE_MAINTAIN_CRON: yearly };
+    await ensureSchedules(w.client, { taskQueue: w.taskQueue, idPrefix: prefix, inputs, env });
     try {
       const first = await produceSample(topic, 3000, 1);
       await w.run(async () => {
@@ -74,7 +78,7 @@ describe('pipeline', () => {
 
       // Delete and recreate the raw schedule: its lastResult chain is gone, the raw table's checkpoint is not.
       await w.client.schedule.getHandle(`${prefix}sensor-raw-ingest`).delete();
-      await ensureSchedules(w.client, { taskQueue: w.taskQueue, idPrefix: prefix, inputs });
+      await ensureSchedules(w.client, { taskQueue: w.taskQueue, idPrefix: prefix, inputs, env });
       const second = await produceSample(topic, 1000, 2);
       await w.run(async () => {
         const raw = (await triggerAndWait(w.client, `${prefix}sensor-raw-ingest`)) as { recordsIn: number };
