@@ -4,24 +4,23 @@
  *
  *   validate  parse and check every pipeline (zod, expressions, DuckDB binding); one line per problem
  *   list      the pipelines: topics, tables, gold merge, schedules
- *   apply     create missing tables and create/update the schedules; --dry-run prints the plan only
- *             (per table: create, add columns, or the refused changes; per stage: the schedule)
- *
- * Until the stages read their tables and rules from the definition (issue 13, stage wiring), apply
- * runs the sensor pipeline only, and only while its definition matches the stages' code.
+ *   apply     for every pipeline: create its missing tables, add the fields the definition added as
+ *             nullable columns (a Delta metaData commit), then create/update its schedules; report
+ *             (--prune: delete) the schedules of pipelines no longer in the file. A removed or
+ *             retyped column is refused, and then nothing is applied. --dry-run prints the plan only
+ *             (per table: create, add columns, or the refused changes; per stage: the schedule).
  */
-import { joinRoot, openTableStore } from '../delta/open-store';
 import { Client, Connection } from '@temporalio/client';
 import { z } from 'zod';
 import { loadEnv } from '../config';
-import { DeltaTableNotFoundError, loadSnapshot } from '../delta';
-import { ensureTables } from '../lake/tables';
+import type { StagePipeline } from '../lake/pipeline';
 import { expressionSql } from '../lake/expression';
 import { bindProblems, sensorDrift } from '../pipelines/check';
 import { loadPipelineFile, PipelineDefinitionError, type PipelineDefinition } from '../pipelines/definition';
-import { pipelineTables, planEvolution } from '../pipelines/tables';
+import { ensurePipelineTables, type TableChange } from '../pipelines/ensure-tables';
+import { stagePipeline } from '../pipelines/stage-pipeline';
+import type { PlannedField } from '../pipelines/tables';
 import { describeOrphans, planSchedules, syncSchedules } from '../schedules';
-import { notRunnable } from './runnable';
 import { parseArgs } from './args';
 
 const USAGE = 'usage: npm run pipelines -- validate | list | apply [--dry-run] [--prune]   (file: PIPELINES_FILE or ./pipelines.yaml)';
@@ -56,43 +55,46 @@ async function validate(pipelines: readonly PipelineDefinition[]): Promise<strin
   return problems;
 }
 
-/** One line per table: created when absent, columns added, or the refused changes. */
-async function tablePlan(p: PipelineDefinition, lakeRoot: string): Promise<string[]> {
-  const out: string[] = [];
-  for (const t of pipelineTables(p)) {
-    let existing;
-    try {
-      existing = (await loadSnapshot(openTableStore(joinRoot(lakeRoot, ...t.name.split('/'))))).metadata.fields;
-    } catch (e) {
-      if (!(e instanceof DeltaTableNotFoundError)) throw e;
-      out.push(`${p.name}: create table ${t.name} (${t.fields.map((f) => `${f.name} ${f.type}${f.nullable ? '' : ' NOT NULL'}`).join(', ')})`);
-      continue;
-    }
-    const evo = planEvolution(t.name, existing, t.fields);
-    if (evo.refused.length) out.push(...evo.refused.map((r) => `${p.name}: REFUSED ${r}`));
-    else if (evo.add.length || evo.relax.length) {
-      out.push(`${p.name}: evolve table ${t.name}: add ${evo.add.map((f) => `${f.name} ${f.type} (nullable)`).join(', ') || 'nothing'}${evo.relax.length ? `; allow NULL in ${evo.relax.join(', ')}` : ''}`);
-    } else out.push(`${p.name}: table ${t.name} is up to date`);
+/** One line per table change: create (with its columns), add columns / allow NULL, up to date, or the refused changes with what to do. */
+function describeChange(pipeline: string, c: TableChange, done: boolean): string[] {
+  const cols = (fs: readonly PlannedField[]) => fs.map((f) => `${f.name} ${f.type}${f.nullable ? '' : ' NOT NULL'}`).join(', ');
+  switch (c.action) {
+    case 'create':
+      return [`${pipeline}: ${done ? 'created' : 'create'} table ${c.table} (${cols(c.fields)})`];
+    case 'evolve':
+      return [`${pipeline}: ${done ? 'evolved' : 'evolve'} table ${c.table}: add ${c.add.map((f) => `${f.name} ${f.type} (nullable)`).join(', ') || 'nothing'}${c.relax.length ? `; allow NULL in ${c.relax.join(', ')}` : ''}`];
+    case 'none':
+      return [`${pipeline}: table ${c.table} is up to date`];
+    case 'refused':
+      return c.refused.map((r) => `${pipeline}: REFUSED ${r}`);
   }
-  return out;
 }
 
+/**
+ * apply: every pipeline's tables (created when absent, evolved by adding nullable columns), then
+ * every pipeline's schedules. The table changes of all pipelines are planned first: when any is
+ * refused (a column removed or retyped), the refusals are printed and nothing at all is applied.
+ */
 async function apply(pipelines: readonly PipelineDefinition[], opts: { dryRun: boolean; prune: boolean }): Promise<void> {
   const env = loadEnv();
-  const refusal = notRunnable(pipelines);
+  const staged = pipelines.map((def) => ({ def, stage: stagePipeline(def) }));
+  const plans: { name: string; stage: StagePipeline; changes: TableChange[] }[] = [];
+  for (const { def, stage } of staged) plans.push({ name: def.name, stage, changes: await ensurePipelineTables(env.LAKE_ROOT, stage, { dryRun: true }) });
   const schedulesOpts = { pipelines, nearRealTime: env.PIPELINE_NEAR_REAL_TIME };
   if (opts.dryRun) {
-    for (const p of pipelines) for (const line of await tablePlan(p, env.LAKE_ROOT)) console.log(line);
+    for (const p of plans) for (const c of p.changes) for (const line of describeChange(p.name, c, false)) console.log(line);
     for (const s of planSchedules(schedulesOpts)) {
       console.log(`${s.pipeline ?? 'all'}: create or update schedule ${s.id} (${s.cron}) -> ${s.workflowType} ${JSON.stringify(s.input)}`);
     }
     console.log('schedules of pipelines no longer in the file are reported by apply (deleted with --prune)');
-    if (refusal) console.log(`would refuse: ${refusal}`);
     return;
   }
-  if (refusal) throw new Error(`${refusal}; nothing applied`);
-  const created = await ensureTables(env.LAKE_ROOT);
-  console.log(`sensor: tables ready${created.length ? ` (created ${created.join(', ')})` : ''}`);
+  const refused = plans.flatMap((p) => p.changes.filter((c) => c.action === 'refused').flatMap((c) => describeChange(p.name, c, false)));
+  if (refused.length) throw new Error(`${refused.join('\n')}\nnothing applied: fix the definition (or the tables) first`);
+  for (const p of plans) {
+    const changes = await ensurePipelineTables(env.LAKE_ROOT, p.stage);
+    for (const c of changes) for (const line of describeChange(p.name, c, true)) console.log(line);
+  }
   const connection = await Connection.connect({ address: env.TEMPORAL_ADDRESS });
   try {
     const client = new Client({ connection, namespace: env.TEMPORAL_NAMESPACE });
