@@ -187,4 +187,31 @@ describe('pipelines on one worker', () => {
     });
     expect((await loadSnapshot(new LocalStore(bronzeDir))).version).toBe(after.version);
   });
+
+  it('a pipeline with a topic_pattern reads every topic the pattern matches when the run starts, also fanned out over partition groups', async () => {
+    const lakeRoot = tempLakeRoot();
+    const prefix = uniqueName('clicks');
+    const [a, b, other] = [`${prefix}-a`, `${prefix}-b`, `${prefix}x-c`];
+    for (const t of [a, b, other]) await createTopic(t, 2);
+    const file = path.join(lakeRoot, 'pipelines.yaml');
+    fs.writeFileSync(
+      file,
+      `pipelines:
+  - name: clicks
+    source: { topic_pattern: '${prefix}-.*', startingOffsets: earliest }
+    tables: { raw: raw/clicks, bronze: bronze/clicks, dead_letter: bronze/clicks_dead_letter, gold: gold/clicks }
+    schema: [{ name: id, type: long, required: true }]
+    gold: { keys: [id] }
+`,
+    );
+    for (const t of [a, b, other]) await produce(t, [0, 1, 2].map((i) => ({ key: String(i), value: JSON.stringify({ id: i }) })));
+    const w = await testWorker(testConfig(lakeRoot), undefined, loadPipelineFile(file));
+    await w.run(async () => {
+      const r = await execute(w, ingestRawWorkflow, { pipeline: 'clicks', parallelism: 2 });
+      expect(r.groups).toBe(2);
+      expect(Object.keys(r.checkpoint).sort()).toEqual([a, b]);
+      const landed = await queryLake<{ topic: string; n: number }>(`SELECT topic, count(*)::INT AS n FROM ${deltaScan(path.join(lakeRoot, 'raw', 'clicks'))} GROUP BY topic ORDER BY topic`);
+      expect(landed).toEqual([{ topic: a, n: 3 }, { topic: b, n: 3 }]);
+    });
+  });
 });
