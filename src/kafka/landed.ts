@@ -50,7 +50,7 @@ export interface LandedCheckResult {
 }
 
 /**
- * Fetches the record at each landed offset (one small fetch per partition, one consumer for all)
+ * Fetches the record at each landed offset (one small fetch per partition, through the range reader)
  * and compares it with the landed signature. Offsets below the log start must be left out by the
  * caller (retention removed them: not verifiable).
  */
