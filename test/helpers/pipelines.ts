@@ -3,6 +3,7 @@
  * switched on (exactly the shipped text, uncommented), and one in-memory DuckDB per test file.
  */
 import * as fs from 'node:fs';
+import * as path from 'node:path';
 import { DuckDBConnection, DuckDBInstance } from '@duckdb/node-api';
 import { DEFAULT_PIPELINES_FILE } from '../../src/pipelines/definition';
 
@@ -33,4 +34,12 @@ export function memoryDuckDB(): { con: () => DuckDBConnection } {
       return connection;
     },
   };
+}
+
+/** README "Add your own topic": the section's text and its example pipeline block (a `- name:` item of `pipelines:`). */
+export function readmeExample(): { section: string; block: string } {
+  const readme = fs.readFileSync(path.resolve(__dirname, '../../README.md'), 'utf8');
+  const section = /## Add your own topic\n([\s\S]*?)\n## /.exec(readme)?.[1] ?? '';
+  const block = /<!-- example:add-topic:begin[^>]*-->\n```yaml\n([\s\S]*?)```\n<!-- example:add-topic:end -->/.exec(section)?.[1] ?? '';
+  return { section, block };
 }

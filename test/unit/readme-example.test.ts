@@ -5,7 +5,6 @@
  * example cannot rot.
  */
 import * as fs from 'node:fs';
-import * as path from 'node:path';
 import { bindProblems } from '../../src/pipelines/check';
 import { DEFAULT_PIPELINES_FILE, parsePipelineFile, pipelineNamed } from '../../src/pipelines/definition';
 import { pipelineTables } from '../../src/pipelines/tables';
@@ -13,10 +12,9 @@ import { planSchedules } from '../../src/schedules';
 import { DeserializeInput } from '../../src/workflows/bronze-input';
 import { MergeGoldInput } from '../../src/workflows/gold-input';
 import { IngestRawInput } from '../../src/workflows/inputs';
+import { readmeExample } from '../helpers/pipelines';
 
-const readme = fs.readFileSync(path.resolve(__dirname, '../../README.md'), 'utf8');
-const section = /## Add your own topic\n([\s\S]*?)\n## /.exec(readme)?.[1] ?? '';
-const block = /<!-- example:add-topic:begin[^>]*-->\n```yaml\n([\s\S]*?)```\n<!-- example:add-topic:end -->/.exec(section)?.[1] ?? '';
+const { section, block } = readmeExample();
 
 test('the README has the section and its example block', () => {
   expect(section).not.toBe('');
