@@ -85,7 +85,7 @@ export class KafkaRecords {
   }
 }
 
-export interface RangeReadOptions {
+export interface RangeReadOptions<P = undefined> {
   maxRecordsPerFlush: number;
   maxBytesPerFlush: number;
   /**
@@ -104,8 +104,17 @@ export interface RangeReadOptions {
    * the previous flush (it may advance without records: aborted transactions, control records).
    * Must store records and positions atomically. Calls never overlap and come in offset order;
    * while one runs, the next batch is read (so memory holds up to two batches' worth).
+   * `prepared`: what `prepare` made of these records (undefined without one).
    */
-  flush(records: KafkaRecords, positions: TopicOffsets): Promise<void>;
+  flush(records: KafkaRecords, positions: TopicOffsets, prepared: P | undefined): Promise<void>;
+  /**
+   * Optional work on a full batch that may overlap the previous batch's flush (e.g. writing its
+   * data file while the previous commit's data file is still being written): started as soon as
+   * the batch is full, at most one ahead of the flush in flight, its result handed to `flush`.
+   * It must not make anything visible: a batch whose flush never runs (an earlier flush failed,
+   * the read stopped) is prepared and dropped. A failed prepare fails the read like a failed flush.
+   */
+  prepare?(records: KafkaRecords): Promise<P>;
   /** Bytes fetched per partition per request (default 4 MiB); the broker still returns at least one whole record batch. */
   fetchBytesPerPartition?: number;
   /** Called every few seconds while reading, e.g. to heartbeat. */
@@ -131,7 +140,7 @@ interface Cursor {
   unflushed: boolean;
 }
 
-export async function readRanges(handle: KafkaHandle, ranges: PartitionRange[], opts: RangeReadOptions): Promise<void> {
+export async function readRanges<P = undefined>(handle: KafkaHandle, ranges: PartitionRange[], opts: RangeReadOptions<P>): Promise<void> {
   const cursors: Cursor[] = ranges.filter((r) => r.from < r.to).map((r) => ({ topic: r.topic, partition: r.partition, next: r.from, stop: r.to, unflushed: false }));
   if (cursors.length === 0) return;
   opts.signal?.throwIfAborted();
@@ -162,13 +171,24 @@ export async function readRanges(handle: KafkaHandle, ranges: PartitionRange[], 
     }
     const records = buffer;
     buffer = new KafkaRecords();
+    // Its preparation overlaps the commit in flight (the reader waits below, so at most one batch
+    // is prepared ahead of that commit, and one read while this one commits).
+    const prepared: Promise<P | undefined> = opts.prepare ? opts.prepare(records) : Promise.resolve(undefined);
+    const prepareSettled = prepared.then(
+      () => undefined,
+      () => undefined,
+    );
     // One commit in flight while the next batch is read: the commit's Parquet/Delta I/O overlaps
     // with fetching. Commits still land one after the other, in offset order, and none starts
     // after one failed (it would record positions past records that were never written).
     await committing;
-    if (stopped) return;
+    if (stopped) {
+      // Never return (and let the caller close what prepare uses) while it is still running.
+      await prepareSettled;
+      return;
+    }
     commitStartedAt = Date.now();
-    committing = opts.flush(records, positions).then(
+    committing = prepared.then((p) => opts.flush(records, positions, p)).then(
       () => {
         commitStartedAt = null;
         lastProgressAt = Date.now(); // a finished commit is progress

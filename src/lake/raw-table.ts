@@ -11,7 +11,7 @@
  * Here the check and the put-if-absent commit use one snapshot version (src/delta/transaction.ts).
  */
 import { isUtf8 } from 'node:buffer';
-import { BLOB, DOUBLE, DuckDBDataChunk, INTEGER, TINYINT } from '@duckdb/node-api';
+import { BLOB, DOUBLE, DuckDBDataChunk, INTEGER, TINYINT, type DuckDBConnection } from '@duckdb/node-api';
 import { openTableStore } from '../delta/open-store';
 import { addAction, commit, loadSnapshot, recordCountOf, txnAction, writeParquetDataFile, type Action, type AddAction, type CommitObserver, type DeltaTable } from '../delta';
 import { safeDuckPath, sqlString } from '../delta/sql';
@@ -114,17 +114,69 @@ function isUtf8Range(bytes: Uint8Array, start: number, end: number): boolean {
   return high < 0x80 || isUtf8(bytes.subarray(start, end));
 }
 
+/** A flush's data file, written (RawTableWriter.prepare) but not committed yet. */
+export class PreparedRawFile {
+  constructor(
+    readonly records: KafkaRecords,
+    readonly add: AddAction | null,
+  ) {}
+}
+
+/**
+ * Where one flush is staged and written: a connection of its own (temp tables are per
+ * connection, and one connection runs one query at a time) and the flush it is busy with.
+ */
+interface Stager {
+  connection: DuckDBConnection;
+  idle: Promise<void>;
+}
+
 export class RawTableWriter {
+  /** Flushes alternate between two stagers, so one is staged (JS) while the other's COPY runs (DuckDB threads). */
+  private nextStager = 0;
+
   private constructor(
     private readonly lake: Lake,
     private readonly table: DeltaTable,
     private readonly ids: StageAppIds,
+    private readonly stagers: Stager[],
   ) {}
 
-  /** `ids`: the pipeline's app ids (its offsets are `<ids.rawPrefix><topic>/<partition>`). */
+  /** `ids`: the pipeline's app ids (its offsets are `<ids.rawPrefix><topic>/<partition>`). Close it before the lake. */
   static async open(lake: Lake, tableDir: string, observer?: CommitObserver, ids: StageAppIds = SENSOR_APP_IDS): Promise<RawTableWriter> {
-    for (const sql of CREATE_STAGING) await lake.connection.run(sql);
-    return new RawTableWriter(lake, lakeTable(lake.connection, tableDir, { observer }), ids);
+    // lake.connection stages backfills (appendMissing) and checkpoints the table; flushes have two connections of their own.
+    const own = await Promise.all([lake.instance.connect(), lake.instance.connect()]);
+    try {
+      for (const c of [lake.connection, ...own]) for (const sql of CREATE_STAGING) await c.run(sql);
+    } catch (e) {
+      for (const c of own) c.closeSync();
+      throw e;
+    }
+    const stagers = own.map((connection) => ({ connection, idle: Promise.resolve() }));
+    return new RawTableWriter(lake, lakeTable(lake.connection, tableDir, { observer }), ids, stagers);
+  }
+
+  /** Closes the stagers' connections (after their last flush: awaits none). */
+  close(): void {
+    for (const s of this.stagers) s.connection.closeSync();
+  }
+
+  /**
+   * Writes `records`' data file (Parquet, not committed: invisible until append commits it), on
+   * the next of two stagers, after that stager's previous flush: so a flush is staged while the
+   * previous one's file is still being written. A file whose commit never comes stays an orphan
+   * that no snapshot references (as after a crash between writing and committing).
+   */
+  async prepare(records: KafkaRecords, arrivedAt: Date): Promise<PreparedRawFile> {
+    if (records.length === 0) return new PreparedRawFile(records, null);
+    const stager = this.stagers[this.nextStager];
+    this.nextStager = (this.nextStager + 1) % this.stagers.length;
+    const written = stager.idle.then(() => this.writeDataFile(stager.connection, records, arrivedAt));
+    stager.idle = written.then(
+      () => undefined,
+      () => undefined,
+    );
+    return new PreparedRawFile(records, await written);
   }
 
   /**
@@ -134,8 +186,9 @@ export class RawTableWriter {
    * The last record landed per partition is recorded with them; for `forget` partitions (reset:
    * what was landed came from an earlier log) it is cleared unless this commit lands a newer one.
    */
-  async append(records: KafkaRecords, positions: TopicOffsets, expected: TopicOffsets, arrivedAt: Date, forget: PartitionRef[] = []): Promise<number> {
-    const add = records.length > 0 ? await this.writeDataFile(records, arrivedAt) : null;
+  async append(records: KafkaRecords, positions: TopicOffsets, expected: TopicOffsets, arrivedAt: Date, forget: PartitionRef[] = [], prepared?: PreparedRawFile): Promise<number> {
+    if (prepared && prepared.records !== records) throw new Error('RawTableWriter.append: prepared for other records');
+    const { add } = prepared ?? (await this.prepare(records, arrivedAt));
     const txns = Object.entries(positions).flatMap(([topic, parts]) =>
       Object.entries(parts).map(([p, next]) => ({ appId: rawTxnAppId(topic, Number(p), this.ids), next, expected: expected[topic]?.[p] })),
     );
@@ -157,7 +210,7 @@ export class RawTableWriter {
   async appendMissing(records: KafkaRecords, arrivedAt: Date): Promise<{ written: number; alreadyPresent: number }> {
     if (records.length === 0) return { written: 0, alreadyPresent: 0 };
     const c = this.lake.connection;
-    await this.stage(records);
+    await this.stage(c, records);
     let written = 0;
     const plan = async (snap: { version: number }) => {
       await c.run(`CREATE OR REPLACE TEMP TABLE raw_missing AS
@@ -175,13 +228,12 @@ export class RawTableWriter {
   }
 
   /** Appender → staging table → one Parquet file with stats (DuckDB does the typing and encoding). */
-  private async writeDataFile(records: KafkaRecords, arrivedAt: Date): Promise<AddAction | null> {
-    await this.stage(records);
-    return writeParquetDataFile(this.lake.connection, this.table.store, this.rowsSql('raw_batch', arrivedAt), RAW.fields);
+  private async writeDataFile(c: DuckDBConnection, records: KafkaRecords, arrivedAt: Date): Promise<AddAction | null> {
+    await this.stage(c, records);
+    return writeParquetDataFile(c, this.table.store, this.rowsSql('raw_batch', arrivedAt), RAW.fields);
   }
 
-  private async stage(records: KafkaRecords): Promise<void> {
-    const c = this.lake.connection;
+  private async stage(c: DuckDBConnection, records: KafkaRecords): Promise<void> {
     // Replaced, not emptied: DuckDB keeps a DELETEd in-memory table's storage, so one writer's
     // memory grew by a batch (~50 MiB per 250k records) with every commit (3.2 GiB at a 10M backlog).
     await c.run(CREATE_STAGING[0]);

@@ -23,7 +23,7 @@ import { fetchWatermarks, offsetsForTimestamp } from '../kafka/watermarks';
 import type { IngestRawInput, RawBackfill } from '../workflows/inputs';
 import type { PartitionRef, RawResult } from './raw-result';
 import type { Lake } from './duckdb';
-import { RawTableWriter, readRawCheckpoint, type RawCheckpoint } from './raw-table';
+import { RawTableWriter, readRawCheckpoint, type PreparedRawFile, type RawCheckpoint } from './raw-table';
 import { SENSOR_PIPELINE, type StagePipeline } from './pipeline';
 import { tableDir } from './tables';
 
@@ -122,32 +122,40 @@ export async function runRaw(deps: RawRunDeps, input: RawRunInput): Promise<RawR
     const lake = await deps.openLake();
     try {
       const writer = await RawTableWriter.open(lake, dir, undefined, appIds);
-      const commit = async (records: KafkaRecords, positions: TopicOffsets) => {
-        deps.hooks?.beforeCommit?.('raw', commits + 1);
-        await writer.append(records, positions, committed, new Date(), forget);
-        forget = [];
-        commits += 1;
-        recordsIn += records.length;
-        for (const [topic, parts] of Object.entries(positions)) {
-          for (const [p, next] of Object.entries(parts)) setOffset(committed, topic, Number(p), next);
-        }
-        deps.heartbeat({ committed, recordsIn });
-        deps.hooks?.afterCommit?.('raw', commits);
-      };
-      await readRanges(kafka, toRead, {
-        maxRecordsPerFlush: input.maxRecordsPerCommit,
-        maxBytesPerFlush: input.maxBytesPerCommit,
-        idleTimeoutMs: READER_IDLE_TIMEOUT_MS,
-        onTick: () => deps.heartbeat({ committed, recordsIn }),
-        // Cancellation (or worker shutdown) stops between commits: what is committed stays, exactly once.
-        signal: deps.signal,
-        flush: commit,
-      }).catch((e) => {
-        throw e instanceof Error && e.name.startsWith('KafkaJS') ? kafka.explain(e, 'reading Kafka') : e;
-      });
-      const rest: TopicOffsets = {};
-      for (const r of unrecorded()) setOffset(rest, r.topic, r.partition, r.to);
-      if (Object.keys(rest).length > 0) await commit(new KafkaRecords(), rest);
+      try {
+        const commit = async (records: KafkaRecords, positions: TopicOffsets, prepared?: PreparedRawFile) => {
+          deps.hooks?.beforeCommit?.('raw', commits + 1);
+          await writer.append(records, positions, committed, new Date(), forget, prepared);
+          forget = [];
+          commits += 1;
+          recordsIn += records.length;
+          for (const [topic, parts] of Object.entries(positions)) {
+            for (const [p, next] of Object.entries(parts)) setOffset(committed, topic, Number(p), next);
+          }
+          deps.heartbeat({ committed, recordsIn });
+          deps.hooks?.afterCommit?.('raw', commits);
+        };
+        await readRanges(kafka, toRead, {
+          maxRecordsPerFlush: input.maxRecordsPerCommit,
+          maxBytesPerFlush: input.maxBytesPerCommit,
+          idleTimeoutMs: READER_IDLE_TIMEOUT_MS,
+          onTick: () => deps.heartbeat({ committed, recordsIn }),
+          // Cancellation (or worker shutdown) stops between commits: what is committed stays, exactly once.
+          signal: deps.signal,
+          // A flush's Parquet file is written while the previous flush's is (two DuckDB
+          // connections): its staging (JS) overlaps the other's COPY (DuckDB's threads). Commits
+          // stay in order, one at a time, and none after a failure (readRanges).
+          prepare: (records) => writer.prepare(records, new Date()),
+          flush: commit,
+        }).catch((e) => {
+          throw e instanceof Error && e.name.startsWith('KafkaJS') ? kafka.explain(e, 'reading Kafka') : e;
+        });
+        const rest: TopicOffsets = {};
+        for (const r of unrecorded()) setOffset(rest, r.topic, r.partition, r.to);
+        if (Object.keys(rest).length > 0) await commit(new KafkaRecords(), rest);
+      } finally {
+        writer.close();
+      }
     } finally {
       lake.close();
     }
@@ -266,23 +274,27 @@ export async function backfillRaw(deps: RawRunDeps, input: RawRunInput, backfill
   const lake = await deps.openLake();
   try {
     const writer = await RawTableWriter.open(lake, dir, undefined, appIds);
-    await readRanges(kafka, ranges, {
-      maxRecordsPerFlush: input.maxRecordsPerCommit,
-      maxBytesPerFlush: input.maxBytesPerCommit,
-      idleTimeoutMs: READER_IDLE_TIMEOUT_MS,
-      signal: deps.signal,
-      onTick: () => deps.heartbeat({ written, alreadyPresent }),
-      flush: async (records) => {
-        deps.hooks?.beforeCommit?.('raw-backfill', commits + 1);
-        const r = await writer.appendMissing(records, new Date());
-        written += r.written;
-        alreadyPresent += r.alreadyPresent;
-        if (r.written > 0) commits += 1;
-        deps.heartbeat({ written, alreadyPresent });
-      },
-    }).catch((e) => {
-      throw e instanceof Error && e.name.startsWith('KafkaJS') ? kafka.explain(e, 'reading Kafka') : e;
-    });
+    try {
+      await readRanges(kafka, ranges, {
+        maxRecordsPerFlush: input.maxRecordsPerCommit,
+        maxBytesPerFlush: input.maxBytesPerCommit,
+        idleTimeoutMs: READER_IDLE_TIMEOUT_MS,
+        signal: deps.signal,
+        onTick: () => deps.heartbeat({ written, alreadyPresent }),
+        flush: async (records) => {
+          deps.hooks?.beforeCommit?.('raw-backfill', commits + 1);
+          const r = await writer.appendMissing(records, new Date());
+          written += r.written;
+          alreadyPresent += r.alreadyPresent;
+          if (r.written > 0) commits += 1;
+          deps.heartbeat({ written, alreadyPresent });
+        },
+      }).catch((e) => {
+        throw e instanceof Error && e.name.startsWith('KafkaJS') ? kafka.explain(e, 'reading Kafka') : e;
+      });
+    } finally {
+      writer.close();
+    }
   } finally {
     lake.close();
   }
