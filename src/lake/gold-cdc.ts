@@ -280,20 +280,25 @@ async function planGoldFiles(conn: DuckDBConnection, snap: Snapshot, req: GoldCd
   }
   await conn.run(`CREATE OR REPLACE TEMP TABLE ${T.fresh} AS SELECT ${fields.map((f) => `CAST(${sqlIdent(f.name)} AS ${duckTypeOf(f)}) AS ${sqlIdent(f.name)}`).join(', ')} FROM (${goldRowsSql(req.spec, T.events)})`);
 
-  // Keys whose rows differ (as multisets: NULLs equal, duplicates counted), and the row counts.
-  const identity = [...keyFields.map((f) => f.name), ...(req.spec.scdType === 2 ? [SCD2_COLUMNS.startAt] : [])].map(sqlIdent);
-  const paired = (other: string, self: string) => `EXISTS (SELECT 1 FROM ${other} o WHERE ${identity.map((c) => `o.${c} IS NOT DISTINCT FROM ${self}.${c}`).join(' AND ')})`;
+  // Keys whose rows differ (as multisets: NULLs equal, duplicates counted), and the row counts: per
+  // identity, how many rows only the new side has (na) and only the old side has (nr). Keys gold does
+  // not hold yet (usually most) are all new rows, without comparing; one hash aggregate counts.
+  const identity = [...keyFields.map((f) => f.name), ...(req.spec.scdType === 2 ? [SCD2_COLUMNS.startAt] : [])].map(sqlIdent).join(', ');
   await conn.run(`CREATE OR REPLACE TEMP TABLE ${T.changed} AS
-    WITH a AS (SELECT ${cols} FROM ${T.fresh} EXCEPT ALL SELECT ${cols} FROM ${T.old}),
-         rm AS (SELECT ${cols} FROM ${T.old} EXCEPT ALL SELECT ${cols} FROM ${T.fresh})
-    SELECT 'a' AS side, ${identity.join(', ')}, ${paired('rm', 'a')} AS paired FROM a
-    UNION ALL
-    SELECT 'r', ${identity.join(', ')}, ${paired('a', 'rm')} FROM rm`);
+    WITH __held AS (SELECT DISTINCT ${keys} FROM ${T.old}),
+         __both AS MATERIALIZED (SELECT ${cols} FROM ${T.fresh} SEMI JOIN __held USING (${keys}))
+    SELECT ${identity}, count(*) FILTER (WHERE __side = 'a') AS na, count(*) FILTER (WHERE __side = 'r') AS nr FROM (
+      SELECT 'a' AS __side, ${identity} FROM ${T.fresh} ANTI JOIN __held USING (${keys})
+      UNION ALL
+      SELECT 'a', ${identity} FROM (SELECT * FROM __both EXCEPT ALL SELECT ${cols} FROM ${T.old})
+      UNION ALL
+      SELECT 'r', ${identity} FROM (SELECT ${cols} FROM ${T.old} EXCEPT ALL SELECT * FROM __both))
+    GROUP BY ALL`);
   const c = (
     await conn.runAndReadAll(`SELECT
-        count(*) FILTER (WHERE side = 'a' AND paired)::BIGINT AS updated,
-        count(*) FILTER (WHERE side = 'a' AND NOT paired)::BIGINT AS inserted,
-        count(*) FILTER (WHERE side = 'r' AND NOT paired)::BIGINT AS deleted,
+        coalesce(sum(na) FILTER (WHERE nr > 0), 0)::BIGINT AS updated,
+        coalesce(sum(na) FILTER (WHERE nr = 0), 0)::BIGINT AS inserted,
+        coalesce(sum(nr) FILTER (WHERE na = 0), 0)::BIGINT AS deleted,
         (SELECT count(*) FROM (SELECT DISTINCT ${keys} FROM ${T.changed}))::BIGINT AS changed_keys
       FROM ${T.changed}`)
   ).getRowObjects()[0];
@@ -316,9 +321,14 @@ async function planGoldFiles(conn: DuckDBConnection, snap: Snapshot, req: GoldCd
   const k = req.targetRowsPerFile ?? DEFAULT_TARGET_ROWS_PER_FILE;
   if (!Number.isSafeInteger(k) || k < 1) throw new GoldSpecError(`targetRowsPerFile must be a positive integer, got ${k}`);
   await conn.run(`CREATE OR REPLACE TEMP TABLE ${T.out} AS
-    SELECT *, (row_number() OVER (ORDER BY ${keys}) - 1) // ${k} AS __chunk FROM (
       ${kept}
-      SELECT ${cols} FROM ${T.fresh} SEMI JOIN ${changedKeys} USING (${keys}))`);
+      SELECT ${cols} FROM ${T.fresh} SEMI JOIN ${changedKeys} USING (${keys})`);
+  // Files are cut in key order; numbering the rows (a sort of the whole output) only when more than one file is needed.
+  if ((await count(conn, T.out)) > k) {
+    await conn.run(`CREATE OR REPLACE TEMP TABLE ${T.out} AS SELECT *, (row_number() OVER (ORDER BY ${keys}) - 1) // ${k} AS __chunk FROM ${T.out}`);
+  } else {
+    await conn.run(`ALTER TABLE ${T.out} ADD COLUMN __chunk BIGINT DEFAULT 0`);
+  }
   const chunks = Number((await conn.runAndReadAll(`SELECT coalesce(max(__chunk) + 1, 0)::BIGINT AS n FROM ${T.out}`)).getRowObjects()[0].n);
   const adds: AddAction[] = [];
   try {

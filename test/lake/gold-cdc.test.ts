@@ -294,7 +294,12 @@ describe.each(targets)('gold-cdc on $name', (target: LakeTarget) => {
       expect(fixed.perBatch[0]!.keys).toBe(1);
       expect(fixed.filesRewritten).toBe(1);
       expect(fixed.perBatch[0]!.candidateFiles).toBe(1);
-      expect(await l.goldRows()).toEqual(reference([...all, late]));
+      const after = reference([...all, late]);
+      expect(await l.goldRows()).toEqual(after);
+      // the counts: rows only after = inserted + updated, rows only before = updated + deleted
+      const only = (xs: NormalizedRow[], ys: NormalizedRow[]) => xs.filter((x) => !ys.some((y) => JSON.stringify(y) === JSON.stringify(x))).length;
+      expect([fixed.inserted + fixed.updated, fixed.updated + fixed.deleted]).toEqual([only(after, before), only(before, after)]);
+      expect(fixed.updated).toBeGreaterThan(0);
     });
   });
 
