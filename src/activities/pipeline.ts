@@ -6,7 +6,7 @@
 import { ApplicationFailure } from '@temporalio/common';
 import { connectKafka, PermanentKafkaError, type KafkaLogger } from '../kafka/connection';
 import { topicsMatching } from '../kafka/watermarks';
-import { isSensorPipeline, type StagePipeline } from '../lake/pipeline';
+import type { StagePipeline } from '../lake/pipeline';
 import { loadPipelineFile, type PipelineFile } from '../pipelines/definition';
 import { PipelineNotRunnableError, stagePipeline } from '../pipelines/stage-pipeline';
 import { ensurePipelineTables, PipelineTablesRefusedError, type PipelineTableRole } from '../pipelines/ensure-tables';
@@ -49,13 +49,6 @@ export async function ensureStageTables(deps: ActivityDeps, p: StagePipeline, ro
   } catch (e) {
     if (e instanceof PipelineTablesRefusedError) throw ApplicationFailure.nonRetryable(e.message, e.name);
     throw e;
-  }
-}
-
-/** Until every stage runs any pipeline: refuses (non-retryably) a stage that still runs the sensor pipeline only. */
-export function sensorOnly(p: StagePipeline, stage: string): void {
-  if (!isSensorPipeline(p)) {
-    throw ApplicationFailure.nonRetryable(`pipeline ${p.name}: ${stage} is not yet supported for pipelines other than sensor`, 'PipelineNotSupportedError');
   }
 }
 

@@ -10,7 +10,7 @@
 import type { GoldSpec } from './gold-scd';
 import type { ParseRules } from './parse-rules';
 import { SENSOR_FIELDS } from './sensor-rules';
-import { BRONZE, DEAD_LETTER, GOLD, RAW, SENSOR_APP_IDS, type StageAppIds, type TableDef } from './tables';
+import { BRONZE, DEAD_LETTER, GOLD, RAW, REPLAY_LOG, SENSOR_APP_IDS, type StageAppIds, type TableDef } from './tables';
 
 export interface StageSource {
   /** The topics to read, or (exclusive) a regex over topic names, matched against the whole name. */
@@ -27,6 +27,8 @@ export interface PipelineTableDefs {
   readonly bronze: TableDef;
   readonly deadLetter: TableDef;
   readonly gold: TableDef;
+  /** Dead letters moved to bronze by replays (replay.ts): which rows, by which replay, when. */
+  readonly replayLog: TableDef;
 }
 
 export interface StagePipeline {
@@ -48,7 +50,7 @@ export const KAFKA_POSITION_SEQUENCE: readonly string[] = ['kafka_ts'];
 export const SENSOR_PIPELINE: StagePipeline = {
   name: SENSOR_PIPELINE_NAME,
   source: { topics: ['sensor_readings'], startingOffsets: 'latest', failOnDataLoss: false },
-  tables: { raw: RAW, bronze: BRONZE, deadLetter: DEAD_LETTER, gold: GOLD },
+  tables: { raw: RAW, bronze: BRONZE, deadLetter: DEAD_LETTER, gold: GOLD, replayLog: REPLAY_LOG },
   appIds: SENSOR_APP_IDS,
   rules: { fields: SENSOR_FIELDS },
   gold: { keys: ['sensor_id', 'ts_ms'], columns: SENSOR_FIELDS.map((f) => f.name), sequenceBy: KAFKA_POSITION_SEQUENCE, scdType: 1 },

@@ -40,9 +40,11 @@ import {
   type TxnUpdate,
 } from '../delta';
 import type { Lake } from './duckdb';
-import { parsedSensorSql, PAYLOAD_ERRORS } from './sensor-rules';
-import { sqlString } from '../delta/sql';
-import { BRONZE, DEAD_LETTER, lakeTable, REPLAY_LOG, replayAppId, REPLAY_SEQ_APP_ID, tableDir, type TableDef } from './tables';
+import { expectationOutcome } from './expectation-outcome';
+import { parsedSql, PAYLOAD_ERRORS } from './parse-rules';
+import { isSensorPipeline, SENSOR_PIPELINE, type StagePipeline } from './pipeline';
+import { sqlIdent, sqlString } from '../delta/sql';
+import { lakeTable, replayAppId, tableDir, type TableDef } from './tables';
 import type { CommitHooks } from './bronze';
 
 export interface ReplaySelection {
@@ -116,13 +118,19 @@ export async function replayDeadLetters(
     onProgress?: (step: string) => void;
     /** Stops the replay between steps (activity cancelled, worker shutting down); rejects with its reason. */
     signal?: AbortSignal;
+    /** Whose dead letter, bronze, replay log, rules and app ids (default: the sensor pipeline). */
+    pipeline?: StagePipeline;
   } = {},
 ): Promise<ReplaySummary> {
   if (replayId.length === 0) throw new Error('replay id must not be empty');
   const c = lake.connection;
-  const logDir = tableDir(lakeRoot, REPLAY_LOG);
-  const bronzeDir = tableDir(lakeRoot, BRONZE);
-  const appId = replayAppId(replayId);
+  const pipeline = opts.pipeline ?? SENSOR_PIPELINE;
+  const { tables } = pipeline;
+  const logDir = tableDir(lakeRoot, tables.replayLog);
+  const bronzeDir = tableDir(lakeRoot, tables.bronze);
+  const appId = replayAppId(replayId, pipeline.appIds);
+  const seqAppId = pipeline.appIds.replaySeq;
+  const fieldCols = pipeline.rules.fields.map((f) => sqlIdent(f.name)).join(', ');
   const replayedAt = (opts.now ?? (() => new Date()))();
   const summary: ReplaySummary = {
     replayId,
@@ -148,7 +156,7 @@ export async function replayDeadLetters(
     if (logSnap.appTransactions.has(appId)) {
       summary.alreadyLogged = true;
     } else {
-      const dl = await loadSnapshot(openTableStore(tableDir(lakeRoot, DEAD_LETTER)));
+      const dl = await loadSnapshot(openTableStore(tableDir(lakeRoot, tables.deadLetter)));
       const files = liveFiles(dl, (s) => mayMatch(s, selection));
       const where: string[] = [];
       const params: DuckDBValue[] = [];
@@ -185,7 +193,10 @@ export async function replayDeadLetters(
           WHERE s.topic = l.topic AND s."partition" = l."partition" AND s."offset" = l."offset"`);
       }
       summary.alreadyReplayed = summary.examined - (await count(lake, SRC));
-      await c.run(`CREATE TEMP TABLE ${PARSED} AS SELECT * FROM (${parsedSensorSql(SRC)})`);
+      const label = isSensorPipeline(pipeline) ? 'sensor rules' : `pipeline ${pipeline.name}`;
+      await c.run(`CREATE TEMP TABLE ${PARSED} AS SELECT * FROM (${parsedSql(SRC, pipeline.rules, label)})`);
+      // the current rules' `fail` expectations hold for replayed rows too (nothing is logged or moved)
+      await expectationOutcome(c, PARSED, pipeline.rules);
       step('parsed');
       const byError = (await c.runAndReadAll(`SELECT error, count(*)::BIGINT AS n FROM ${PARSED} GROUP BY error`)).getRowObjects();
       summary.stillFailing = {};
@@ -193,19 +204,19 @@ export async function replayDeadLetters(
         if (r.error === null) summary.moved = Number(r.n);
         else summary.stillFailing[String(r.error)] = Number(r.n);
       }
-      const expectedSeq = logSnap.appTransactions.get(REPLAY_SEQ_APP_ID);
+      const expectedSeq = logSnap.appTransactions.get(seqAppId);
       summary.replayLogVersion = await commitWith(
         lake,
         'replay-log',
         logDir,
-        REPLAY_LOG,
+        tables.replayLog,
         `SELECT ${sqlString(replayId)} AS replay_id, topic, "partition", "offset", batch_id, dead_letter_error, failed_at,
-                sensor_id, value, unit, ts_ms, arrived_at, ${sqlString(summary.replayedAt)}::TIMESTAMPTZ AS replayed_at
+                ${fieldCols}, arrived_at, ${sqlString(summary.replayedAt)}::TIMESTAMPTZ AS replayed_at
          FROM ${PARSED} WHERE error IS NULL`,
         // CAS: this replay id is logged once, and replays are logged one after the other.
         [
           { appId, expected: undefined, next: 1 },
-          { appId: REPLAY_SEQ_APP_ID, expected: expectedSeq, next: (expectedSeq ?? 0) + 1 },
+          { appId: seqAppId, expected: expectedSeq, next: (expectedSeq ?? 0) + 1 },
         ],
         {
           operation: 'REPLAY DEAD LETTERS',
@@ -223,9 +234,10 @@ export async function replayDeadLetters(
     const bronzeSnap = await loadSnapshot(openTableStore(bronzeDir));
     const logNow = await loadSnapshot(openTableStore(logDir));
     const logFiles = liveFiles(logNow);
+    const bronzeCols = tables.bronze.fields.map((f) => (f.name === 'kafka_ts' ? 'NULL::TIMESTAMPTZ AS kafka_ts' : sqlIdent(f.name))).join(', ');
     const fromLog = logFiles.length
       ? // The dead letter does not keep the Kafka timestamp: replayed rows carry NULL (docs/gold-merge.md).
-        `SELECT sensor_id, value, unit, ts_ms, arrived_at, topic, "partition", "offset", NULL::TIMESTAMPTZ AS kafka_ts FROM read_parquet([${logFiles.join(', ')}]) WHERE replay_id = ${sqlString(replayId)}`
+        `SELECT ${bronzeCols} FROM read_parquet([${logFiles.join(', ')}], union_by_name = true) WHERE replay_id = ${sqlString(replayId)}`
       : null;
     if (summary.alreadyLogged) {
       summary.moved = fromLog ? Number((await c.runAndReadAll(`SELECT count(*)::BIGINT AS n FROM (${fromLog})`)).getRowObjects()[0]?.n ?? 0) : 0;
@@ -235,7 +247,7 @@ export async function replayDeadLetters(
         lake,
         'bronze-replay',
         bronzeDir,
-        BRONZE,
+        tables.bronze,
         fromLog,
         [{ appId, expected: undefined, next: 1 }], // CAS: this replay id reaches bronze once
         {

@@ -107,6 +107,21 @@ export const REPLAY_LOG: TableDef = {
 };
 
 /**
+ * The replay log of another pipeline than sensor: next to its bronze table (`<bronze>_replay_log`),
+ * the replay's columns, the pipeline's payload fields (`payload`: bronze's fields before its Kafka
+ * metadata; nullable, so a field the definition adds later is a plain added column), then
+ * arrived_at and replayed_at — the sensor's REPLAY_LOG laid out for any schema.
+ */
+export function replayLogOf(bronze: TableDef, payload: readonly DeltaField[]): TableDef {
+  const head = REPLAY_LOG.fields.slice(0, REPLAY_LOG.fields.findIndex((x) => x.name === 'failed_at') + 1);
+  return {
+    name: `${bronze.name}_replay_log`,
+    description: `Dead letters moved to ${bronze.name} by a replay: which rows, by which replay, when (stage 2)`,
+    fields: [...head, ...payload.map((x) => ({ ...x, nullable: true })), f('arrived_at', 'timestamp', false), f('replayed_at', 'timestamp', false)],
+  };
+}
+
+/**
  * Delta `txn` app ids: where each stage keeps its position, committed with its rows
  * (docs/architecture.md). The sensor pipeline's are `tributary.<stage>…` (what every lake written
  * before pipelines existed holds); every other pipeline's are namespaced by its name,

@@ -224,6 +224,13 @@ export function parsePipelineFile(text: string, file = 'pipelines.yaml'): Pipeli
       else tableOwner.set(key, `${p.name}.tables.${t}`);
     }),
   );
+  // each pipeline's dead-letter replay log lives next to its bronze table (src/lake/tables.ts replayLogOf)
+  parsed.data.pipelines.forEach((p, i) => {
+    const log = `${p.tables.bronze}_replay_log`;
+    const other = tableOwner.get(log.toLowerCase());
+    if (other) report(['pipelines', i, 'tables', 'bronze'], `its replay log ${log} is already used by ${other}`);
+    else tableOwner.set(log.toLowerCase(), `the replay log of ${p.name}`);
+  });
   if (problems.length) throw new PipelineDefinitionError(file, problems);
   return { file, pipelines: pipelines as PipelineDefinition[] };
 }

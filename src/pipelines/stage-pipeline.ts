@@ -6,7 +6,7 @@
  */
 import { expressionSql } from '../lake/expression';
 import { KAFKA_POSITION_SEQUENCE, SENSOR_PIPELINE, SENSOR_PIPELINE_NAME, type StagePipeline } from '../lake/pipeline';
-import { stageAppIds, type TableDef } from '../lake/tables';
+import { replayLogOf, stageAppIds, type TableDef } from '../lake/tables';
 import { sensorDrift } from './check';
 import type { PipelineDefinition } from './definition';
 import { pipelineTables, type PlannedTable } from './tables';
@@ -34,10 +34,18 @@ export function stagePipeline(def: PipelineDefinition): StagePipeline {
     const t = planned.find((x) => x.role === role)!;
     return { name: t.name, description: t.description, fields: t.fields.map((f) => ({ name: f.name, type: f.type as TableDef['fields'][number]['type'], nullable: f.nullable })) };
   };
+  const bronze = table('bronze');
+  const payload = new Set(def.rules.fields.map((f) => f.name));
   return {
     name: def.name,
     source: sourceOf(def),
-    tables: { raw: table('raw'), bronze: table('bronze'), deadLetter: table('dead_letter'), gold: table('gold') },
+    tables: {
+      raw: table('raw'),
+      bronze,
+      deadLetter: table('dead_letter'),
+      gold: table('gold'),
+      replayLog: replayLogOf(bronze, bronze.fields.filter((f) => payload.has(f.name))),
+    },
     appIds: stageAppIds(def.name),
     rules: def.rules,
     gold: {

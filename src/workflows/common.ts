@@ -31,7 +31,6 @@ export const NON_RETRYABLE_ERROR_TYPES = [
   'ExpectationFailedError',
   'UnknownPipelineError',
   'PipelineNotRunnableError',
-  'PipelineNotSupportedError',
   'PipelineTablesRefusedError',
 ];
 

@@ -2,7 +2,7 @@
  * Many pipelines on one worker (issue 13): every stage workflow takes `pipeline` (default sensor);
  * the worker's definition file says what each name is. A second pipeline, from a temporary
  * definition file next to the shipped sensor pipeline, runs the three stages with its own topics,
- * tables, parse rules, expectation actions and gold merge; the sensor pipeline beside it is unaffected, and
+ * tables, parse rules, expectation actions, gold merge and dead-letter replay; the sensor pipeline beside it is unaffected, and
  * one pipeline failing never blocks the other.
  */
 import * as fs from 'node:fs';
@@ -19,7 +19,7 @@ import { closeConnections, createTopic, deltaScan, execute, produce, queryLake, 
 afterAll(closeConnections);
 
 /** The shipped file (sensor pipeline) plus pipeline `orders` reading `topic`; `extraField` = a field added later (schema evolution). */
-function definitionFile(dir: string, topic: string, extraField = ''): PipelineFile {
+function definitionFile(dir: string, topic: string, extraField = '', amountRule = 'amount >= 0'): PipelineFile {
   const orders = `
   - name: orders
     source: { topics: [${topic}], startingOffsets: earliest }
@@ -32,7 +32,7 @@ function definitionFile(dir: string, topic: string, extraField = ''): PipelineFi
       - { name: updated_at, type: timestamp, format: iso8601, required: true }
       - { name: order_date, type: date }${extraField}
     expectations:
-      - { name: negative amount, expect: amount >= 0, action: dead_letter }
+      - { name: negative amount, expect: ${amountRule}, action: dead_letter }
       - { name: unknown status, expect: "status IN ('placed', 'paid')", action: warn }
       - { name: customer id not positive, expect: customer_id > 0, action: fail }
     gold: { keys: [order_id], sequence_by: [updated_at], scd_type: 2 }
@@ -137,6 +137,20 @@ describe('pipelines on one worker', () => {
       expect(await count(tableDir(lakeRoot, DEAD_LETTER))).toBe(sensor.deadLetters);
       expect((await txns(tableDir(lakeRoot, BRONZE)))[BRONZE_TXN_APP_ID]).toBe(sensor.checkpoint);
       expect(Object.keys(await txns(tableDir(lakeRoot, RAW))).filter((k) => k.startsWith('tributary.'))).toEqual([`tributary.raw/${sensorTopic}/0`]);
+    });
+
+    // dead-letter replay after a rule fix: the pipeline's dead letters, re-parsed with its new rules, into its bronze once
+    fs.mkdirSync(path.join(lakeRoot, 'fixed'));
+    const w2 = await testWorker(testConfig(lakeRoot), undefined, definitionFile(path.join(lakeRoot, 'fixed'), ordersTopic, '', 'amount >= -5'));
+    await w2.run(async () => {
+      const bronzeBefore = await count(ordersTables.bronze);
+      const r = await execute(w2, replayDeadLettersWorkflow, { pipeline: 'orders', errors: ['negative amount'] }, 'replay-orders-1');
+      expect(r).toMatchObject({ examined: 1, moved: 1, stillFailing: {} });
+      expect(await count(ordersTables.bronze)).toBe(bronzeBefore + 1);
+      expect(await queryLake(`SELECT order_id, amount::VARCHAR AS amount FROM ${deltaScan(path.join(lakeRoot, 'bronze', 'orders_replay_log'))}`)).toEqual([{ order_id: 'o3', amount: '-1.00' }]);
+      expect((await txns(ordersTables.bronze))['tributary.orders.replay/replay-orders-1']).toBe(1);
+      // the sensor pipeline's replay log was never made
+      expect(fs.existsSync(path.join(lakeRoot, 'bronze', 'sensor_readings_replay_log'))).toBe(false);
     });
   });
 

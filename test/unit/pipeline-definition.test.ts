@@ -158,7 +158,11 @@ ${over}    gold: { keys: [id] }
       'p.yaml:11:40 pipelines[1].tables.bronze: table bronze/orders is already used by orders.tables.bronze',
       'p.yaml:11:68 pipelines[1].tables.dead_letter: table bronze/orders_dl is already used by orders.tables.dead_letter',
       'p.yaml:11:92 pipelines[1].tables.gold: table gold/orders is already used by orders.tables.gold',
+      'p.yaml:11:40 pipelines[1].tables.bronze: its replay log bronze/orders_replay_log is already used by the replay log of orders',
     ]);
+    // a table may not be another pipeline's replay log (<bronze>_replay_log) either
+    const other = one.replace('name: orders', 'name: other').replace(/raw\/orders|bronze\/orders_dl|gold\/orders/g, (t) => `${t}_2`).replace('bronze/orders,', 'bronze/orders_replay_log,');
+    expect(problemsOf(`pipelines:\n${one}${other}`)).toEqual(['p.yaml:4:40 pipelines[0].tables.bronze: its replay log bronze/orders_replay_log is already used by other.tables.bronze']);
   });
 });
 

@@ -7,12 +7,12 @@
 import { loadPipelineFile, parsePipelineFile, pipelineNamed } from '../../src/pipelines/definition';
 import { PipelineNotRunnableError, stagePipeline } from '../../src/pipelines/stage-pipeline';
 import { SENSOR_PIPELINE } from '../../src/lake/pipeline';
-import { BRONZE, BRONZE_TXN_APP_ID, DEAD_LETTER, GOLD, GOLD_CHECKPOINT_APP_ID, parseRawTxnAppId, RAW, rawTxnAppId, stageAppIds } from '../../src/lake/tables';
+import { BRONZE, BRONZE_TXN_APP_ID, DEAD_LETTER, GOLD, GOLD_CHECKPOINT_APP_ID, parseRawTxnAppId, RAW, rawTxnAppId, REPLAY_LOG, stageAppIds } from '../../src/lake/tables';
 import { pipelinesWithExample } from '../helpers/pipelines';
 
 test('the shipped sensor definition runs as the code\'s sensor pipeline: same tables, schemas and app ids', () => {
   const p = stagePipeline(pipelineNamed(loadPipelineFile(), 'sensor'));
-  expect(p.tables).toEqual({ raw: RAW, bronze: BRONZE, deadLetter: DEAD_LETTER, gold: GOLD });
+  expect(p.tables).toEqual({ raw: RAW, bronze: BRONZE, deadLetter: DEAD_LETTER, gold: GOLD, replayLog: REPLAY_LOG });
   expect(p.appIds).toEqual({
     rawPrefix: 'tributary.raw/',
     bronze: 'tributary.bronze/raw-version',
@@ -33,6 +33,14 @@ test('another pipeline: its definition\'s tables, rules and gold spec, app ids n
   expect([p.tables.raw.name, p.tables.bronze.name, p.tables.deadLetter.name, p.tables.gold.name]).toEqual(['raw/orders', 'bronze/orders', 'bronze/orders_dead_letter', 'gold/orders']);
   expect(p.tables.raw.fields).toEqual(RAW.fields);
   expect(p.tables.deadLetter.fields).toEqual(DEAD_LETTER.fields);
+  // the replay log: the sensor's layout (REPLAY_LOG) with the pipeline's fields, next to its bronze
+  expect(p.tables.replayLog.name).toBe('bronze/orders_replay_log');
+  expect(p.tables.replayLog.fields.map((f) => f.name)).toEqual([
+    ...REPLAY_LOG.fields.slice(0, 7).map((f) => f.name),
+    ...def.rules.fields.map((f) => f.name),
+    'arrived_at',
+    'replayed_at',
+  ]);
   expect(p.rules).toBe(def.rules);
   expect(p.gold).toMatchObject({ keys: ['order_id'], sequenceBy: ['updated_at'], scdType: 2, deleteWhenSql: expect.stringContaining('op') });
   expect(p.appIds).toEqual(stageAppIds('orders'));
