@@ -76,7 +76,8 @@ function landedTxns(records: KafkaRecords, forget: PartitionRef[], ids: StageApp
  * kind (0 null, 1 UTF-8, 2 other bytes). Plus one row per partition segment with its topic and
  * partition. DuckDB then joins the segment, decodes the UTF-8 values and types the columns,
  * vectorized. No column holds a NULL: the chunk's validity mask would cost a BigInt operation per
- * row after the first one. The UTF-8 check stays in JS (an ASCII scan, Node's isUtf8 for the rest):
+ * row after the first one. The UTF-8 check stays in JS (Node's isUtf8, SIMD, on the value's view the
+ * blob vector takes anyway: half the CPU of a JS ASCII scan before it, bench/RESULTS.md 2026-12-01):
  * DuckDB's try(decode()) agrees with isUtf8 but cost 0.38 µs per row against 0.02 for a plain
  * decode (one invalid value makes a whole vector fall back to row-by-row evaluation). Measured and
  * rejected: handing DuckDB each fetched record set once and cutting values out in SQL
@@ -105,13 +106,6 @@ function inFileOrder(segments: RecordSegment[]): RecordSegment[] {
     .map((seg, i) => ({ seg, i }))
     .sort((a, b) => (a.seg.topic < b.seg.topic ? -1 : a.seg.topic > b.seg.topic ? 1 : a.seg.partition - b.seg.partition || a.i - b.i))
     .map((x) => x.seg);
-}
-
-/** Whether bytes[start, end) is UTF-8: a plain scan for the common all-ASCII value, else Node's check. */
-function isUtf8Range(bytes: Uint8Array, start: number, end: number): boolean {
-  let high = 0;
-  for (let i = start; i < end; i++) high |= bytes[i];
-  return high < 0x80 || isUtf8(bytes.subarray(start, end));
 }
 
 /** A flush's data file, written (RawTableWriter.prepare) but not committed yet. */
@@ -266,9 +260,10 @@ export class RawTableWriter {
           } else {
             const start = valueStarts[i];
             const bytes = sources[valueSources[i]];
+            const value = bytes.subarray(start, start + len);
             // The blob vector copies `.bytes` into DuckDB when flushed.
-            vValue.setItem(j, { bytes: bytes.subarray(start, start + len) });
-            vKind.setItem(j, isUtf8Range(bytes, start, start + len) ? KIND_UTF8 : KIND_BYTES);
+            vValue.setItem(j, { bytes: value });
+            vKind.setItem(j, isUtf8(value) ? KIND_UTF8 : KIND_BYTES);
           }
         }
         for (const v of [vSeg, vOffset, vTs, vValue, vKind]) v.flush();
