@@ -3,8 +3,8 @@
  * the stages, and the stage-3 reference run:
  *   - Kafka: the Java consumer benchmark, org.apache.kafka.tools.ConsumerPerformance from
  *     $KAFKA_LIB_DIR. Its fetch rate (group join excluded) is the stage-1 ceiling.
- *   - (reference) the project's kafkajs range reader alone, no writes, in a child process: the
- *     bound of stage 1's client library.
+ *   - (reference) the project's range reader alone (its own record-batch decoder over kafkajs
+ *     connections, src/kafka/range-reader.ts), no writes, in a child process: stage 1's read cost.
  *   - DuckDB alone: the payloads written to a TSV file beforehand (not timed), then
  *     read_csv → parsedSensorSql (src/lake/sensor-rules.ts) → COPY TO parquet, in a child
  *     process (so its memory does not count as the worker's). The stage-2 ceiling.
@@ -183,10 +183,10 @@ export async function duckdbCeiling(file: string, parquet: string): Promise<Duck
 }
 
 /**
- * Not a ceiling but the bound of stage 1's client: the project's range reader (kafkajs) reading
- * the whole topic with the stage's default batch limits and a flush that only counts — no DuckDB,
- * no Delta. Stage 1 minus this = the cost of writing; this vs the Java consumer = the cost of
- * kafkajs decoding in JavaScript.
+ * Not a ceiling but the bound of stage 1's reading: the project's range reader (its own record-batch
+ * decoder over kafkajs connections) reading the whole topic with the stage's default batch limits
+ * and a flush that only counts — no DuckDB, no Delta. Stage 1 minus this = the cost of writing.
+ * (The option and type keep their old `kafkajs` names so older bench/out JSON still reads.)
  */
 export interface KafkajsAlone {
   messages: number;

@@ -265,7 +265,7 @@ export function printReport(results: SizeResult[], checks: Check[], mergeGold: M
     if (k) {
       crows.push([
         fmtInt(r.n),
-        'kafkajs range reader alone',
+        'range reader alone',
         `${fmtInt(k.msgPerSec)} msg/s`,
         k.seconds.toFixed(2),
         `reference, not a ceiling: src/kafka/range-reader.ts, no writes; ${(r.ratios.kafkajsAloneVsJava ?? 0).toFixed(3)} × Java; stage 1 = ${(r.ratios.stage1VsKafkajsAlone ?? 0).toFixed(3)} × this`,

@@ -27,7 +27,7 @@
  * --maintenance: afterwards, what compaction buys (bench/maintenance.ts): snapshot load and full
  * scan of a 2,000-commit raw table, and a gold MERGE after 100 merges, before vs after compaction.
  *
- * Ceilings (same topic, same payloads; bench/ceilings.ts): the Java consumer (stage 1), the kafkajs
+ * Ceilings (same topic, same payloads; bench/ceilings.ts): the Java consumer (stage 1), the
  * range reader alone (reference), DuckDB alone (stage 2), and bench/merge-gold.ts (stage 3's target).
  *
  * Delta snapshot + commit time at 1k/10k/100k table versions (bench/snapshot.ts) close the report.
@@ -282,10 +282,10 @@ async function main(args: BenchArgs): Promise<void> {
           try {
             size.ceilings.kafkajsAlone = await kafkajsAlone(topic);
             const k = size.ceilings.kafkajsAlone;
-            console.log(`reference, kafkajs range reader alone (no writes): ${fmtInt(k.msgPerSec)} msg/s (${k.seconds.toFixed(2)} s incl. connect and group join)`);
+            console.log(`reference, range reader alone (no writes): ${fmtInt(k.msgPerSec)} msg/s (${k.seconds.toFixed(2)} s incl. connect)`);
           } catch (e) {
             size.ceilings.errors.push(String(e instanceof Error ? e.message : e));
-            console.log(`reference, kafkajs alone: failed: ${String(e)}`);
+            console.log(`reference, range reader alone: failed: ${String(e)}`);
           }
         }
       }
