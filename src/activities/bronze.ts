@@ -3,7 +3,6 @@ import { ApplicationFailure } from '@temporalio/common';
 import { CheckpointAheadOfRawError, runBronze, type BronzeResult } from '../lake/bronze';
 import { lakeStores, openDuckDB } from '../lake/duckdb';
 import { ChangeFeedExpiredError, explainExpiredFeed } from '../lake/maintenance';
-import { isSensorPipeline } from '../lake/pipeline';
 import { ExpectationFailedError } from '../lake/expectation-outcome';
 import { isBackfill, type DeserializeInput } from '../workflows/bronze-input';
 import { activityMemoryLimit } from '../config';
@@ -47,7 +46,7 @@ export function makeDeserialize(deps: ActivityDeps) {
       if (e instanceof ExpectationFailedError) throw ApplicationFailure.nonRetryable(e.message, e.name);
       if (e instanceof CheckpointAheadOfRawError) throw ApplicationFailure.nonRetryable(e.message, e.name);
       // Log cleanup (or a person) removed raw commits this stage still had to read.
-      const expired = isSensorPipeline(pipeline) ? await explainExpiredFeed(e, deps.config.lakeRoot, 'bronze') : e;
+      const expired = await explainExpiredFeed(e, deps.config.lakeRoot, 'bronze', pipeline);
       if (expired instanceof ChangeFeedExpiredError) throw ApplicationFailure.nonRetryable(expired.message, expired.name);
       throw e;
     } finally {

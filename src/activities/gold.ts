@@ -93,7 +93,7 @@ export function makeMergeGold(deps: ActivityDeps) {
     } catch (e) {
       if (e instanceof GoldSpecError) throw ApplicationFailure.nonRetryable(e.message, e.name);
       // Log cleanup (or a person) removed bronze commits this stage still had to read.
-      const expired = isSensorPipeline(pipeline) ? await explainExpiredFeed(e, root, 'gold') : e;
+      const expired = await explainExpiredFeed(e, root, 'gold', pipeline);
       if (expired instanceof ChangeFeedExpiredError) throw ApplicationFailure.nonRetryable(expired.message, expired.name);
       throw e;
     } finally {

@@ -1,5 +1,6 @@
 /**
- * Table maintenance for the pipeline's tables: which tables, which layout each keeps, which
+ * Table maintenance for a pipeline's tables (any pipeline: a StagePipeline says which tables and
+ * app ids; the sensor pipeline's are the defaults): which tables, which layout each keeps, which
  * downstream stage reads each one incrementally, and the per-table order of the Delta operations
  * (src/delta: optimize, checkpoint, vacuum, log cleanup). The Delta library knows nothing of
  * stages; this module tells it what a stage still needs:
@@ -37,10 +38,14 @@ import {
 } from '../delta';
 import { openTableStore } from '../delta/open-store';
 import { DEFAULT_GOLD_LAYOUT } from './gold';
-import { BRONZE, BRONZE_TXN_APP_ID, DEAD_LETTER, GOLD, GOLD_CHECKPOINT_APP_ID, lakeTable, RAW, REPLAY_LOG, tableDir, type TableDef } from './tables';
+import { isSensorPipeline, SENSOR_PIPELINE, type StagePipeline } from './pipeline';
+import { lakeTable, tableDir, type TableDef } from './tables';
 
-/** Every table of the pipeline, the replay log included. */
-export const MAINTAINED_TABLES: readonly TableDef[] = [RAW, BRONZE, DEAD_LETTER, REPLAY_LOG, GOLD];
+/** Every table of a pipeline, the replay log included, in the order maintenance keeps them. */
+export const maintainedTables = (p: StagePipeline): readonly TableDef[] => [p.tables.raw, p.tables.bronze, p.tables.deadLetter, p.tables.replayLog, p.tables.gold];
+
+/** The sensor pipeline's tables. */
+export const MAINTAINED_TABLES: readonly TableDef[] = maintainedTables(SENSOR_PIPELINE);
 
 export const MAINTENANCE_OPERATIONS = ['compact', 'checkpoint', 'vacuum', 'cleanupLog'] as const;
 export type MaintenanceOperation = (typeof MAINTENANCE_OPERATIONS)[number];
@@ -55,21 +60,29 @@ interface IncrementalReader {
 /** Where a table is stored: local disk or an object store, as the stages open it. */
 const storeOf = (lakeRoot: string, table: TableDef) => openTableStore(tableDir(lakeRoot, table));
 
-/** Who reads each table through its change feed (stage 2 writes both bronze tables, one txn each). */
-const READERS = new Map<string, IncrementalReader[]>([
-  [
-    RAW.name,
-    [
-      { stage: 'bronze', table: BRONZE, appId: BRONZE_TXN_APP_ID },
-      { stage: 'bronze', table: DEAD_LETTER, appId: BRONZE_TXN_APP_ID },
-    ],
-  ],
-  [BRONZE.name, [{ stage: 'gold', table: GOLD, appId: GOLD_CHECKPOINT_APP_ID }]],
-]);
+/**
+ * Who reads each of the pipeline's tables through its change feed: stage 2 reads raw and writes
+ * both bronze tables (one txn each, under the pipeline's bronze app id); stage 3 reads bronze
+ * (txn in gold under its gold app id). The dead letter, replay log and gold have no such reader.
+ */
+function readersOf(p: StagePipeline, table: TableDef): IncrementalReader[] | undefined {
+  if (table.name === p.tables.raw.name) {
+    return [
+      { stage: 'bronze', table: p.tables.bronze, appId: p.appIds.bronze },
+      { stage: 'bronze', table: p.tables.deadLetter, appId: p.appIds.bronze },
+    ];
+  }
+  if (table.name === p.tables.bronze.name) return [{ stage: 'gold', table: p.tables.gold, appId: p.appIds.gold }];
+  return undefined;
+}
 
-/** Gold stays sorted by (ts_ms, sensor_id) and cut into ts_ms windows, so MERGE keeps pruning by stats. */
-export function tableLayout(table: TableDef): Pick<CompactionOptions, 'orderBy' | 'groupOf'> {
-  if (table.name !== GOLD.name) return {};
+/**
+ * The sensor pipeline's gold stays sorted by (ts_ms, sensor_id) and cut into ts_ms windows, so
+ * MERGE keeps pruning by stats (gold.ts writes it that way). Other pipelines' gold merge
+ * (gold-scd.ts) keeps no sort order, so compaction only bin-packs it, like every other table.
+ */
+export function tableLayout(table: TableDef, pipeline: StagePipeline = SENSOR_PIPELINE): Pick<CompactionOptions, 'orderBy' | 'groupOf'> {
+  if (!isSensorPipeline(pipeline) || table.name !== pipeline.tables.gold.name) return {};
   return {
     orderBy: ['ts_ms', 'sensor_id'],
     groupOf: (add: AddAction) => {
@@ -83,8 +96,8 @@ export function tableLayout(table: TableDef): Pick<CompactionOptions, 'orderBy' 
  * The version each downstream reader of `table` has processed through (-1 = nothing yet, so it
  * needs the whole log); null when nobody reads the table incrementally.
  */
-export async function downstreamCheckpoint(lakeRoot: string, table: TableDef): Promise<number | null> {
-  const readers = READERS.get(table.name);
+export async function downstreamCheckpoint(lakeRoot: string, table: TableDef, pipeline: StagePipeline = SENSOR_PIPELINE): Promise<number | null> {
+  const readers = readersOf(pipeline, table);
   if (!readers) return null;
   let min = Number.MAX_SAFE_INTEGER;
   for (const r of readers) {
@@ -101,6 +114,8 @@ export async function downstreamCheckpoint(lakeRoot: string, table: TableDef): P
 
 export interface MaintainTableRequest {
   lakeRoot: string;
+  /** Whose table (its readers and layout); default the sensor pipeline. */
+  pipeline?: StagePipeline;
   table: TableDef;
   operations: readonly MaintenanceOperation[];
   dryRun: boolean;
@@ -133,7 +148,7 @@ export async function maintainTable(conn: DuckDBConnection, req: MaintainTableRe
 
   if (req.properties && Object.keys(req.properties).length > 0) out.propertiesSet = await setProperties(table, req.properties, req.dryRun);
 
-  const downstream = await downstreamCheckpoint(req.lakeRoot, req.table);
+  const downstream = await downstreamCheckpoint(req.lakeRoot, req.table, req.pipeline);
   if (ops.has('compact')) out.compaction = await compactTable(conn, table, req, downstream);
 
   // A compaction is always followed by a checkpoint (readers then skip the removed files' history).
@@ -174,7 +189,7 @@ async function compactTable(conn: DuckDBConnection, table: DeltaTable, req: Main
       return { bins: 0, filesRemoved: 0, filesAdded: 0, bytesRemoved: 0, bytesAdded: 0, versions: [], skipped: `the downstream reader is behind the retained log: ${e.message}` };
     }
   }
-  const opts: CompactionOptions = { ...tableLayout(req.table), targetFileSize: req.targetFileSize, eligible: (a) => !unconsumed.has(a.path) };
+  const opts: CompactionOptions = { ...tableLayout(req.table, req.pipeline), targetFileSize: req.targetFileSize, eligible: (a) => !unconsumed.has(a.path) };
   if (req.dryRun) {
     const plan = await planTableCompaction(table, opts);
     const bytes = plan.bins.reduce((s, b) => s + b.bytes, 0);
@@ -218,22 +233,22 @@ export class ChangeFeedExpiredError extends Error {
  * starts after the stage's checkpoint (log cleanup, or files deleted by hand); returns any other
  * error unchanged. Called by the stage activities when a run fails.
  */
-export async function explainExpiredFeed(e: unknown, lakeRoot: string, stage: 'bronze' | 'gold'): Promise<unknown> {
+export async function explainExpiredFeed(e: unknown, lakeRoot: string, stage: 'bronze' | 'gold', pipeline: StagePipeline = SENSOR_PIPELINE): Promise<unknown> {
   // By name: the error comes from whichever Delta reader the stage uses.
   if ((e as Error)?.name !== 'DeltaLogCorruptError') return e;
-  const upstreamTable = stage === 'bronze' ? RAW : BRONZE;
+  const upstreamTable = stage === 'bronze' ? pipeline.tables.raw : pipeline.tables.bronze;
   const upstream = storeOf(lakeRoot, upstreamTable);
   const oldest = await oldestCommitVersion(upstream).catch(() => null);
-  const after = (await downstreamCheckpoint(lakeRoot, upstreamTable).catch(() => null)) ?? -1;
+  const after = (await downstreamCheckpoint(lakeRoot, upstreamTable, pipeline).catch(() => null)) ?? -1;
   if (oldest === null || oldest <= after + 1) return e;
   // Every row is still in the upstream table's snapshot (compaction only rewrites rows the stage
   // has read, vacuum only deletes unreferenced files): what is lost is the commit-by-commit path.
   const recover =
     stage === 'bronze'
       ? `re-derive bronze from the raw table's snapshot: every raw row not yet in bronze or the dead letter (a backfill keyed by topic/partition/offset, ` +
-        `which skips rows already there), then move tributary.bronze/raw-version in both bronze tables to raw version ${oldest - 1}`
+        `which skips rows already there), then move ${pipeline.appIds.bronze} in both bronze tables to raw version ${oldest - 1}`
       : `rebuild gold from the bronze table's snapshot (a MERGE of every live bronze file is idempotent: newer arrival wins), ` +
-        `then move tributary.gold/bronze-version to bronze version ${oldest - 1}`;
+        `then move ${pipeline.appIds.gold} to bronze version ${oldest - 1}`;
   return new ChangeFeedExpiredError(
     `${stage} stage: its checkpoint is version ${after} of ${upstreamTable.name}, but that table's log now starts at version ${oldest} ` +
       `(versions ${after + 1}..${oldest - 1} were removed by log cleanup — delta.logRetentionDuration — or by hand), ` +
@@ -245,10 +260,10 @@ export interface TableHealthRow extends TableHealth {
   table: string;
 }
 
-/** Maintenance health of every pipeline table that exists (for `npm run status`). */
-export async function tablesHealth(lakeRoot: string): Promise<TableHealthRow[]> {
+/** Maintenance health of every table of the pipeline that exists (for `npm run status`). */
+export async function tablesHealth(lakeRoot: string, pipeline: StagePipeline = SENSOR_PIPELINE): Promise<TableHealthRow[]> {
   const out: TableHealthRow[] = [];
-  for (const t of MAINTAINED_TABLES) {
+  for (const t of maintainedTables(pipeline)) {
     let snap;
     try {
       snap = await loadSnapshot(storeOf(lakeRoot, t));

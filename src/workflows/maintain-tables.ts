@@ -1,6 +1,7 @@
 /**
  * Table maintenance — what Databricks does for the seed's tables (OPTIMIZE, VACUUM, checkpoints,
- * log cleanup), as a scheduled workflow (`sensor-maintain-tables`, daily by default).
+ * log cleanup), as a scheduled workflow per pipeline (`sensor-maintain-tables`,
+ * `<pipeline>-maintain-tables`, daily by default); `pipeline` in the input says whose tables.
  *
  * The workflow only decides: it validates the input and runs one activity per table, in order, so
  * a table that fails (reported in the result, and the run then fails) never keeps the others
@@ -11,6 +12,7 @@ import type { Activities } from '../activities';
 import { STAGE_RETRY, validated } from './common';
 import { parseInput } from './inputs';
 import { MaintainTablesInput, type MaintainTablesResult } from './maintain-tables-input';
+import { DEFAULT_PIPELINE } from '../pipelines/name';
 import { PipelineStage } from './search-attributes';
 
 const { maintainTable } = proxyActivities<Activities>({
@@ -28,6 +30,8 @@ export async function maintainTablesWorkflow(rawInput?: unknown): Promise<Mainta
     try {
       result.tables.push(
         await maintainTable({
+          // the sensor pipeline's activity input stays what it always was (the activity defaults to it)
+          ...(input.pipeline === DEFAULT_PIPELINE ? {} : { pipeline: input.pipeline }),
           table,
           operations: input.operations,
           dryRun: input.dryRun,
@@ -41,7 +45,7 @@ export async function maintainTablesWorkflow(rawInput?: unknown): Promise<Mainta
       result.failed.push({ table, error: cause?.message ?? (e as Error).message });
     }
   }
-  setCurrentDetails(describe(result));
+  setCurrentDetails(describe(input.pipeline, result));
   if (result.failed.length > 0) {
     throw ApplicationFailure.nonRetryable(
       `maintenance failed on ${result.failed.map((f) => `${f.table}: ${f.error}`).join('; ')}`,
@@ -52,7 +56,7 @@ export async function maintainTablesWorkflow(rawInput?: unknown): Promise<Mainta
   return result;
 }
 
-function describe(r: MaintainTablesResult): string {
+function describe(pipeline: string, r: MaintainTablesResult): string {
   const lines = r.tables.map((t) => {
     const parts = [`**${t.table}** v${t.version}`];
     if (t.propertiesSet.length) parts.push(`properties set: ${t.propertiesSet.join(', ')}`);
@@ -63,5 +67,6 @@ function describe(r: MaintainTablesResult): string {
     return parts.join('; ');
   });
   const failed = r.failed.map((f) => `**${f.table}** FAILED: ${f.error}`);
-  return [`${r.dryRun ? 'Dry run — nothing changed. ' : ''}operations: ${r.operations.join(', ')}`, ...lines, ...failed].join('\n\n');
+  const whose = pipeline === DEFAULT_PIPELINE ? '' : `pipeline ${pipeline}: `;
+  return [`${r.dryRun ? 'Dry run — nothing changed. ' : ''}${whose}operations: ${r.operations.join(', ')}`, ...lines, ...failed].join('\n\n');
 }
