@@ -1,7 +1,7 @@
 /**
  * The Temporal Schedules that run the pipelines — Temporal's supported form of the cron jobs the
- * seed describes (every 5/15/30 min) — three per pipeline of the definition file, plus daily table
- * maintenance (what Databricks does for the seed's tables: OPTIMIZE, VACUUM, checkpoints, log
+ * seed describes (every 5/15/30 min) — three per pipeline of the definition file, plus each
+ * pipeline's daily table maintenance (what Databricks does for the seed's tables: OPTIMIZE, VACUUM, checkpoints, log
  * cleanup). Overlap SKIP: a stage never runs twice at once from its schedule. Creating them is
  * idempotent: an existing schedule is updated in place, which keeps its identity and the last
  * completion result its runs chain their checkpoint through.
@@ -40,6 +40,9 @@ export const SCHEDULES: readonly ScheduleDef[] = [
     summary: 'compaction, checkpoints, vacuum and log cleanup of every table',
   },
 ];
+
+/** A pipeline's maintenance schedule: `sensor-maintain-tables` (its id since the start), `<pipeline>-maintain-tables`. */
+export const maintenanceScheduleId = (pipeline: string): string => `${pipeline}-maintain-tables`;
 
 /** The three data stages (maintenance keeps their tables but moves no data). */
 export const STAGE_SCHEDULES = SCHEDULES.filter((d): d is ScheduleDef & { stage: 'raw' | 'bronze' | 'gold' } => d.stage !== 'maintenance');
@@ -85,8 +88,8 @@ export interface EnsureSchedulesOptions {
   /** The pipelines whose stage schedules to create or update (default: the built-in sensor pipeline). */
   pipelines?: readonly PipelineScheduling[];
   /**
-   * Create or update the maintenance schedule too. Default: when the sensor pipeline is among
-   * `pipelines` — maintenance keeps the sensor pipeline's tables (maintainTablesWorkflow's).
+   * Create or update each pipeline's maintenance schedule too (`<pipeline>-maintain-tables`, cron
+   * SCHEDULE_MAINTAIN_CRON or daily at 03:00, after all stage schedules). Default: true.
    */
   maintenance?: boolean;
   /** Input for each stage's workflow, merged into every pipeline's (default: {} = the workflow's defaults). */
@@ -106,7 +109,7 @@ export interface EnsureSchedulesOptions {
 /** One schedule as it will be created: what `ensureSchedules` writes and `pipelines apply --dry-run` prints. */
 export interface PlannedSchedule {
   id: string;
-  /** The pipeline it runs; undefined for maintenance (shared). */
+  /** The pipeline it runs (maintenance: whose tables it keeps). */
   pipeline?: string;
   stage: ScheduleDef['stage'];
   workflowType: string;
@@ -152,9 +155,21 @@ export function planSchedules(opts: Omit<EnsureSchedulesOptions, 'taskQueue'>): 
       out.push({ id, pipeline: p.name, stage: def.stage, workflowType: def.workflowType, ...withTiming(def.stage, stageCron(p, def, env)), input, summary });
     }
   }
-  if (opts.maintenance ?? (opts.pipelines ?? [BUILT_IN_SENSOR]).some((p) => p.name === SENSOR_PIPELINE)) {
+  if (opts.maintenance ?? true) {
     const def = SCHEDULES.find((d) => d.stage === 'maintenance')!;
-    out.push({ id: `${prefix}${def.id}`, stage: def.stage, workflowType: def.workflowType, ...withTiming(def.stage, cronFor(def, env)), input: { ...((opts.inputs?.maintenance as object) ?? {}) }, summary: def.summary });
+    for (const p of opts.pipelines ?? [BUILT_IN_SENSOR]) {
+      const sensor = p.name === SENSOR_PIPELINE;
+      out.push({
+        id: `${prefix}${maintenanceScheduleId(p.name)}`,
+        pipeline: p.name,
+        stage: def.stage,
+        workflowType: def.workflowType,
+        ...withTiming(def.stage, cronFor(def, env)),
+        // the sensor pipeline's input stays {} (the workflow defaults to it)
+        input: { ...(sensor ? {} : { pipeline: p.name }), ...((opts.inputs?.maintenance as object) ?? {}) },
+        summary: sensor ? def.summary : `pipeline ${p.name}: ${def.summary}`,
+      });
+    }
   }
   return out;
 }
@@ -193,19 +208,19 @@ export async function triggerSchedules(client: Client, idPrefix = '', pipelines:
   for (const p of pipelines) for (const def of STAGE_SCHEDULES) await client.schedule.getHandle(`${idPrefix}${p.scheduleIds[def.stage]}`).trigger(ScheduleOverlapPolicy.SKIP);
 }
 
-/** A stage schedule of a pipeline that is no longer in the definition file. */
+/** A stage or maintenance schedule of a pipeline that is no longer in the definition file. */
 export interface OrphanSchedule {
   id: string;
   pipeline: string;
   stage: string;
 }
 
-const SENSOR_IDS = new Set(Object.values(BUILT_IN_SENSOR.scheduleIds));
+const SENSOR_IDS = new Set([...Object.values(BUILT_IN_SENSOR.scheduleIds), maintenanceScheduleId(SENSOR_PIPELINE)]);
 
 /**
- * Stage schedules (under `idPrefix`) whose pipeline is not among `pipelines`: schedules created
- * for a pipeline carry it in their memo; the sensor pipeline's older schedules carry none and are
- * known by their ids. Maintenance is shared and never an orphan. Found from the schedule list,
+ * Stage and maintenance schedules (under `idPrefix`) whose pipeline is not among `pipelines`:
+ * schedules created for a pipeline carry it in their memo; the sensor pipeline's older schedules
+ * carry none and are known by their ids. Found from the schedule list,
  * which the server indexes asynchronously: a schedule created a moment ago may not be listed yet.
  */
 export async function orphanSchedules(client: Client, pipelines: readonly Pick<PipelineScheduling, 'name'>[], idPrefix = ''): Promise<OrphanSchedule[]> {
@@ -214,7 +229,7 @@ export async function orphanSchedules(client: Client, pipelines: readonly Pick<P
   for await (const s of client.schedule.list()) {
     if (!s.scheduleId.startsWith(idPrefix)) continue;
     const stage = typeof s.memo?.stage === 'string' ? s.memo.stage : undefined;
-    if (stage === undefined || stage === 'maintenance') continue;
+    if (stage === undefined) continue;
     const pipeline = typeof s.memo?.pipeline === 'string' ? s.memo.pipeline : SENSOR_IDS.has(s.scheduleId.slice(idPrefix.length)) ? SENSOR_PIPELINE : undefined;
     if (pipeline !== undefined && !names.has(pipeline)) out.push({ id: s.scheduleId, pipeline, stage });
   }

@@ -61,10 +61,13 @@ describe('schedules', () => {
     const prefix = `${uniqueName('t')}-`;
     const { pipelines } = parsePipelineFile(pipelinesWithExample());
     const [sensor] = pipelines;
-    const ids = ['sensor-raw-ingest', 'sensor-deserialize', 'sensor-merge-gold', 'orders-raw-ingest', 'orders-deserialize', 'orders-merge-gold', 'sensor-maintain-tables'];
+    const ids = ['sensor-raw-ingest', 'sensor-deserialize', 'sensor-merge-gold', 'orders-raw-ingest', 'orders-deserialize', 'orders-merge-gold', 'sensor-maintain-tables', 'orders-maintain-tables'];
     try {
       const first = await syncSchedules(w.client, { taskQueue: w.taskQueue, idPrefix: prefix, pipelines, env: {} });
-      expect(first.schedules.map((s) => [s.id.slice(prefix.length), s.pipeline ?? null, s.created])).toEqual(ids.map((id) => [id, id.startsWith('orders') ? 'orders' : id.includes('maintain') ? null : 'sensor', true]));
+      expect(first.schedules.map((s) => [s.id.slice(prefix.length), s.pipeline ?? null, s.created])).toEqual(ids.map((id) => [id, id.startsWith('orders') ? 'orders' : 'sensor', true]));
+      const ordersMaint = await w.client.schedule.getHandle(`${prefix}orders-maintain-tables`).describe();
+      expect(ordersMaint.action).toMatchObject({ workflowType: 'maintainTablesWorkflow', args: [{ pipeline: 'orders' }] });
+      expect(ordersMaint.memo).toEqual({ stage: 'maintenance', pipeline: 'orders' });
       const gold = await w.client.schedule.getHandle(`${prefix}orders-merge-gold`).describe();
       expect(gold.action).toMatchObject({ workflowType: 'mergeGoldWorkflow', taskQueue: w.taskQueue, args: [{ pipeline: 'orders' }] });
       expect(gold.spec.calendars?.[0].minute).toEqual([{ start: 0, end: 59, step: 10 }]); // the definition's */10
@@ -79,7 +82,7 @@ describe('schedules', () => {
       const kept = await syncSchedules(w.client, { taskQueue: w.taskQueue, idPrefix: prefix, pipelines: [sensor!], env: {} });
       expect(kept.orphans.map((o) => o.id)).toEqual([...ordersIds].sort());
       for (const id of ordersIds) await w.client.schedule.getHandle(id).describe();
-      // … and deleted with prune; the sensor pipeline's and the maintenance schedule stay
+      // … and deleted with prune (its maintenance schedule too); the sensor pipeline's stay
       const pruned = await syncSchedules(w.client, { taskQueue: w.taskQueue, idPrefix: prefix, pipelines: [sensor!], env: {}, prune: true });
       expect(pruned.orphans.map((o) => o.id)).toEqual([...ordersIds].sort());
       for (const id of ordersIds) await expect(w.client.schedule.getHandle(id).describe()).rejects.toThrow(/not found/i);

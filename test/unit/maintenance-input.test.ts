@@ -2,7 +2,7 @@
 import { loadEnv, loadWorkerConfig } from '../../src/config';
 import { MAINTAINED_TABLES, MAINTENANCE_OPERATIONS } from '../../src/lake/maintenance';
 import { InvalidInputError, parseInput } from '../../src/workflows/inputs';
-import { MAINTAINED_TABLE_NAMES, MaintainTablesInput, OPERATIONS } from '../../src/workflows/maintain-tables-input';
+import { MAINTAINED_TABLE_NAMES, MaintainTablesInput, OPERATIONS, TABLE_ROLES } from '../../src/workflows/maintain-tables-input';
 
 describe('maintainTablesWorkflow input', () => {
   it('the workflow and the lake layer list the same tables and operations', () => {
@@ -12,6 +12,7 @@ describe('maintainTablesWorkflow input', () => {
 
   it('defaults to every table, every operation, no dry run, no force', () => {
     expect(parseInput(MaintainTablesInput, undefined, 'm')).toEqual({
+      pipeline: 'sensor',
       tables: [...MAINTAINED_TABLE_NAMES],
       operations: ['compact', 'checkpoint', 'vacuum', 'cleanupLog'],
       dryRun: false,
@@ -21,6 +22,15 @@ describe('maintainTablesWorkflow input', () => {
       tables: ['gold/sensor_readings'],
       vacuumRetentionHours: 24,
     });
+  });
+
+  it('another pipeline: its tables by path or role, default every role (the activity resolves them)', () => {
+    expect(parseInput(MaintainTablesInput, { pipeline: 'orders' }, 'm')).toMatchObject({ pipeline: 'orders', tables: [...TABLE_ROLES] });
+    expect(parseInput(MaintainTablesInput, { pipeline: 'orders', tables: ['gold/orders', 'raw', 'raw'] }, 'm').tables).toEqual(['gold/orders', 'raw']);
+    expect(() => parseInput(MaintainTablesInput, { pipeline: 'orders', tables: ['../etc'] }, 'm')).toThrow(/tables\.0/);
+    expect(() => parseInput(MaintainTablesInput, { pipeline: 'Orders!' }, 'm')).toThrow(/pipeline/);
+    // the sensor pipeline's tables are checked in the workflow already
+    expect(() => parseInput(MaintainTablesInput, { pipeline: 'sensor', tables: ['raw'] }, 'm')).toThrow(/tables\.0: not a table of the sensor pipeline/);
   });
 
   it('refuses unknown tables, operations and fields', () => {

@@ -2,7 +2,7 @@
  * The schedules planned for the pipelines of a definition file (src/schedules.ts planSchedules):
  * three per pipeline with its ids and crons, the sensor pipeline's exactly as before pipelines were
  * declared (same ids, SCHEDULE_*_CRON overrides, no `pipeline` in the input), the others with
- * `pipeline: <name>`, and one shared maintenance schedule.
+ * `pipeline: <name>`, and a maintenance schedule per pipeline (the sensor pipeline's as before).
  */
 import { parsePipelineFile } from '../../src/pipelines/definition';
 import { BUILT_IN_SENSOR, planSchedules, SCHEDULES } from '../../src/schedules';
@@ -19,7 +19,7 @@ test('without a definition: the four schedules the code has always created', () 
   expect(BUILT_IN_SENSOR).toEqual({ name: 'sensor', schedules: pipelines[0]!.schedules, nearRealTime: false, scheduleIds: pipelines[0]!.scheduleIds });
 });
 
-test('every pipeline of the file gets its three stage schedules; maintenance once', () => {
+test('every pipeline of the file gets its three stage schedules and its maintenance schedule', () => {
   expect(brief({ env: {}, pipelines })).toEqual([
     ['sensor-raw-ingest', '*/5 * * * *', 'ingestRawWorkflow', {}],
     ['sensor-deserialize', '*/15 * * * *', 'deserializeWorkflow', {}],
@@ -28,12 +28,20 @@ test('every pipeline of the file gets its three stage schedules; maintenance onc
     ['orders-deserialize', '*/5 * * * *', 'deserializeWorkflow', { pipeline: 'orders' }],
     ['orders-merge-gold', '*/10 * * * *', 'mergeGoldWorkflow', { pipeline: 'orders' }],
     ['sensor-maintain-tables', '0 3 * * *', 'maintainTablesWorkflow', {}],
+    ['orders-maintain-tables', '0 3 * * *', 'maintainTablesWorkflow', { pipeline: 'orders' }],
   ]);
 });
 
-test('maintenance (of the sensor pipeline\'s tables) comes with the sensor pipeline', () => {
-  expect(planSchedules({ env: {}, pipelines: [pipelines[1]!] }).map((s) => s.id)).toEqual(['orders-raw-ingest', 'orders-deserialize', 'orders-merge-gold']);
-  expect(planSchedules({ env: {}, pipelines: [pipelines[1]!], maintenance: true }).map((s) => s.id)).toContain('sensor-maintain-tables');
+test('each pipeline\'s maintenance keeps its own tables; SCHEDULE_MAINTAIN_CRON sets every one; maintenance: false plans none', () => {
+  const orders = planSchedules({ env: { SCHEDULE_MAINTAIN_CRON: '30 2 * * *' }, pipelines: [pipelines[1]!] });
+  expect(orders.map((s) => [s.id, s.pipeline, s.stage])).toEqual([
+    ['orders-raw-ingest', 'orders', 'raw'],
+    ['orders-deserialize', 'orders', 'bronze'],
+    ['orders-merge-gold', 'orders', 'gold'],
+    ['orders-maintain-tables', 'orders', 'maintenance'],
+  ]);
+  expect(orders[3]).toMatchObject({ cron: '30 2 * * *', input: { pipeline: 'orders' }, summary: expect.stringMatching(/^pipeline orders: compaction/) });
+  expect(planSchedules({ env: {}, pipelines, maintenance: false }).some((s) => s.stage === 'maintenance')).toBe(false);
 });
 
 test('SCHEDULE_*_CRON override the sensor pipeline only; near-real-time from the definition or the env', () => {
