@@ -1,8 +1,8 @@
 /**
  * `npm run schedules -- [--trigger] [--prune]`: creates or updates the three stage schedules of
  * every pipeline in the definition file (PIPELINES_FILE or ./pipelines.yaml; cron and near-real-time
- * from the definition, SCHEDULE_*_CRON still override the sensor pipeline's) and the maintenance
- * schedule; reports the schedules of pipelines no longer in the file (`--prune` deletes them);
+ * from the definition, SCHEDULE_*_CRON still override the sensor pipeline's) and each pipeline's
+ * maintenance schedule; reports the schedules of pipelines no longer in the file (`--prune` deletes them);
  * `--trigger` runs each stage of every pipeline once now.
  */
 import { Client, Connection } from '@temporalio/client';
