@@ -75,7 +75,7 @@ type Stage = 'raw' | 'bronze' | 'gold';
 /** What the schedules need of a pipeline definition. */
 export type PipelineScheduling = Pick<PipelineDefinition, 'name' | 'schedules' | 'nearRealTime' | 'scheduleIds'>;
 
-/** The sensor pipeline as the code has always scheduled it (used when no definition file is given: tests, `npm start`). */
+/** The sensor pipeline as the code has always scheduled it (used when no definition file is given: tests). */
 export const BUILT_IN_SENSOR: PipelineScheduling = {
   name: SENSOR_PIPELINE,
   schedules: { raw: '*/5 * * * *', bronze: '*/15 * * * *', gold: '*/30 * * * *' },
@@ -94,6 +94,8 @@ export interface EnsureSchedulesOptions {
   maintenance?: boolean;
   /** Input for each stage's workflow, merged into every pipeline's (default: {} = the workflow's defaults). */
   inputs?: Partial<Record<ScheduleDef['stage'], unknown>>;
+  /** Input for one pipeline's stages (by pipeline name), merged after `inputs` (`npm start`: its sample topic, sensor only). */
+  pipelineInputs?: Readonly<Record<string, Partial<Record<Stage, unknown>>>>;
   /** Near-real-time mode for every pipeline (PIPELINE_NEAR_REAL_TIME); a pipeline's own `near_real_time` also turns it on. */
   nearRealTime?: boolean;
   /** Prefix for ids (tests, the chaos driver); default none. */
@@ -150,6 +152,7 @@ export function planSchedules(opts: Omit<EnsureSchedulesOptions, 'taskQueue'>): 
         ...(nearRealTime && (def.stage === 'raw' || def.stage === 'bronze') ? { nearRealTime: true } : {}),
         ...(def.stage === 'raw' && parallelism !== undefined ? { parallelism } : {}),
         ...((opts.inputs?.[def.stage] as object) ?? {}),
+        ...((opts.pipelineInputs?.[p.name]?.[def.stage] as object) ?? {}),
       };
       const summary = p.name === SENSOR_PIPELINE ? def.summary : `pipeline ${p.name}: ${STAGE_SUMMARY[def.stage]}`;
       out.push({ id, pipeline: p.name, stage: def.stage, workflowType: def.workflowType, ...withTiming(def.stage, stageCron(p, def, env)), input, summary });

@@ -18,6 +18,8 @@ import { checkpointOf, NO_CHECKPOINT, readsAfter, type VersionCheckpoint } from 
 import { NOTHING_PROCESSED } from './lake/bronze-plan';
 import { tablesHealth, type TableHealthRow } from './lake/maintenance';
 import { BUILT_IN_SENSOR, SCHEDULES, STAGE_SCHEDULES } from './schedules';
+import type { PipelineDefinition } from './pipelines/definition';
+import { stagePipeline } from './pipelines/stage-pipeline';
 
 export interface TableStatus {
   table: string;
@@ -146,6 +148,17 @@ export type StatusPipeline = Pick<StagePipeline, 'name' | 'tables' | 'appIds'> &
 
 /** The sensor pipeline: the code's tables and app ids, its historical schedule ids. */
 export const SENSOR_STATUS: StatusPipeline = { ...SENSOR_PIPELINE, scheduleIds: BUILT_IN_SENSOR.scheduleIds };
+
+/**
+ * What status reads of the file's pipelines (`npm run status`, `npm start`): each one's stage tables and app ids
+ * as the worker runs it and its schedule ids, the sensor pipeline first (its part of the output is what it was
+ * before pipelines were declared). The sensor pipeline always has the code's tables and app ids, even when its
+ * definition drifted (validate says so).
+ */
+export function statusPipelinesOf(defs: readonly PipelineDefinition[]): StatusPipeline[] {
+  const all = defs.map((def): StatusPipeline => (def.name === SENSOR_PIPELINE.name ? { ...SENSOR_STATUS, source: def.source } : { ...stagePipeline(def), scheduleIds: def.scheduleIds }));
+  return all.sort((a, b) => Number(b.name === SENSOR_PIPELINE.name) - Number(a.name === SENSOR_PIPELINE.name));
+}
 
 type Role = keyof StatusPipeline['tables'];
 const ROLES: readonly Role[] = ['raw', 'bronze', 'deadLetter', 'gold'];

@@ -1,6 +1,7 @@
 /**
- * `npm start`: the pipeline end to end on one machine — local stack up, worker up, the
- * schedules created, a sample producer sending sensor data, each stage triggered once in order so
+ * `npm start`: the pipelines end to end on one machine — local stack up, worker up (the definition file
+ * checked as `npm run worker` checks it), every pipeline's schedules created as `npm run schedules` creates them,
+ * a sample producer sending sensor data, each stage triggered once in order so
  * gold has rows within a minute, and the status table every few seconds. Ctrl-C stops what this
  * command started (producer, worker, and the stack if it was not already running).
  */
@@ -10,11 +11,12 @@ import { Client, Connection, ScheduleOverlapPolicy } from '@temporalio/client';
 import { DefaultLogger, NativeConnection, Runtime } from '@temporalio/worker';
 import { z } from 'zod';
 import { loadEnv, loadWorkerConfig } from '../config';
-import { STAGE_SCHEDULES, ensureSchedules } from '../schedules';
-import { collectStatus, formatStatus } from '../status';
+import { DEFAULT_PIPELINE } from '../pipelines/name';
+import { STAGE_SCHEDULES, describeOrphans, syncSchedules } from '../schedules';
+import { collectStatus, formatStatus, statusPipelinesOf } from '../status';
 import { PipelineMetrics } from '../metrics/pipeline';
 import { metricsEndpoint, sdkTelemetry, serveMetrics } from '../metrics/server';
-import { createWorker } from '../worker';
+import { createWorker, loadWorkerPipelines } from '../worker';
 import { parseArgs, share } from './args';
 import { produceSample } from './produce';
 
@@ -43,6 +45,8 @@ async function main(): Promise<void> {
 
   const env = loadEnv();
   const config = loadWorkerConfig(env);
+  // The definition file, checked as `npm run worker` checks it (bind and runnability): a bad file stops here.
+  const pipelines = await loadWorkerPipelines();
   const endpoint = metricsEndpoint(env);
   // The status table is the output here; worker lifecycle chatter would bury it.
   Runtime.install({ logger: new DefaultLogger('WARN'), telemetryOptions: endpoint ? sdkTelemetry(endpoint) : undefined });
@@ -50,7 +54,7 @@ async function main(): Promise<void> {
   const clientConnection = await Connection.connect({ address: config.temporal.address });
   const client = new Client({ connection: clientConnection, namespace: config.temporal.namespace });
   const metrics = endpoint ? new PipelineMetrics(config, [args.topic], Runtime.instance().logger) : undefined;
-  const worker = await createWorker({ config }, workerConnection, { metrics });
+  const worker = await createWorker({ config, pipelines }, workerConnection, { metrics });
   const metricsServer = endpoint && metrics ? await serveMetrics(metrics, endpoint) : undefined;
   const workerDone = worker.run();
   console.log(`worker running on task queue ${config.temporal.taskQueue}; lake at ${config.lakeRoot}${metricsServer ? `; metrics at ${metricsServer.url}` : ''}`);
@@ -74,10 +78,17 @@ async function main(): Promise<void> {
   process.once('SIGINT', stop);
   process.once('SIGTERM', stop);
 
-  const topicInput = { raw: { topics: [args.topic], startingOffsets: 'earliest' } };
-  for (const s of await ensureSchedules(client, { taskQueue: config.temporal.taskQueue, inputs: topicInput, nearRealTime: env.PIPELINE_NEAR_REAL_TIME })) {
-    console.log(`${s.created ? 'created' : 'updated'} schedule ${s.id} (${s.cron})`);
-  }
+  // Every pipeline's schedules, as `npm run schedules` creates them (orphans reported, never pruned here);
+  // only the sensor pipeline reads the sample topic, from its start so the initial sample is landed.
+  if (!pipelines.pipelines.some((p) => p.name === DEFAULT_PIPELINE)) console.log(`${pipelines.file} has no ${DEFAULT_PIPELINE} pipeline: nothing reads the sample sent to ${args.topic}`);
+  const synced = await syncSchedules(client, {
+    taskQueue: config.temporal.taskQueue,
+    pipelines: pipelines.pipelines,
+    nearRealTime: env.PIPELINE_NEAR_REAL_TIME,
+    pipelineInputs: { [DEFAULT_PIPELINE]: { raw: { topics: [args.topic], startingOffsets: 'earliest' } } },
+  });
+  for (const s of synced.schedules) console.log(`${s.created ? 'created' : 'updated'} schedule ${s.id} (${s.cron})`);
+  for (const line of describeOrphans(synced)) console.log(line);
 
   const sample = { topic: args.topic, malformed: args.malformed, duplicates: args.duplicates, outOfOrder: 0.05, partitions: 3 };
   const truth = await produceSample({ ...sample, count: args.initial, rate: 0, seed: 1 }, { signal: abort.signal });
@@ -87,9 +98,9 @@ async function main(): Promise<void> {
     (e) => !stopping && console.error(`producer stopped: ${e instanceof Error ? e.message : e}`),
   );
 
-  // Each stage once, in order, so the first gold rows appear right away instead of in 30 minutes.
-  for (const def of STAGE_SCHEDULES) {
-    const handle = client.schedule.getHandle(def.id);
+  // Each stage of each pipeline once, in order, so the first gold rows appear right away instead of in 30 minutes.
+  for (const id of pipelines.pipelines.flatMap((p) => STAGE_SCHEDULES.map((def) => p.scheduleIds[def.stage]))) {
+    const handle = client.schedule.getHandle(id);
     const triggeredAt = Date.now() - 1000;
     await handle.trigger(ScheduleOverlapPolicy.SKIP); // SKIP: the run joins the schedule's checkpoint chain
     const run = await waitFor(async () => {
@@ -97,12 +108,13 @@ async function main(): Promise<void> {
       return actions.find((a) => a.takenAt.getTime() >= triggeredAt)?.action.workflow;
     });
     await client.workflow.getHandle(run.workflowId, run.firstExecutionRunId).result().then(
-      () => console.log(`${def.id}: first run done`),
-      (e) => console.log(`${def.id}: first run failed — ${e instanceof Error ? ((e.cause as Error | undefined)?.message ?? e.message) : e}`),
+      () => console.log(`${id}: first run done`),
+      (e) => console.log(`${id}: first run failed — ${e instanceof Error ? ((e.cause as Error | undefined)?.message ?? e.message) : e}`),
     );
   }
 
-  const show = async () => console.log('\n' + formatStatus(await collectStatus(client, config)));
+  const statusPipelines = statusPipelinesOf(pipelines.pipelines);
+  const show = async () => console.log('\n' + formatStatus(await collectStatus(client, config, [args.topic], { pipelines: statusPipelines, allPipelines: statusPipelines })));
   await show();
   const ticker = setInterval(() => void show().catch((e) => console.error(`status: ${e instanceof Error ? e.message : e}`)), args.statusEvery * 1000);
   console.log(`\nTemporal UI: ${env.TEMPORAL_UI_URL} — Ctrl-C to stop`);

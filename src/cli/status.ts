@@ -8,11 +8,9 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { Client, Connection } from '@temporalio/client';
 import { z } from 'zod';
 import { loadWorkerConfig } from '../config';
-import { SENSOR_PIPELINE } from '../lake/pipeline';
-import { loadPipelineFile, pipelineNamed, type PipelineDefinition } from '../pipelines/definition';
+import { loadPipelineFile, pipelineNamed } from '../pipelines/definition';
 import { PipelineName } from '../pipelines/name';
-import { stagePipeline } from '../pipelines/stage-pipeline';
-import { collectStatus, formatStatus, SENSOR_STATUS, type StatusPipeline } from '../status';
+import { collectStatus, formatStatus, statusPipelinesOf } from '../status';
 import { parseArgs } from './args';
 
 const Args = z
@@ -31,20 +29,11 @@ const Args = z
 
 const USAGE = 'usage: npm run status -- [--json] [--pipeline NAME] [--topic sensor_readings] [--watch [--every 5 (seconds)]]';
 
-/** What status reads of a pipeline: its stages' tables and app ids (as the worker runs it) and its schedule ids. */
-function statusPipeline(def: PipelineDefinition): StatusPipeline {
-  // the sensor pipeline always has the code's tables and app ids, even when its definition drifted (validate says so)
-  if (def.name === SENSOR_PIPELINE.name) return { ...SENSOR_STATUS, source: def.source };
-  return { ...stagePipeline(def), scheduleIds: def.scheduleIds };
-}
-
 async function main(): Promise<void> {
   const args = parseArgs(Args, process.argv.slice(2), USAGE);
   const config = loadWorkerConfig();
   const file = loadPipelineFile();
-  const all = file.pipelines.map(statusPipeline);
-  // the sensor pipeline first: its part of the output is what it was before pipelines were declared
-  all.sort((a, b) => Number(b.name === SENSOR_PIPELINE.name) - Number(a.name === SENSOR_PIPELINE.name));
+  const all = statusPipelinesOf(file.pipelines);
   const shown = args.pipeline ? [all.find((p) => p.name === pipelineNamed(file, args.pipeline!).name)!] : all;
   const connection = await Connection.connect({ address: config.temporal.address });
   const client = new Client({ connection, namespace: config.temporal.namespace });

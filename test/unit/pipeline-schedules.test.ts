@@ -59,3 +59,11 @@ test('SCHEDULE_*_CRON override the sensor pipeline only; near-real-time from the
   expect(nrt.map((s) => s.input.nearRealTime ?? false)).toEqual([true, true, false, true, true, false]);
   expect(() => planSchedules({ env: { SCHEDULE_RAW_CRON: 'soon' }, pipelines })).toThrow(/SCHEDULE_RAW_CRON.*5-field cron/);
 });
+
+test('pipelineInputs reach only the named pipeline (npm start: the sample topic is the sensor pipeline\'s)', () => {
+  const planned = planSchedules({ env: {}, pipelines, pipelineInputs: { sensor: { raw: { topics: ['sample'], startingOffsets: 'earliest' } } } });
+  expect(planned.filter((s) => s.stage === 'raw').map((s) => [s.id, s.input])).toEqual([
+    ['sensor-raw-ingest', { topics: ['sample'], startingOffsets: 'earliest' }],
+    ['orders-raw-ingest', { pipeline: 'orders' }],
+  ]);
+});
