@@ -6,7 +6,7 @@
  * returns the new checkpoint. Rows never pass through here; the activity moves them and commits
  * the offsets inside the same Delta commit, which is what makes retries exactly-once.
  */
-import { ApplicationFailure, proxyActivities, setCurrentDetails, upsertSearchAttributes, workflowInfo } from '@temporalio/workflow';
+import { proxyActivities, setCurrentDetails, upsertSearchAttributes, workflowInfo } from '@temporalio/workflow';
 import type { Activities } from '../activities';
 import type { RawResult } from '../lake/raw-result';
 import { IngestRawInput, parseInput, partitionGroups } from './inputs';
@@ -43,10 +43,10 @@ export async function ingestRawWorkflow(rawInput?: unknown): Promise<RawResult> 
   if (input.nearRealTime && result.recordsIn > 0) {
     await startNextStage('deserializeWorkflow', { nearRealTime: true, pipeline: input.pipeline });
   }
-  if (result.lost.length > 0 && input.failOnDataLoss) {
-    // Defensive: the activity already refuses this case.
-    throw ApplicationFailure.nonRetryable('data loss detected', 'DataLossError', result.lost);
-  }
+  // No data-loss check here: failOnDataLoss is decided in ONE place, the activity's planRead
+  // (src/kafka/offsets.ts), with the effective flag (the input's, else the pipeline definition's, which
+  // this workflow never sees). It throws DataLossError (non-retryable, common.ts) before anything is committed, and every fan-out
+  // group plans over all partitions, so a result with `lost` entries always means failOnDataLoss=false.
   return result;
 }
 
