@@ -15,6 +15,7 @@ import type { DuckDBConnection } from '@duckdb/node-api';
 import { addAction, recordCountOf, removeAction, type Action, type AddAction } from './actions';
 import { dataFileKey, dataFileLocation, writeParquetDataFile } from './data-files';
 import { loadSnapshot, type Snapshot } from './snapshot';
+import { duckTypeOf } from './schema';
 import { sqlIdent, sqlString } from './sql';
 import { targetFileSizeOf } from './table-properties';
 import { commit, type DeltaTable } from './transaction';
@@ -163,8 +164,12 @@ export async function compact(table: DeltaTable, conn: DuckDBConnection, opts: C
 async function writeBin(conn: DuckDBConnection, table: DeltaTable, snap: Snapshot, bin: CompactionBin, orderBy?: readonly string[]): Promise<AddAction> {
   const files = bin.inputs.map((f) => sqlString(dataFileLocation(table.store, f.path))).join(', ');
   const order = orderBy && orderBy.length > 0 ? ` ORDER BY ${orderBy.map((c) => sqlIdent(c)).join(', ')}` : '';
-  const cols = snap.metadata.fields.map((f) => sqlIdent(f.name)).join(', ');
-  const add = await writeParquetDataFile(conn, table.store, `SELECT ${cols} FROM read_parquet([${files}])${order}`, snap.metadata.fields);
+  // Files written before a column was added lack it (it reads NULL, PROTOCOL.md), and files may
+  // differ in column order: read by name, and fill a column no input file has with NULL.
+  const src = `read_parquet([${files}], union_by_name = true)`;
+  const present = new Set((await conn.runAndReadAll(`DESCRIBE SELECT * FROM ${src}`)).getRowObjects().map((r) => String(r.column_name)));
+  const cols = snap.metadata.fields.map((f) => (present.has(f.name) ? sqlIdent(f.name) : `NULL::${duckTypeOf(f)} AS ${sqlIdent(f.name)}`)).join(', ');
+  const add = await writeParquetDataFile(conn, table.store, `SELECT ${cols} FROM ${src}${order}`, snap.metadata.fields);
   const expected = bin.inputs.reduce((s, f) => s + (recordCountOf(f) ?? NaN), 0);
   const got = add ? recordCountOf(add) : 0;
   // Inputs without stats can't be checked this way; with stats, a mismatch means a broken read.

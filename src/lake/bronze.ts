@@ -1,6 +1,8 @@
 /**
  * Stage 2 — the seed's Job 2 (`02_deserialize`): raw/sensor_readings → bronze/sensor_readings
- * (good rows) + bronze/sensor_readings_dead_letter (bad rows, with the reason).
+ * (good rows) + bronze/sensor_readings_dead_letter (bad rows, with the reason). That is the sensor
+ * pipeline; any other pipeline (BronzeRunOptions.pipeline) runs the same on its own tables, rules
+ * and app ids (`tributary.<pipeline>.bronze/…` instead of `tributary.bronze/…`).
  *
  * Incremental read: the raw table is append-only, so "what is new" is exactly the data files that
  * the raw commits after our checkpoint added (`addedFilesSince`, the change feed — like Spark's

@@ -11,7 +11,7 @@ import { loadSnapshot, LocalStore } from '../../src/delta';
 import { BRONZE, BRONZE_TXN_APP_ID, DEAD_LETTER, RAW, tableDir } from '../../src/lake/tables';
 import { DEFAULT_PIPELINES_FILE, loadPipelineFile, type PipelineFile } from '../../src/pipelines/definition';
 import { sampleMessages } from '../../src/sample/sensor-data';
-import { deserializeWorkflow, ingestRawWorkflow, mergeGoldWorkflow, replayDeadLettersWorkflow } from '../../src/workflows';
+import { deserializeWorkflow, ingestRawWorkflow, maintainTablesWorkflow, mergeGoldWorkflow, replayDeadLettersWorkflow } from '../../src/workflows';
 import type { BronzeResult } from '../../src/lake/bronze';
 import { readWithDeltalake } from '../helpers/deltalake-reader';
 import { closeConnections, createTopic, deltaScan, execute, produce, queryLake, rootFailure, tempLakeRoot, testConfig, testWorker, uniqueName } from '../helpers/pipeline';
@@ -200,6 +200,17 @@ describe('pipelines on one worker', () => {
       expect(f.message).toMatch(/column channel \(string\) is in the table but not in the definition — removing a column is refused/);
     });
     expect((await loadSnapshot(new LocalStore(bronzeDir))).version).toBe(after.version);
+
+    // table maintenance of the pipeline's evolved tables: compaction reads files written before the column was added
+    const wm = await testWorker(testConfig(lakeRoot), undefined, v2);
+    await wm.run(async () => {
+      const m = await execute(wm, maintainTablesWorkflow, { pipeline: 'orders', operations: ['compact', 'checkpoint'] });
+      expect(m.failed).toEqual([]);
+      expect(m.tables.map((t) => t.table)).toEqual(['raw/orders', 'bronze/orders', 'bronze/orders_dead_letter', 'bronze/orders_replay_log', 'gold/orders']);
+      const bad = rootFailure(await execute(wm, maintainTablesWorkflow, { pipeline: 'orders', tables: ['gold/sensor_readings'] }).catch((e: unknown) => e));
+      expect(bad.message).toMatch(/pipeline orders has no table "gold\/sensor_readings"/);
+    });
+    for (const dir of [bronzeDir, goldDir]) expect(await queryLake(`SELECT order_id, channel FROM ${deltaScan(dir)} ORDER BY order_id`)).toEqual([{ order_id: 'a', channel: null }, { order_id: 'b', channel: 'shop' }]);
   });
 
   it('a pipeline with a topic_pattern reads every topic the pattern matches when the run starts, also fanned out over partition groups', async () => {

@@ -10,6 +10,7 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import {
+  addNullableColumns,
   addedFilesSince,
   cleanupLog,
   clearSnapshotCache,
@@ -111,6 +112,28 @@ describe('compaction (OPTIMIZE)', () => {
     // Nothing small left to merge: a second run is a no-op.
     expect((await compact(table, lake.connection)).versions).toEqual([]);
   }, 300_000);
+
+  it('compacts files written before a column was added (they read it as NULL), whether the bin has newer files or not', async () => {
+    const table = await newTable();
+    for (let i = 0; i < 3; i++) await append(table, i * 3, 3);
+    // a column added in the middle (Delta readers match by name), then rows that have it
+    const wider: DeltaField[] = [...FIELDS.slice(0, 3), { name: 'added', type: 'string', nullable: true }, ...FIELDS.slice(3)];
+    await addNullableColumns(table, wider);
+    const add = await writeParquetDataFile(lake.connection, table.store, `SELECT 't' AS topic, 0 AS "partition", 9::BIGINT AS "offset", 'x' AS added, 'p' AS raw_payload, TIMESTAMPTZ '2026-11-30 12:00:00+00' AS arrived_at`, wider);
+    await commit(table, { plan: async () => ({ actions: [{ add: add! }] }) });
+    const before = await readWithDeltaScan(lake.connection, table.store.root, wider);
+    const r = await compact(table, lake.connection);
+    expect(r.filesRemoved).toBe(4);
+    const after = await readWithDeltaScan(lake.connection, table.store.root, wider);
+    expect(after.rows).toEqual(before.rows);
+    expect(after.rows.filter((x) => x.added === 'x')).toHaveLength(1);
+    // only old files in the bin: the column is in none of them
+    const old = await newTable();
+    for (let i = 0; i < 3; i++) await append(old, i * 3, 3);
+    await addNullableColumns(old, wider);
+    expect((await compact(old, lake.connection)).filesRemoved).toBe(3);
+    expect((await readWithDeltaScan(lake.connection, old.store.root, wider)).rows.every((x) => x.added === null)).toBe(true);
+  });
 
   it('plans bins near the target, never merges across groups, leaves big and ineligible files alone', () => {
     const mk = (p: string, size: number, t: number) => ({ path: p, size, modificationTime: t, dataChange: true, partitionValues: {} });
