@@ -15,6 +15,7 @@ import { stageOfActivity } from './stages';
 import { loadEnv, loadWorkerConfig } from './config';
 import { setCheckpointReaderMemoryLimit } from './lake/duckdb';
 import { PipelineMetrics } from './metrics/pipeline';
+import { statusPipelinesOf } from './status';
 import { bindProblems } from './pipelines/check';
 import { loadPipelineFile, PipelineDefinitionError, pipelinesFilePath, type PipelineFile } from './pipelines/definition';
 import { PipelineNotRunnableError, stagePipeline } from './pipelines/stage-pipeline';
@@ -34,12 +35,8 @@ export const WORKFLOW_INTERCEPTOR_MODULES = [require.resolve('./workflows/log-at
  * Activity interceptors of every pipeline worker (also the tests' workers, which run a prebuilt bundle made
  * with WORKFLOW_INTERCEPTOR_MODULES); with `metrics`, results are counted.
  */
-export function workerInterceptors(metrics?: PipelineMetrics, pipelines?: PipelineFile): WorkerInterceptors {
-  const tablesOf = (name: string) => {
-    const t = pipelines?.pipelines.find((p) => p.name === name)?.tables;
-    return t && { raw: t.raw, bronze: t.bronze, deadLetter: t.deadLetter, gold: t.gold };
-  };
-  return { activity: [stageLogAttributes, ...(metrics ? [metricsInterceptor(metrics, tablesOf)] : [])] };
+export function workerInterceptors(metrics?: PipelineMetrics): WorkerInterceptors {
+  return { activity: [stageLogAttributes, ...(metrics ? [metricsInterceptor(metrics)] : [])] };
 }
 
 export async function createWorker(
@@ -55,7 +52,7 @@ export async function createWorker(
     taskQueue: deps.config.temporal.taskQueue,
     workflowsPath: require.resolve('./workflows'),
     activities,
-    interceptors: { ...workerInterceptors(opts.metrics, deps.pipelines), workflowModules: WORKFLOW_INTERCEPTOR_MODULES },
+    interceptors: { ...workerInterceptors(opts.metrics), workflowModules: WORKFLOW_INTERCEPTOR_MODULES },
     maxConcurrentActivityTaskExecutions: deps.config.memory.maxConcurrentActivities,
     maxConcurrentWorkflowTaskExecutions: 10,
     shutdownGraceTime: opts.shutdownGraceTime ?? '1 minute',
@@ -96,7 +93,7 @@ async function main(): Promise<void> {
   if (endpoint) Runtime.install({ telemetryOptions: sdkTelemetry(endpoint) });
   const connection = await NativeConnection.connect({ address: config.temporal.address });
   try {
-    const metrics = endpoint ? new PipelineMetrics(config, endpoint.topics, Runtime.instance().logger) : undefined;
+    const metrics = endpoint ? new PipelineMetrics(config, endpoint.topics, Runtime.instance().logger, statusPipelinesOf(pipelines.pipelines)) : undefined;
     const worker = await createWorker({ config, pipelines }, connection, { metrics });
     const server = endpoint && metrics ? await serveMetrics(metrics, endpoint) : undefined;
     console.log(

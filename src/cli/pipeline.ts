@@ -53,7 +53,7 @@ async function main(): Promise<void> {
   const workerConnection = await NativeConnection.connect({ address: config.temporal.address });
   const clientConnection = await Connection.connect({ address: config.temporal.address });
   const client = new Client({ connection: clientConnection, namespace: config.temporal.namespace });
-  const metrics = endpoint ? new PipelineMetrics(config, [args.topic], Runtime.instance().logger) : undefined;
+  const metrics = endpoint ? new PipelineMetrics(config, [args.topic], Runtime.instance().logger, statusPipelinesOf(pipelines.pipelines)) : undefined;
   const worker = await createWorker({ config, pipelines }, workerConnection, { metrics });
   const metricsServer = endpoint && metrics ? await serveMetrics(metrics, endpoint) : undefined;
   const workerDone = worker.run();

@@ -23,6 +23,8 @@ export interface GoldResult {
   rowsIn: number;
   inserted: number;
   updated: number;
+  /** Gold rows removed (the generic gold stage's deleteWhen, gold-cdc.ts); the sensor pipeline's MERGE deletes none. */
+  deleted?: number;
   /** Rows not applied because gold already held a newer (or the same) arrival for the key. */
   skippedOlder: number;
   /** Rows whose arrived_at moved back to an earlier first arrival found in bronze. */

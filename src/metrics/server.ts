@@ -8,7 +8,8 @@ import * as http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { ActivityInterceptorsFactory, TelemetryOptions } from '@temporalio/worker';
 import type { Env } from '../config';
-import type { PipelineMetrics, StageTableNames } from './pipeline';
+import { DEFAULT_PIPELINE } from '../pipelines/name';
+import type { PipelineMetrics } from './pipeline';
 
 export interface MetricsEndpoint {
   host: string;
@@ -35,22 +36,22 @@ export function sdkTelemetry(endpoint: MetricsEndpoint): TelemetryOptions {
 }
 
 /**
- * Counts every stage activity's result (or failure) into the pipeline metrics, under the tables of
- * the pipeline its input names (`tablesOf`; default and unknown: the sensor pipeline's).
+ * Counts every stage activity's result (or failure) into the pipeline metrics, under the pipeline
+ * its input names (none: the sensor pipeline, as every input defaults).
  */
-export function metricsInterceptor(metrics: PipelineMetrics, tablesOf: (pipeline: string) => StageTableNames | undefined = () => undefined): ActivityInterceptorsFactory {
+export function metricsInterceptor(metrics: PipelineMetrics): ActivityInterceptorsFactory {
   return (ctx) => ({
     inbound: {
       async execute(input, next) {
         const started = Date.now();
+        const named = (input.args[0] as { pipeline?: unknown } | undefined)?.pipeline;
+        const pipeline = typeof named === 'string' ? named : DEFAULT_PIPELINE;
         try {
           const result = await next(input);
-          const pipeline = (input.args[0] as { pipeline?: unknown } | undefined)?.pipeline;
-          const tables = typeof pipeline === 'string' ? tablesOf(pipeline) : undefined;
-          metrics.observeSuccess(ctx.info.activityType, result, Date.now() - started, Date.now(), tables);
+          metrics.observeSuccess(ctx.info.activityType, result, Date.now() - started, Date.now(), pipeline);
           return result;
         } catch (e) {
-          metrics.observeFailure(ctx.info.activityType);
+          metrics.observeFailure(ctx.info.activityType, pipeline);
           throw e;
         }
       },
