@@ -16,6 +16,7 @@ import type { Duration } from '@temporalio/common';
 import { z } from 'zod';
 // type only: definition.ts takes CRON_EXPRESSION from this module
 import type { PipelineDefinition } from './pipelines/definition';
+import { maintenanceScheduleId } from './pipelines/name';
 
 export interface ScheduleDef {
   id: string;
@@ -41,8 +42,8 @@ export const SCHEDULES: readonly ScheduleDef[] = [
   },
 ];
 
-/** A pipeline's maintenance schedule: `sensor-maintain-tables` (its id since the start), `<pipeline>-maintain-tables`. */
-export const maintenanceScheduleId = (pipeline: string): string => `${pipeline}-maintain-tables`;
+// defined next to the pipeline name (the definition file checks names against every schedule id)
+export { maintenanceScheduleId };
 
 /** The three data stages (maintenance keeps their tables but moves no data). */
 export const STAGE_SCHEDULES = SCHEDULES.filter((d): d is ScheduleDef & { stage: 'raw' | 'bronze' | 'gold' } => d.stage !== 'maintenance');

@@ -236,7 +236,8 @@ export interface PipelineStageStatus {
  * Which runs of a stage's workflow on the task queue are a pipeline's (for its last run): a
  * pipeline's runs have workflow ids starting with `<name>-` (its schedules' runs, `<schedule id>-<time>`,
  * and manual runs named so) or `<task queue>/<name>/` (its near-real-time follow-ups); an id that
- * fits two names belongs to the longer (`orders-eu-…` is orders-eu's, not orders'). The sensor
+ * fits two names belongs to the longer (`orders-eu-…` is orders-eu's, not orders'; a longer name that would
+ * take the shorter's own runs, like orders-raw, is refused by the definition file). The sensor
  * pipeline's are all runs no other pipeline claims, as before pipelines were declared.
  */
 function runsOf(p: StatusPipeline, all: readonly StatusPipeline[], taskQueue: string): string {

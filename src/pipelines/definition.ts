@@ -14,7 +14,7 @@ import { z } from 'zod';
 import { ExpressionError, parseExpression, type Expr, type ExprType } from '../lake/expression';
 import { exprTypeOf, isReservedFieldName, KAFKA_COLUMNS, type ExpectationRule, type FieldRule, type ParseRules } from '../lake/parse-rules';
 import { CRON_EXPRESSION } from '../schedules';
-import { PipelineName } from './name';
+import { maintenanceScheduleId, PipelineName } from './name';
 
 /** Repo root (this file is src/pipelines/definition.ts). */
 const REPO_ROOT = path.resolve(__dirname, '..', '..');
@@ -214,6 +214,21 @@ export function parsePipelineFile(text: string, file = 'pipelines.yaml'): Pipeli
   parsed.data.pipelines.forEach((p, i) => {
     if (seen.has(p.name)) report(['pipelines', i, 'name'], `duplicate pipeline name ${p.name}`);
     seen.set(p.name, p.name);
+  });
+  // Status credits a run to a pipeline by its workflow id: a schedule's runs are `<schedule id>-<time>`, and
+  // an id claimed by two names (`<name>-`) goes to the longer name. So a name `<other>-<s>` where `<s>-` starts
+  // one of other's schedule ids followed by `-` (orders-raw, sensor-merge, sensor-raw-ingest, …) would take other's runs: refused. Longer names
+  // that start no such id (orders-eu) are fine. Near-real-time follow-ups (`<task queue>/<name>/…`) end the
+  // name at a `/`, which no name contains, so they never collide.
+  pipelines.forEach((b, j) => {
+    for (const a of pipelines) {
+      // a shorter name's prefix starts every id of a longer one (orders-, orders-eu-raw-ingest): status gives those to the longer
+      if (b.name.length <= a.name.length) continue;
+      const taken = [...Object.values(a.scheduleIds), maintenanceScheduleId(a.name)].find((id) => `${id}-`.startsWith(`${b.name}-`)); // runs: `<id>-<time>`
+      if (taken === undefined) continue;
+      report(['pipelines', j, 'name'], `pipeline name ${b.name} would take the runs of pipeline ${a.name} (the runs of its schedule ${taken} have ids starting ${b.name}-): choose another name`);
+      return;
+    }
   });
   const tableOwner = new Map<string, string>();
   parsed.data.pipelines.forEach((p, i) =>

@@ -8,3 +8,6 @@ export const PipelineName = z.string().regex(/^[a-z][a-z0-9_-]{0,39}$/, 'lower-c
 
 /** The pipeline every input defaults to: the seed's, so every documented command keeps working. */
 export const DEFAULT_PIPELINE = 'sensor';
+
+/** A pipeline's maintenance schedule id: `sensor-maintain-tables` (its id since the start), `<pipeline>-maintain-tables`. */
+export const maintenanceScheduleId = (pipeline: string): string => `${pipeline}-maintain-tables`;

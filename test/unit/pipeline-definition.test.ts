@@ -164,6 +164,22 @@ ${over}    gold: { keys: [id] }
     const other = one.replace('name: orders', 'name: other').replace(/raw\/orders|bronze\/orders_dl|gold\/orders/g, (t) => `${t}_2`).replace('bronze/orders,', 'bronze/orders_replay_log,');
     expect(problemsOf(`pipelines:\n${one}${other}`)).toEqual(['p.yaml:4:40 pipelines[0].tables.bronze: its replay log bronze/orders_replay_log is already used by other.tables.bronze']);
   });
+
+  test('a name may not start another pipeline\'s schedule ids (status would credit it that pipeline\'s runs)', () => {
+    const one = valid().replace('pipelines:\n', '');
+    const named = (n: string) => one.replace('name: orders', `name: ${n}`).replace(/(raw|bronze|gold)\/orders(_dl)?/g, (t) => `${t}_${n.replace(/-/g, '_')}`);
+    // orders-raw- starts orders-raw-ingest, sensor-merge- starts sensor-merge-gold, x-maintain- starts x-maintain-tables
+    expect(problemsOf(`pipelines:\n${one}${named('orders-raw')}`)).toEqual([
+      'p.yaml:9:11 pipelines[1].name: pipeline name orders-raw would take the runs of pipeline orders (the runs of its schedule orders-raw-ingest have ids starting orders-raw-): choose another name',
+    ]);
+    expect(problemsOf(`pipelines:\n${named('sensor-merge')}${named('sensor')}`)).toEqual([
+      'p.yaml:2:11 pipelines[0].name: pipeline name sensor-merge would take the runs of pipeline sensor (the runs of its schedule sensor-merge-gold have ids starting sensor-merge-): choose another name',
+    ]);
+    expect(problemsOf(`pipelines:\n${one}${named('orders-maintain')}`)).toHaveLength(1);
+    expect(problemsOf(`pipelines:\n${one}${named('orders-deserialize')}`)).toHaveLength(1);
+    // a longer name that starts none of them keeps its own runs (status: the longer name wins)
+    expect(problemsOf(`pipelines:\n${one}${named('orders-eu')}${named('sensor-eu')}${named('sensor')}`)).toEqual([]);
+  });
 });
 
 describe('expression grammar: only whitelisted SQL', () => {
