@@ -3,7 +3,7 @@
  * function of the SET of bronze rows (gold-scd.ts, SCD type 1 or 2 with deletes), maintained
  * incrementally with copy-on-write Delta commits through src/delta's commit().
  *
- * One batch (bronze versions (after, to], planned by gold.ts's planBronzeBatches):
+ * One batch (bronze versions (after, to], planned by gold-run.ts's planBronzeBatches):
  *
  *   affected keys   = the keys of the rows those versions appended (the change feed: only the
  *                     files they added are read)
@@ -38,17 +38,29 @@ import {
   loadSnapshot,
   removeAction,
   UnsupportedDeltaFeatureError,
-  writeParquetDataFile,
   type AddAction,
-  type CommitInfo,
   type CommitPlan,
   type DeltaField,
   type Snapshot,
 } from '../delta';
 import { openTableStore } from '../delta/open-store';
-import { safeDuckPath, sqlIdent, sqlString } from '../delta/sql';
-import { checkpointOf, NO_CHECKPOINT, readsAfter, type VersionCheckpoint } from '../stages';
-import { goldRange, planBronzeBatches, type BatchMergeResult, type BronzeBatch, type GoldMergeMode, type GoldRun } from './gold';
+import { sqlIdent, sqlString } from '../delta/sql';
+import type { VersionCheckpoint } from '../stages';
+import type { BatchMergeResult, GoldRun } from './gold-result';
+import {
+  batchResult,
+  goldRange,
+  loadFileStats,
+  mergeCommitInfo,
+  parquetFrom as parquetFiles,
+  planBronzeBatches,
+  summarizeGoldRun,
+  typedRead,
+  writeDataFiles,
+  type BronzeBatch,
+  type GoldMergeMode,
+  type ParquetRead,
+} from './gold-run';
 import { goldRowsSql, SCD2_COLUMNS, type GoldSpec } from './gold-scd';
 import { assertSameUpstream, lakeTable, tableDir, upstreamTxn, type TableDef } from './tables';
 
@@ -127,26 +139,9 @@ export async function mergeBronzeIntoGoldCdc(conn: DuckDBConnection, req: GoldCd
   }
   const end = await loadSnapshot(openTableStore(goldDir));
   const endCheckpoint = end.appTransactions.get(req.checkpointAppId) ?? null;
-  const sum = (f: (r: CdcBatchResult) => number) => results.reduce((n, r) => n + f(r), 0);
   return {
-    stage: 'gold',
-    mode: req.mode.kind,
-    bronzeAfterVersion: after,
-    bronzeToVersion: to,
-    checkpoint: scheduled ? checkpointOf(Math.max(to, readsAfter(endCheckpoint))) : (endCheckpoint ?? req.workflowCheckpoint ?? NO_CHECKPOINT),
-    checkpointDisagreement: disagreement,
-    batches: results.length,
-    perBatch: results,
-    rowsIn: sum((r) => (r.alreadyMerged ? 0 : r.rowsIn)),
-    inserted: sum((r) => r.inserted),
-    updated: sum((r) => r.updated),
-    deleted: sum((r) => r.deleted),
-    skippedOlder: sum((r) => r.skippedOlder),
-    arrivalBackdated: 0,
-    filesRewritten: sum((r) => r.removedFiles.length),
-    filesAdded: sum((r) => r.addedFiles.length),
-    commits: sum((r) => (r.goldVersion === null ? 0 : 1)),
-    goldVersion: end.version,
+    ...summarizeGoldRun({ mode: req.mode, after, to, disagreement, endCheckpoint, goldVersion: end.version, workflowCheckpoint: req.workflowCheckpoint }, results),
+    deleted: results.reduce((n, r) => n + r.deleted, 0),
   };
 }
 
@@ -185,25 +180,7 @@ async function mergeCdcBatch(
   req: GoldCdcRequest,
   appId: string | null,
 ): Promise<CdcBatchResult> {
-  const r: CdcBatchResult = {
-    afterVersion: batch.afterVersion,
-    toVersion: batch.toVersion,
-    rowsIn: batch.rows,
-    keys: 0,
-    inserted: 0,
-    updated: 0,
-    deleted: 0,
-    skippedOlder: 0,
-    arrivalBackdated: 0,
-    candidateFiles: 0,
-    removedFiles: [],
-    addedFiles: [],
-    goldVersion: null,
-    alreadyMerged: false,
-    attempts: 0,
-    bronzeFilesRead: 0,
-    bronzeFiles: bronze.files.size,
-  };
+  const r: CdcBatchResult = { ...batchResult(batch), deleted: 0, bronzeFilesRead: 0, bronzeFiles: bronze.files.size };
   const keyFields = req.spec.keys.map((k) => req.bronze.fields.find((f) => f.name === k)!);
   try {
     // Bronze side: independent of gold's snapshot, so computed once per batch.
@@ -233,7 +210,11 @@ async function mergeCdcBatch(
       return {
         actions: [...plan.removes.map((a) => removeAction(a)), ...plan.adds.map((a) => addAction(a)), ...upstreamTxn(req.upstreamStage, bronze.metadata.id, snap)],
         txns: appId === null ? [] : [{ appId, expected: snap.appTransactions.get(appId), next: batch.toVersion }],
-        commitInfo: commitInfoOf(snap.version, batch, appId !== null, req.spec, r),
+        commitInfo: mergeCommitInfo(snap.version, batch, appId !== null, r, {
+          predicate: req.spec.keys.map((k) => `gold.${k} = new.${k}`).join(' AND '),
+          matched: `SCD type ${req.spec.scdType}: the key's rows re-derived from all its bronze rows (docs/gold-merge.md)`,
+          engineInfo: 'tributary gold cdc',
+        }),
       };
     };
     const committed = await commit(lakeTable(conn, goldDir, { checkpointInterval: req.checkpointInterval }), { plan: build, rebuild: build });
@@ -330,16 +311,12 @@ async function planGoldFiles(conn: DuckDBConnection, snap: Snapshot, req: GoldCd
     await conn.run(`ALTER TABLE ${T.out} ADD COLUMN __chunk BIGINT DEFAULT 0`);
   }
   const chunks = Number((await conn.runAndReadAll(`SELECT coalesce(max(__chunk) + 1, 0)::BIGINT AS n FROM ${T.out}`)).getRowObjects()[0].n);
-  const adds: AddAction[] = [];
-  try {
-    for (let i = 0; i < chunks; i++) {
-      const add = await writeParquetDataFile(conn, snap.store, `SELECT ${cols} FROM ${T.out} WHERE __chunk = ${i} ORDER BY ${keys}`, fields);
-      if (add) adds.push(add);
-    }
-  } catch (e) {
-    for (const a of adds) await snap.store.delete(a.path);
-    throw e;
-  }
+  const adds = await writeDataFiles(
+    conn,
+    snap.store,
+    Array.from({ length: chunks }, (_, i) => `SELECT ${cols} FROM ${T.out} WHERE __chunk = ${i} ORDER BY ${keys}`),
+    fields,
+  );
   r.removedFiles = removes.map((a) => a.path);
   r.addedFiles = adds.map((a) => a.path);
   return { removes, adds };
@@ -352,28 +329,12 @@ async function count(conn: DuckDBConnection, table: string): Promise<number> {
 }
 
 /** `read_parquet([...])` over some data files of a snapshot, with the column types DuckDB sees in them. */
-async function parquetFrom(conn: DuckDBConnection, snap: Snapshot, paths: string[], filename = false): Promise<{ from: string; types: Map<string, string> }> {
-  const list = paths.map((p) => sqlString(safeDuckPath(dataFileLocation(snap.store, p)))).join(', ');
-  const from = `read_parquet([${list}], union_by_name = true${filename ? ', filename = true' : ''})`;
-  const described = (await conn.runAndReadAll(`DESCRIBE SELECT * FROM ${from}`)).getRowObjects();
-  return { from, types: new Map(described.map((x) => [String(x.column_name), String(x.column_type)])) };
-}
-
-/**
- * SELECT of `fields` typed as the table declares them: a column no file has reads NULL (Delta's
- * rule for an added nullable column), naive timestamps (e.g. Spark's INT96) are UTC.
- */
-function typedRead(src: { from: string; types: Map<string, string> }, fields: DeltaField[], root: string, extra: string[] = []): string {
-  const missing = fields.filter((f) => !f.nullable && !src.types.has(f.name)).map((f) => f.name);
-  if (missing.length > 0) throw new DeltaLogCorruptError(`${root}: data files lack column(s) ${missing.join(', ')}`);
-  const cols = fields.map((f) => {
-    const c = sqlIdent(f.name);
-    const t = src.types.get(f.name)?.toUpperCase();
-    if (t === undefined) return `NULL::${duckTypeOf(f)} AS ${c}`;
-    if (f.type === 'timestamp' && t !== 'TIMESTAMP WITH TIME ZONE' && t.startsWith('TIMESTAMP')) return `timezone('UTC', CAST(${c} AS TIMESTAMP)) AS ${c}`;
-    return `CAST(${c} AS ${duckTypeOf(f)}) AS ${c}`;
-  });
-  return `SELECT ${[...extra, ...cols].join(', ')} FROM ${src.from}`;
+function parquetFrom(conn: DuckDBConnection, snap: Snapshot, paths: string[], filename = false): Promise<ParquetRead> {
+  return parquetFiles(
+    conn,
+    paths.map((p) => dataFileLocation(snap.store, p)),
+    filename,
+  );
 }
 
 /** Types whose per-file stats bound the values (src/delta/data-files.ts writes them). */
@@ -385,15 +346,7 @@ const STATS_TYPES = (f: DeltaField) => f.type !== 'binary' && f.type !== 'boolea
  * max, a name JSON paths can't spell) are always read.
  */
 async function filesThatMayHoldKeys(conn: DuckDBConnection, snap: Snapshot, keyFields: DeltaField[]): Promise<string[]> {
-  await conn.run(`CREATE OR REPLACE TEMP TABLE ${T.files} (path VARCHAR, stats VARCHAR)`);
-  const app = await conn.createAppender(T.files);
-  for (const a of snap.files.values()) {
-    app.appendVarchar(a.path);
-    if (a.stats == null) app.appendNull();
-    else app.appendVarchar(a.stats);
-    app.endRow();
-  }
-  app.closeSync();
+  await loadFileStats(conn, T.files, snap);
   const pruning = keyFields.filter((f) => STATS_TYPES(f) && !/["\\]/.test(f.name));
   if (pruning.length === 0) return [...snap.files.keys()];
   const bound = (f: DeltaField, i: number, side: 'min' | 'max') =>
@@ -410,28 +363,4 @@ async function filesThatMayHoldKeys(conn: DuckDBConnection, snap: Snapshot, keyF
       ORDER BY 1`)
   ).getRowObjects();
   return rows.map((x) => String(x.path));
-}
-
-function commitInfoOf(readVersion: number, batch: BronzeBatch, scheduled: boolean, spec: GoldSpec, r: CdcBatchResult): CommitInfo {
-  return {
-    operation: 'MERGE',
-    operationParameters: {
-      predicate: spec.keys.map((k) => `gold.${k} = new.${k}`).join(' AND '),
-      matchedPredicates: JSON.stringify([{ actionType: 'update', predicate: `SCD type ${spec.scdType}: the key's rows re-derived from all its bronze rows (docs/gold-merge.md)` }]),
-      notMatchedPredicates: JSON.stringify([{ actionType: 'insert' }]),
-      source: `bronze versions (${batch.afterVersion}, ${batch.toVersion}]`,
-      mode: scheduled ? 'incremental' : 'backfill',
-    },
-    readVersion,
-    isBlindAppend: false,
-    operationMetrics: {
-      numSourceRows: String(r.rowsIn),
-      numTargetRowsInserted: String(r.inserted),
-      numTargetRowsUpdated: String(r.updated),
-      numTargetRowsDeleted: String(r.deleted),
-      numTargetFilesRemoved: String(r.removedFiles.length),
-      numTargetFilesAdded: String(r.addedFiles.length),
-    },
-    engineInfo: 'tributary gold cdc',
-  };
 }

@@ -1,9 +1,8 @@
 /**
- * Stage 3's one result type (src/lake/gold.ts runs the stage). Types only: the workflow
- * imports them with `import type`.
+ * Stage 3's one result type (src/lake/gold.ts and src/lake/gold-cdc.ts run the stage) and a
+ * batch's detail. Types only: the workflow imports them with `import type`.
  */
 import type { VersionCheckpoint } from '../stages';
-import type { BatchMergeResult } from './gold';
 
 /**
  * Stage 3's result: what mergeBronzeIntoGold returns (less `perBatch`), and as it is the mergeGold
@@ -43,4 +42,32 @@ export interface GoldResult {
 /** A run's result and each batch's detail (tests, bench); the activity returns only the GoldResult. */
 export interface GoldRun extends GoldResult {
   perBatch: BatchMergeResult[];
+}
+
+/** One batch of a run (one gold commit, or none). */
+export interface BatchMergeResult {
+  afterVersion: number;
+  toVersion: number;
+  /** Bronze rows read. */
+  rowsIn: number;
+  /** Distinct (sensor_id, ts_ms) among them (rowsIn - keys duplicates were dropped in the batch). */
+  keys: number;
+  inserted: number;
+  /** Keys whose value/unit/updated_at were replaced by a version later in source order. */
+  updated: number;
+  /** Keys already in gold with a version at least as late in source order: value kept. */
+  skippedOlder: number;
+  /** Rows whose arrived_at moved back to an earlier first arrival (replays of older data). */
+  arrivalBackdated: number;
+  /** Gold files whose stats could hold a batch key (read). */
+  candidateFiles: number;
+  /** Paths removed (rewritten) / added by the commit. */
+  removedFiles: string[];
+  addedFiles: string[];
+  /** Version this batch committed, or null when it committed nothing. */
+  goldVersion: number | null;
+  /** The txn showed this range merged already (a retry, or a concurrent run): nothing done. */
+  alreadyMerged: boolean;
+  /** Builds of the commit (> 1 after losing a version race). */
+  attempts: number;
 }

@@ -37,7 +37,6 @@ import {
   addAction,
   commit,
   dataFileLocation,
-  DeltaLogCorruptError,
   describeSchemaDifference,
   loadSnapshot,
   recordCountOf,
@@ -45,29 +44,31 @@ import {
   UnsupportedDeltaFeatureError,
   writeParquetDataFile,
   type AddAction,
-  type CommitInfo,
   type CommitPlan,
   type Snapshot,
 } from '../delta';
 import { sqlIdent, sqlString } from '../delta/sql';
-import { checkpointOf, NO_CHECKPOINT, readsAfter, type VersionCheckpoint } from '../stages';
-import type { GoldResult, GoldRun } from './gold-result';
-export type { GoldResult, GoldRun } from './gold-result';
-import { bronzeHistogram, filesOverlapping, planWindows, type TsBucket, type TsWindow } from './gold-windows';
+import type { VersionCheckpoint } from '../stages';
+import type { BatchMergeResult, GoldRun } from './gold-result';
+export type { BatchMergeResult, GoldResult, GoldRun } from './gold-result';
 import {
-  bronzeSource,
-  createDups,
-  describe,
-  loadBronzeBatch,
+  assertColumns,
+  batchResult,
+  goldRange,
+  loadFileStats,
+  mergeCommitInfo,
+  parquetFrom,
   parquetList,
   planBronzeBatches,
-  sourceOrder,
-  T,
+  summarizeGoldRun,
   utcTimestamp,
-  winnersSql,
+  writeDataFiles,
   type BronzeBatch,
-} from './gold-bronze';
-export { planBronzeBatches, type BronzeBatch } from './gold-bronze';
+  type GoldMergeMode,
+} from './gold-run';
+export { GoldCheckpointError, planBronzeBatches, type BronzeBatch, type GoldMergeMode } from './gold-run';
+import { bronzeHistogram, filesOverlapping, planWindows, type TsBucket, type TsWindow } from './gold-windows';
+import { bronzeSource, createDups, loadBronzeBatch, sourceOrder, T, winnersSql } from './gold-sensor-bronze';
 import { assertSameUpstream, GOLD, GOLD_CHECKPOINT_APP_ID, GOLD_STAGE, lakeTable, upstreamTxn } from './tables';
 
 export interface GoldLayout {
@@ -82,12 +83,6 @@ export const DEFAULT_GOLD_LAYOUT: GoldLayout = { targetRowsPerFile: 500_000, clu
 /** A gold checkpoint that no longer fits the bronze table (bronze recreated, or a bad override). */
 const BRONZE_CHANGED_RECOVERY =
   'To keep gold as it is, put the original bronze table back. To rebuild gold from this bronze table, move gold/sensor_readings aside and run mergeGoldWorkflow (it merges all of bronze).';
-
-export class GoldCheckpointError extends Error {
-  override name = 'GoldCheckpointError';
-}
-
-// ─────────────────────────────────────────── planning ───────────────────────────────────────────
 
 // ───────────────────────────────────────── one batch ────────────────────────────────────────────
 
@@ -113,32 +108,6 @@ export interface MergeBatchOptions {
   afterWindow?: (done: number, of: number) => void | Promise<void>;
 }
 
-export interface BatchMergeResult {
-  afterVersion: number;
-  toVersion: number;
-  /** Bronze rows read. */
-  rowsIn: number;
-  /** Distinct (sensor_id, ts_ms) among them (rowsIn - keys duplicates were dropped in the batch). */
-  keys: number;
-  inserted: number;
-  /** Keys whose value/unit/updated_at were replaced by a version later in source order. */
-  updated: number;
-  /** Keys already in gold with a version at least as late in source order: value kept. */
-  skippedOlder: number;
-  /** Rows whose arrived_at moved back to an earlier first arrival (replays of older data). */
-  arrivalBackdated: number;
-  /** Gold files whose stats could hold a batch key (read). */
-  candidateFiles: number;
-  /** Paths removed (rewritten) / added by the commit. */
-  removedFiles: string[];
-  addedFiles: string[];
-  /** Version this batch committed, or null when it committed nothing. */
-  goldVersion: number | null;
-  /** The txn showed this range merged already (a retry, or a concurrent run): nothing done. */
-  alreadyMerged: boolean;
-  /** Builds of the commit (> 1 after losing a version race). */
-  attempts: number;
-}
 
 const GOLD_COLS = GOLD.fields.map((f) => sqlIdent(f.name)).join(', ');
 
@@ -157,28 +126,12 @@ export async function mergeBatchIntoGold(
   if (!Number.isSafeInteger(layout.targetRowsPerFile) || layout.targetRowsPerFile < 1) throw new Error(`targetRowsPerFile must be a positive integer`);
   if (!Number.isSafeInteger(layout.clusterMs) || layout.clusterMs < 1) throw new Error(`clusterMs must be a positive integer`);
 
-  const result: BatchMergeResult = {
-    afterVersion: batch.afterVersion,
-    toVersion: batch.toVersion,
-    rowsIn: 0,
-    keys: 0,
-    inserted: 0,
-    updated: 0,
-    skippedOlder: 0,
-    arrivalBackdated: 0,
-    candidateFiles: 0,
-    removedFiles: [],
-    addedFiles: [],
-    goldVersion: null,
-    alreadyMerged: false,
-    attempts: 0,
-  };
+  const result = batchResult(batch);
   try {
     const windowed = opts.windows;
     // A batch merged in one step is loaded once, for every commit attempt; windows are loaded
     // inside the attempt (the gold snapshot decides where windows may be cut).
     const keys = windowed ? 0 : await loadBronzeBatch(conn, bronzeDir, batch.files);
-    result.rowsIn = batch.rows;
     result.keys = keys;
 
     const build = async (snap: Snapshot): Promise<CommitPlan | null> => {
@@ -215,7 +168,11 @@ export async function mergeBatchIntoGold(
       return {
         actions: [...plan.removes.map((a) => removeAction(a)), ...plan.adds.map((a) => addAction(a)), ...(opts.upstreamId ? upstreamTxn(GOLD_STAGE, opts.upstreamId, snap) : [])],
         txns: appId === null ? [] : [{ appId, expected: snap.appTransactions.get(appId), next: batch.toVersion }],
-        commitInfo: mergeCommitInfo(snap.version, batch, appId !== null, result),
+        commitInfo: mergeCommitInfo(snap.version, batch, appId !== null, result, {
+          predicate: 'gold.sensor_id = new.sensor_id AND gold.ts_ms = new.ts_ms',
+          matched: 'new source position > gold source position (docs/gold-merge.md)',
+          engineInfo: 'tributary gold merge',
+        }),
       };
     };
     // A MERGE is planned on one snapshot: after a lost race it is planned again on the new one
@@ -311,15 +268,7 @@ interface MergePlan {
 async function computeMerge(conn: DuckDBConnection, snap: Snapshot, layout: GoldLayout): Promise<MergePlan> {
   const goldDir = snap.root;
   // 1. Candidate files from the log's per-file stats (unknown bound = unbounded).
-  await conn.run(`CREATE OR REPLACE TEMP TABLE ${T.files} (path VARCHAR, stats VARCHAR)`);
-  const app = await conn.createAppender(T.files);
-  for (const a of snap.files.values()) {
-    app.appendVarchar(a.path);
-    if (a.stats == null) app.appendNull();
-    else app.appendVarchar(a.stats);
-    app.endRow();
-  }
-  app.closeSync();
+  await loadFileStats(conn, T.files, snap);
   const candidates = (
     await conn.runAndReadAll(`
       WITH f AS (
@@ -341,10 +290,9 @@ async function computeMerge(conn: DuckDBConnection, snap: Snapshot, layout: Gold
   //    join with the batch as build side: memory stays bounded by the batch even when a backfill
   //    makes most of the table a candidate.
   const goldFrom = async (abs: string[]) => {
-    const from = `read_parquet(${parquetList(abs)}, union_by_name = true, filename = true)`;
-    const types = await describe(conn, from);
-    const missing = GOLD.fields.filter((f) => !f.nullable && !types.has(f.name)).map((f) => f.name);
-    if (missing.length > 0) throw new DeltaLogCorruptError(`${goldDir}: gold data files lack column(s) ${missing.join(', ')}`);
+    const read = await parquetFrom(conn, abs, true);
+    assertColumns(read, GOLD.fields, `${goldDir}: gold data files`);
+    const { from, types } = read;
     // The winner's source position, under bronze's names; NULL in files written before gold kept it.
     const opt = (col: string, sql: string, as: string) => `${types.has(col) ? sql : 'NULL'}::${as}`;
     return `(SELECT filename AS __file, CAST(sensor_id AS VARCHAR) AS sensor_id, CAST(value AS DOUBLE) AS value, CAST(unit AS VARCHAR) AS unit,
@@ -420,21 +368,12 @@ async function computeMerge(conn: DuckDBConnection, snap: Snapshot, layout: Gold
       SELECT r.*, row_number() OVER (PARTITION BY r.grp ORDER BY r.ts_ms, r.sensor_id) - 1 AS rn, s.n
       FROM rows r JOIN sizes s USING (grp) WHERE s.n > ${k})`);
   const chunks = (await conn.runAndReadAll(`SELECT DISTINCT grp, chunk FROM ${T.out} ORDER BY grp, chunk`)).getRowObjects();
-  const adds: AddAction[] = [];
-  try {
-    for (const ch of chunks) {
-      const add = await writeParquetDataFile(
-        conn,
-        snap.store,
-        `SELECT ${GOLD_COLS} FROM ${T.out} WHERE grp = ${sqlString(String(ch.grp))} AND chunk = ${Number(ch.chunk)} ORDER BY ts_ms, sensor_id`,
-        GOLD.fields,
-      );
-      if (add) adds.push(add);
-    }
-  } catch (e) {
-    for (const a of adds) await snap.store.delete(a.path);
-    throw e;
-  }
+  const adds = await writeDataFiles(
+    conn,
+    snap.store,
+    chunks.map((ch) => `SELECT ${GOLD_COLS} FROM ${T.out} WHERE grp = ${sqlString(String(ch.grp))} AND chunk = ${Number(ch.chunk)} ORDER BY ts_ms, sensor_id`),
+    GOLD.fields,
+  );
   return {
     removes,
     adds,
@@ -448,36 +387,7 @@ async function computeMerge(conn: DuckDBConnection, snap: Snapshot, layout: Gold
   };
 }
 
-function mergeCommitInfo(readVersion: number, batch: BronzeBatch, scheduled: boolean, r: BatchMergeResult): CommitInfo {
-  return {
-    operation: 'MERGE',
-    operationParameters: {
-      predicate: 'gold.sensor_id = new.sensor_id AND gold.ts_ms = new.ts_ms',
-      matchedPredicates: JSON.stringify([{ actionType: 'update', predicate: 'new source position > gold source position (docs/gold-merge.md)' }]),
-      notMatchedPredicates: JSON.stringify([{ actionType: 'insert' }]),
-      source: `bronze versions (${batch.afterVersion}, ${batch.toVersion}]`,
-      mode: scheduled ? 'incremental' : 'backfill',
-    },
-    readVersion,
-    isBlindAppend: false,
-    operationMetrics: {
-      numSourceRows: String(r.rowsIn),
-      numTargetRowsInserted: String(r.inserted),
-      numTargetRowsUpdated: String(r.updated),
-      numTargetFilesRemoved: String(r.removedFiles.length),
-      numTargetFilesAdded: String(r.addedFiles.length),
-    },
-    engineInfo: 'tributary gold merge',
-  };
-}
-
 // ─────────────────────────────────────────── a run ──────────────────────────────────────────────
-
-export type GoldMergeMode =
-  /** From the checkpoint (table txn, else the workflow's, else the start of bronze) to bronze's version at start. */
-  | { kind: 'incremental' }
-  /** Re-merge bronze versions (afterVersion, toVersion ?? latest]; the checkpoint is neither read nor moved. */
-  | { kind: 'backfill'; afterVersion: number; toVersion?: number };
 
 export interface GoldMergeRequest {
   bronzeDir: string;
@@ -496,32 +406,6 @@ export interface GoldMergeRequest {
   beforeCommitAttempt?: MergeBatchOptions['beforeCommitAttempt'];
   /** Stops the run between two batches (activity cancelled, worker shutting down); rejects with its reason. */
   signal?: AbortSignal;
-}
-
-/** The bronze versions (after, to] a run merges (both gold stages), and a workflow/table checkpoint disagreement. */
-export function goldRange(
-  mode: GoldMergeMode,
-  bronzeVersion: number,
-  tableCheckpoint: VersionCheckpoint,
-  workflowCheckpoint: VersionCheckpoint | undefined,
-  bronzeDir: string,
-): { after: number; to: number; disagreement: GoldResult['checkpointDisagreement'] } {
-  let to = bronzeVersion;
-  if (mode.kind === 'incremental') {
-    const wf = workflowCheckpoint;
-    const disagreement = tableCheckpoint !== null && wf != null && wf !== tableCheckpoint ? { table: tableCheckpoint, workflow: wf } : null;
-    const after = readsAfter(tableCheckpoint ?? wf ?? NO_CHECKPOINT);
-    if (after > to) {
-      throw new GoldCheckpointError(`gold checkpoint says bronze version ${after} was merged, but ${bronzeDir} is at version ${to} (bronze recreated?); run a backfill or reset the checkpoint`);
-    }
-    return { after, to, disagreement };
-  }
-  if (mode.toVersion !== undefined) {
-    if (mode.toVersion > to) throw new GoldCheckpointError(`backfill to bronze version ${mode.toVersion}, but ${bronzeDir} is at version ${to}`);
-    to = mode.toVersion;
-  }
-  if (mode.afterVersion < -1 || mode.afterVersion > to) throw new GoldCheckpointError(`invalid backfill range: bronze versions (${mode.afterVersion}, ${to}]`);
-  return { after: mode.afterVersion, to, disagreement: null };
 }
 
 /** A backlog is merged in commits of up to this many times maxRowsPerBatch rows, window by window. */
@@ -595,26 +479,8 @@ export async function mergeBronzeIntoGold(conn: DuckDBConnection, req: GoldMerge
     await req.afterBatch?.(i + 1, r);
   }
   const end = await readGoldCheckpoint(req.goldDir);
-  const sum = (f: (r: BatchMergeResult) => number) => results.reduce((n, r) => n + f(r), 0);
-  return {
-    stage: 'gold',
-    mode: req.mode.kind,
-    bronzeAfterVersion: after,
-    bronzeToVersion: to,
-    // Versions without rows get no commit: the run's result carries the checkpoint past them. A
-    // backfill leaves the scheduled checkpoint where it was: the table's, else the workflow's.
-    checkpoint: scheduled ? checkpointOf(Math.max(to, readsAfter(end.bronzeVersion))) : (end.bronzeVersion ?? req.workflowCheckpoint ?? NO_CHECKPOINT),
-    checkpointDisagreement: disagreement,
-    batches: results.length,
-    perBatch: results,
-    rowsIn: sum((r) => (r.alreadyMerged ? 0 : r.rowsIn)),
-    inserted: sum((r) => r.inserted),
-    updated: sum((r) => r.updated),
-    skippedOlder: sum((r) => r.skippedOlder),
-    arrivalBackdated: sum((r) => r.arrivalBackdated),
-    filesRewritten: sum((r) => r.removedFiles.length),
-    filesAdded: sum((r) => r.addedFiles.length),
-    commits: sum((r) => (r.goldVersion === null ? 0 : 1)),
-    goldVersion: end.goldVersion,
-  };
+  return summarizeGoldRun(
+    { mode: req.mode, after, to, disagreement, endCheckpoint: end.bronzeVersion, goldVersion: end.goldVersion, workflowCheckpoint: req.workflowCheckpoint },
+    results,
+  );
 }

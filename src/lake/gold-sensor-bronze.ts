@@ -1,13 +1,13 @@
 /**
- * Stage 3's side of bronze: which bronze versions a run merges in which batch (from the change
- * feed, never the data), the batch's rows typed as gold reads them, and the dedupe to one row per
- * key (sensor_id, ts_ms) in SOURCE order (docs/gold-merge.md). Used by src/lake/gold.ts; the
+ * The sensor gold's side of bronze (src/lake/gold.ts): the batch's rows typed as gold reads them,
+ * and the dedupe to one row per key (sensor_id, ts_ms) in SOURCE order (docs/gold-merge.md). Which
+ * bronze versions a run merges in which batch is shared with the generic gold (gold-run.ts). The
  * temp tables (`__gm_*`) are connection-local, one merge at a time per connection.
  */
 import type { DuckDBConnection } from '@duckdb/node-api';
-import { addedFilesSince, dataFileLocation, DeltaLogCorruptError, recordCountOf, UnsupportedDeltaFeatureError, type AddAction } from '../delta';
+import { dataFileLocation, type AddAction } from '../delta';
 import { openTableStore } from '../delta/open-store';
-import { safeDuckPath, sqlString } from '../delta/sql';
+import { assertColumns, parquetFrom, utcTimestamp } from './gold-run';
 import type { TsWindow } from './gold-windows';
 import { BRONZE } from './tables';
 
@@ -19,69 +19,6 @@ export const T = {
   hits: '__gm_hits',
   out: '__gm_out',
 } as const;
-
-
-export interface BronzeBatch {
-  /** Bronze versions (afterVersion, toVersion]. */
-  afterVersion: number;
-  toVersion: number;
-  /** Data files those versions appended. */
-  files: AddAction[];
-  rows: number;
-}
-
-/**
- * Splits bronze versions (afterVersion, toVersion] into batches of whole versions holding at most
- * maxRowsPerBatch rows (a single bigger version is its own batch). Reads only the commit JSONs
- * (the change feed), never the data. Always returns at least one batch, possibly without files.
- */
-export async function planBronzeBatches(
-  conn: DuckDBConnection,
-  bronzeDir: string,
-  afterVersion: number,
-  toVersion: number,
-  maxRowsPerBatch: number,
-): Promise<BronzeBatch[]> {
-  if (!(maxRowsPerBatch >= 1)) throw new Error(`maxRowsPerBatch must be >= 1, got ${maxRowsPerBatch}`);
-  const feed = await addedFilesSince(openTableStore(bronzeDir), afterVersion, toVersion);
-  const batches: BronzeBatch[] = [];
-  let cur: BronzeBatch = { afterVersion, toVersion: afterVersion, files: [], rows: 0 };
-  for (const { version, adds } of feed) {
-    let rows = 0;
-    for (const a of adds) rows += recordCountOf(a) ?? (await countParquetRows(conn, dataFileLocation(openTableStore(bronzeDir), a.path)));
-    if (cur.rows > 0 && rows > 0 && cur.rows + rows > maxRowsPerBatch) {
-      batches.push(cur);
-      cur = { afterVersion: cur.toVersion, toVersion: cur.toVersion, files: [], rows: 0 };
-    }
-    cur.toVersion = version;
-    cur.files.push(...adds);
-    cur.rows += rows;
-  }
-  batches.push(cur);
-  return batches;
-}
-
-async function countParquetRows(conn: DuckDBConnection, file: string): Promise<number> {
-  const r = await conn.runAndReadAll(`SELECT count(*)::BIGINT AS n FROM read_parquet(${sqlString(safeDuckPath(file))})`);
-  return Number(r.getRowObjects()[0].n);
-}
-
-/** Column expression that yields a TIMESTAMPTZ, reading naive parquet timestamps (e.g. Spark INT96) as UTC. */
-export function utcTimestamp(col: string, type: string): string {
-  const t = type.toUpperCase();
-  if (t === 'TIMESTAMP WITH TIME ZONE') return col;
-  if (t.startsWith('TIMESTAMP')) return `timezone('UTC', CAST(${col} AS TIMESTAMP))`;
-  throw new UnsupportedDeltaFeatureError(`column ${col} is ${type} in a data file, expected a timestamp`);
-}
-
-export async function describe(conn: DuckDBConnection, from: string): Promise<Map<string, string>> {
-  const rows = (await conn.runAndReadAll(`DESCRIBE SELECT * FROM ${from}`)).getRowObjects();
-  return new Map(rows.map((r) => [String(r.column_name), String(r.column_type)]));
-}
-
-export function parquetList(paths: string[]): string {
-  return `[${paths.map((p) => sqlString(safeDuckPath(p))).join(', ')}]`;
-}
 
 /**
  * The order of a key's versions (greater = later) as a row value over kafka_ts, topic, partition,
@@ -101,10 +38,9 @@ export function sourceOrder(alias: string, arrival: string): string {
  */
 export async function bronzeSource(conn: DuckDBConnection, bronzeDir: string, files: AddAction[], window?: TsWindow): Promise<string> {
   const bronzeStore = openTableStore(bronzeDir);
-  const read = `read_parquet(${parquetList(files.map((a) => dataFileLocation(bronzeStore, a.path)))}, union_by_name = true)`;
-  const types = await describe(conn, read);
-  const missing = BRONZE.fields.filter((f) => !f.nullable && !types.has(f.name)).map((f) => f.name);
-  if (missing.length > 0) throw new DeltaLogCorruptError(`${bronzeDir}: bronze data files lack column(s) ${missing.join(', ')}`);
+  const src = await parquetFrom(conn, files.map((a) => dataFileLocation(bronzeStore, a.path)));
+  assertColumns(src, BRONZE.fields, `${bronzeDir}: bronze data files`);
+  const { from: read, types } = src;
   const arrived = utcTimestamp('arrived_at', types.get('arrived_at')!);
   // Files written before kafka_ts existed read it as NULL (Delta's rule for an added nullable column).
   const kafkaTs = types.has('kafka_ts') ? utcTimestamp('kafka_ts', types.get('kafka_ts')!) : 'NULL::TIMESTAMPTZ';
