@@ -17,7 +17,7 @@ import { SENSOR_PIPELINE, type StagePipeline, type StageSource } from './lake/pi
 import { checkpointOf, NO_CHECKPOINT, readsAfter, type VersionCheckpoint } from './stages';
 import { NOTHING_PROCESSED } from './lake/bronze-plan';
 import { tablesHealth, type TableHealthRow } from './lake/maintenance';
-import { BUILT_IN_SENSOR, SCHEDULES, STAGE_SCHEDULES } from './schedules';
+import { BUILT_IN_SENSOR, maintenanceScheduleId, SCHEDULES, STAGE_SCHEDULES } from './schedules';
 import type { PipelineDefinition } from './pipelines/definition';
 import { stagePipeline } from './pipelines/stage-pipeline';
 
@@ -61,8 +61,15 @@ export interface PipelineStatus {
   stages: StageStatus[];
   tables: TableStatus[];
   deadLettersByError: Record<string, number>;
-  /** Table maintenance: its last run, and per table what compaction / vacuum / log cleanup would find. */
-  maintenance: { lastRun: StageStatus['lastRun']; tables: (TableHealthRow & { lastMaintained: string | null })[] };
+  /**
+   * Table maintenance: the first pipeline's last run, per table of every reported pipeline what
+   * compaction / vacuum / log cleanup would find, and each pipeline's schedule and last run.
+   */
+  maintenance: {
+    lastRun: StageStatus['lastRun'];
+    tables: (TableHealthRow & { lastMaintained: string | null })[];
+    schedules: { pipeline: string; schedule: string; lastRun: StageStatus['lastRun'] }[];
+  };
   /** Every pipeline reported, the first one also above. */
   pipelines: PipelineStageStatus[];
 }
@@ -297,8 +304,15 @@ export async function collectStatus(client: Client, config: WorkerConfig, topics
   for (const p of shown) pipelines.push(await pipelineStageStatus(client, config, p, all, p.name === SENSOR_PIPELINE.name ? topics : undefined));
   const maintainDef = SCHEDULES.find((d) => d.stage === 'maintenance')!;
   const maintained = await lastMaintained(client, maintainDef.workflowType, config.temporal.taskQueue);
-  const health = (await tablesHealth(config.lakeRoot)).map((t) => ({ ...t, lastMaintained: maintained.get(t.table) ?? null }));
-  const maintenance = { lastRun: await lastRun(client, maintainDef.workflowType, config.temporal.taskQueue), tables: health };
+  const health: PipelineStatus['maintenance']['tables'] = [];
+  const schedules: PipelineStatus['maintenance']['schedules'] = [];
+  for (const p of shown) {
+    // table paths are unique across pipelines, so the per-table map serves them all
+    for (const t of await tablesHealth(config.lakeRoot, p)) health.push({ ...t, lastMaintained: maintained.get(t.table) ?? null });
+    const run = await lastRun(client, maintainDef.workflowType, config.temporal.taskQueue, runsOf(p, all, config.temporal.taskQueue));
+    schedules.push({ pipeline: p.name, schedule: maintenanceScheduleId(p.name), lastRun: run });
+  }
+  const maintenance = { lastRun: schedules[0]!.lastRun, tables: health, schedules };
   const [first] = pipelines;
   return { at: new Date().toISOString(), pipeline: first!.pipeline, stages: first!.stages, tables: first!.tables, deadLettersByError: first!.deadLettersByError, maintenance, pipelines };
 }
@@ -332,9 +346,10 @@ export function formatStatus(s: PipelineStatus): string {
     ['table', 'live files', 'small', 'mean MiB', 'MiB', 'commits since checkpoint', 'oldest version', 'MiB to vacuum', 'last maintained'],
     m.tables.map((t) => [t.table, t.liveFiles, t.smallFiles, mib(t.meanFileBytes), mib(t.bytes), t.commitsSinceCheckpoint, t.oldestRetainedVersion, mib(t.bytesWaitingForVacuum), t.lastMaintained]),
   );
-  const lastMaint = m.lastRun ? `${m.lastRun.status} ${m.lastRun.startTime}${m.lastRun.status === 'FAILED' ? ` — ${m.lastRun.summary}` : ''}` : 'never';
+  const last = (r: StageStatus['lastRun']) => (r ? `${r.status} ${r.startTime}${r.status === 'FAILED' ? ` — ${r.summary}` : ''}` : 'never');
+  const runs = m.schedules.map((x) => `table maintenance${x.pipeline === SENSOR_PIPELINE.name ? '' : ` of pipeline ${x.pipeline}`} (schedule ${x.schedule}), last run: ${last(x.lastRun)}`);
   const pipelines = s.pipelines.flatMap((p, i) =>
     i === 0 && p.pipeline === SENSOR_PIPELINE.name ? [`pipeline status at ${s.at}`, ...formatPipeline(p)] : [...(i === 0 ? [`status at ${s.at}`] : ['']), `pipeline ${p.pipeline}`, ...formatPipeline(p)],
   );
-  return [...pipelines, '', `table maintenance (schedule sensor-maintain-tables), last run: ${lastMaint}`, health].join('\n');
+  return [...pipelines, '', ...runs, health].join('\n');
 }

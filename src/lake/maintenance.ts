@@ -42,7 +42,7 @@ import { isSensorPipeline, SENSOR_PIPELINE, type StagePipeline } from './pipelin
 import { lakeTable, tableDir, type TableDef } from './tables';
 
 /** Every table of a pipeline, the replay log included, in the order maintenance keeps them. */
-export const maintainedTables = (p: StagePipeline): readonly TableDef[] => [p.tables.raw, p.tables.bronze, p.tables.deadLetter, p.tables.replayLog, p.tables.gold];
+export const maintainedTables = (p: Pick<StagePipeline, 'tables'>): readonly TableDef[] => [p.tables.raw, p.tables.bronze, p.tables.deadLetter, p.tables.replayLog, p.tables.gold];
 
 /** The sensor pipeline's tables. */
 export const MAINTAINED_TABLES: readonly TableDef[] = maintainedTables(SENSOR_PIPELINE);
@@ -261,7 +261,7 @@ export interface TableHealthRow extends TableHealth {
 }
 
 /** Maintenance health of every table of the pipeline that exists (for `npm run status`). */
-export async function tablesHealth(lakeRoot: string, pipeline: StagePipeline = SENSOR_PIPELINE): Promise<TableHealthRow[]> {
+export async function tablesHealth(lakeRoot: string, pipeline: Pick<StagePipeline, 'tables'> = SENSOR_PIPELINE): Promise<TableHealthRow[]> {
   const out: TableHealthRow[] = [];
   for (const t of maintainedTables(pipeline)) {
     let snap;

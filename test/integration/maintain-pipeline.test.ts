@@ -19,6 +19,7 @@ import { sampleMessages } from '../../src/sample/sensor-data';
 import { deserializeWorkflow, ingestRawWorkflow, maintainTablesWorkflow, mergeGoldWorkflow } from '../../src/workflows';
 import { closeConnections, createTopic, deltaScan, execute, produce, queryLake, rootFailure, tempLakeRoot, testConfig, testWorker, uniqueName } from '../helpers/pipeline';
 import { pipelinesWithExample } from '../helpers/pipelines';
+import { collectStatus, SENSOR_STATUS } from '../../src/status';
 
 afterAll(closeConnections);
 
@@ -140,6 +141,13 @@ describe('maintainTablesWorkflow with another pipeline', () => {
                (SELECT count(DISTINCT (topic, "partition", "offset")) FROM ${deltaScan(tableDir(lakeRoot, o.tables.bronze))})::INT AS offsets,
                (SELECT count(DISTINCT order_id) FROM ${deltaScan(tableDir(lakeRoot, o.tables.gold))})::INT AS gold`);
       expect(n).toEqual({ raw: 400, bronze: 400, offsets: 400, gold: 400 });
+
+      // npm run status with both pipelines: the orders tables' health, the orders maintenance run under its pipeline
+      const status = await collectStatus(w.client, w.config, [sensorTopic], { pipelines: [SENSOR_STATUS, { ...o, scheduleIds: pipelines.pipelines.find((p) => p.name === 'orders')!.scheduleIds }] });
+      const rawHealth = status.maintenance.tables.find((t) => t.table === o.tables.raw.name)!;
+      expect(rawHealth).toMatchObject({ filesWaitingForVacuum: 0 });
+      expect(rawHealth.lastMaintained).not.toBeNull();
+      expect(status.maintenance.schedules.map((x) => x.schedule)).toEqual(['sensor-maintain-tables', 'orders-maintain-tables']);
 
       // a table the pipeline does not have fails at once, non-retryably, naming its tables
       const bad = await execute(w, maintainTablesWorkflow, { pipeline: 'orders', tables: ['gold/sensor_readings'] }).catch((e: unknown) => e);

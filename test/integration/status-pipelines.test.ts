@@ -117,6 +117,13 @@ describe('status per pipeline', () => {
     expect(text.split('\n')[0]).toMatch(/^pipeline status at /);
     expect(text).toMatch(/\npipeline clicks\nstage +schedule/);
     expect(text.indexOf('pipeline clicks')).toBeLessThan(text.indexOf('table maintenance'));
+    // maintenance: each pipeline's schedule and last run, and the health of every pipeline's tables
+    expect(status.maintenance.schedules.map((x) => [x.pipeline, x.schedule, x.lastRun])).toEqual([
+      ['sensor', 'sensor-maintain-tables', null],
+      ['clicks', 'clicks-maintain-tables', null],
+    ]);
+    expect(status.maintenance.tables.map((x) => x.table)).toEqual(expect.arrayContaining(['raw/clicks', 'bronze/clicks', 'gold/clicks']));
+    expect(text).toMatch(/\ntable maintenance \(schedule sensor-maintain-tables\), last run: never\ntable maintenance of pipeline clicks \(schedule clicks-maintain-tables\), last run: never\n/);
 
     // the CLI: --pipeline clicks puts clicks at the top level; JSON keeps the shape
     const pipelinesFile = path.join(lakeRoot, 'pipelines.yaml');
