@@ -14,9 +14,8 @@
 import { Client, ScheduleAlreadyRunning, ScheduleNotFoundError, ScheduleOverlapPolicy, type ScheduleOptionsAction, type ScheduleSpec } from '@temporalio/client';
 import type { Duration } from '@temporalio/common';
 import { z } from 'zod';
-// type only: definition.ts takes CRON_EXPRESSION from this module
 import type { PipelineDefinition } from './pipelines/definition';
-import { maintenanceScheduleId } from './pipelines/name';
+import { CRON_EXPRESSION, maintenanceScheduleId } from './pipelines/name';
 
 export interface ScheduleDef {
   id: string;
@@ -42,14 +41,12 @@ export const SCHEDULES: readonly ScheduleDef[] = [
   },
 ];
 
-// defined next to the pipeline name (the definition file checks names against every schedule id)
+// defined next to the pipeline name, below the definition file (which checks names against every schedule id)
 export { maintenanceScheduleId };
 
 /** The three data stages (maintenance keeps their tables but moves no data). */
 export const STAGE_SCHEDULES = SCHEDULES.filter((d): d is ScheduleDef & { stage: 'raw' | 'bronze' | 'gold' } => d.stage !== 'maintenance');
 
-/** Five-field cron (minute hour day month weekday) made of the usual characters. */
-export const CRON_EXPRESSION = z.string().trim().regex(/^(\S+\s+){4}\S+$/, 'expected a 5-field cron expression').regex(/^[0-9*/,\-\sA-Za-z?LW#]+$/, 'unexpected characters in cron expression');
 
 export function cronFor(def: ScheduleDef, env: NodeJS.ProcessEnv = process.env): string {
   const value = env[def.cronEnv];

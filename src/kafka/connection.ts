@@ -45,10 +45,10 @@ export const consoleKafkaLogger: KafkaLogger = {
 
 /**
  * The level a kafkajs line deserves in our logs. kafkajs logs every failed request at ERROR
- * ("Response GroupCoordinator(key: 10, version: 2)" while a new consumer group's coordinator is
- * being elected, for instance) although it retries them; one that does not recover is thrown to us
- * and reported with context, so those lines are debug. Its INFO lines are client lifecycle chatter
- * (consumer started, joined the group) repeated by every stage run: debug too.
+ * ("Response Metadata(key: 3, …)" while a leader is being elected, for instance) although it
+ * retries them; one that does not recover is thrown to us and reported with context, so those lines
+ * are debug. Its INFO lines are client lifecycle chatter repeated by every stage run (each opens
+ * its own clients; no stage uses a consumer group): debug too.
  */
 export function kafkaLogLevel(level: logLevel, message: string): keyof KafkaLogger | null {
   if (level === logLevel.ERROR) return /^Response \w+\(key: \d+/.test(message) ? 'debug' : 'error';

@@ -28,7 +28,7 @@ import { SENSOR_PIPELINE, type StagePipeline } from './pipeline';
 import { tableDir } from './tables';
 
 /**
- * A healthy read advances (or finishes a commit) within seconds. A consumer that stops advancing —
+ * A healthy read advances (or finishes a commit) within seconds. A reader that stops advancing —
  * seen rarely under load, with two reads of one topic in one process — fails the attempt after
  * this long, and the retry resumes from what is committed.
  */

@@ -13,8 +13,7 @@ import { LineCounter, parseDocument, type Node as YamlNode } from 'yaml';
 import { z } from 'zod';
 import { ExpressionError, parseExpression, type Expr, type ExprType } from '../lake/expression';
 import { exprTypeOf, isReservedFieldName, KAFKA_COLUMNS, type ExpectationRule, type FieldRule, type ParseRules } from '../lake/parse-rules';
-import { CRON_EXPRESSION } from '../schedules';
-import { maintenanceScheduleId, PipelineName } from './name';
+import { CRON_EXPRESSION, maintenanceScheduleId, PipelineName } from './name';
 
 /** Repo root (this file is src/pipelines/definition.ts). */
 const REPO_ROOT = path.resolve(__dirname, '..', '..');
