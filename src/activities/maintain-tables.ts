@@ -8,7 +8,7 @@ import { ensureTables, type TableDef } from '../lake/tables';
 import { DEFAULT_PIPELINE } from '../pipelines/name';
 import { TABLE_ROLES, type MaintenanceOperationName, type TableRole } from '../workflows/maintain-tables-input';
 import type { ActivityDeps } from './deps';
-import { resolvePipeline } from './pipeline';
+import { ensureStageTables, resolvePipeline } from './pipeline';
 
 export interface MaintainTableActivityInput {
   /** Whose table; default the sensor pipeline. */
@@ -29,7 +29,11 @@ export function makeMaintainTable(deps: ActivityDeps) {
     const ctx = Context.current();
     const pipeline = resolvePipeline(deps, input.pipeline ?? DEFAULT_PIPELINE);
     const table = tableOf(pipeline, input.table);
-    await ensureTables(deps.config.lakeRoot, [table]);
+    // the pipeline's four tables as its stages ensure them (created, or evolved as the definition
+    // says — a required field added later is a nullable column); the replay log as replays do
+    const role = (['raw', 'bronze', 'dead_letter', 'gold'] as const).find((r) => (r === 'dead_letter' ? pipeline.tables.deadLetter : pipeline.tables[r]) === table);
+    if (role) await ensureStageTables(deps, pipeline, [role]);
+    else await ensureTables(deps.config.lakeRoot, [table]);
     const beat = setInterval(() => ctx.heartbeat({ table: input.table }), HEARTBEAT_EVERY_MS);
     const lake = await openDuckDB({ extensionPath: deps.config.deltaExtensionPath, stores: lakeStores(deps.config.lakeRoot), memoryLimit: activityMemoryLimit(deps.config.memory) });
     try {

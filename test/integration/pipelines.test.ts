@@ -160,7 +160,7 @@ describe('pipelines on one worker', () => {
     await createTopic(topic, 1);
     const v1 = definitionFile(lakeRoot, topic);
     fs.mkdirSync(path.join(lakeRoot, 'v2'));
-    const v2 = definitionFile(path.join(lakeRoot, 'v2'), topic, '\n      - { name: channel, type: string }');
+    const v2 = definitionFile(path.join(lakeRoot, 'v2'), topic, '\n      - { name: channel, type: string, required: true }');
     const bronzeDir = path.join(lakeRoot, 'bronze', 'orders');
     const goldDir = path.join(lakeRoot, 'gold', 'orders');
     const runAll = async (file: PipelineFile) => {
