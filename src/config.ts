@@ -14,7 +14,6 @@ import { isObjectStoreUrl } from './delta/open-store';
 import { parseStoreUrl, storeUrl } from './delta/store-config';
 import { validateMaintenanceProperties } from './delta/table-properties';
 import { memoryLimit } from './workflows/bronze-input';
-import { MAINTAINED_TABLE_NAMES } from './workflows/maintain-tables-input';
 
 export const TASK_QUEUE = 'sensor-pipeline';
 
@@ -60,7 +59,7 @@ const EnvSchema = z.object({
     .transform((s) => s.split(',').map((t) => t.trim()).filter(Boolean))
     .pipe(z.array(z.string().regex(/^[A-Za-z0-9._-]{1,249}$/, 'expected Kafka topic names')).min(1)),
   /**
-   * Delta table properties per table, as JSON: `{"raw/sensor_readings":{"delta.logRetentionDuration":"interval 60 days"}}`.
+   * Delta table properties per table (any pipeline's), as JSON: `{"raw/sensor_readings":{"delta.logRetentionDuration":"interval 60 days"}}`.
    * Table maintenance writes them into each table's metaData.configuration (the names Spark and delta-rs read).
    */
   DELTA_TABLE_PROPERTIES: z
@@ -74,7 +73,8 @@ const EnvSchema = z.object({
       }
     })
     .pipe(
-      z.record(z.enum(MAINTAINED_TABLE_NAMES), z.record(z.string().regex(/^delta\.[A-Za-z.]+$/, 'only delta.* properties'), z.string().max(200))).superRefine((tables, ctx) => {
+      // any pipeline's table path; the worker checks at start that a pipeline of its definition file has it
+      z.record(z.string().regex(/^[A-Za-z0-9_-]+(\/[A-Za-z0-9_-]+)*$/, 'a table path like raw/sensor_readings'), z.record(z.string().regex(/^delta\.[A-Za-z.]+$/, 'only delta.* properties'), z.string().max(200))).superRefine((tables, ctx) => {
         for (const [table, props] of Object.entries(tables)) {
           try {
             validateMaintenanceProperties(props ?? {}, table);

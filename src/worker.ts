@@ -12,8 +12,9 @@ import type { Duration } from '@temporalio/common';
 import { NativeConnection, Runtime, Worker, type ActivityInterceptorsFactory, type WorkerInterceptors } from '@temporalio/worker';
 import { createActivities, type ActivityDeps } from './activities';
 import { stageOfActivity } from './stages';
-import { loadEnv, loadWorkerConfig } from './config';
+import { loadEnv, loadWorkerConfig, type WorkerConfig } from './config';
 import { setCheckpointReaderMemoryLimit } from './lake/duckdb';
+import { maintainedTables } from './lake/maintenance';
 import { PipelineMetrics } from './metrics/pipeline';
 import { statusPipelinesOf } from './status';
 import { bindProblems } from './pipelines/check';
@@ -61,9 +62,10 @@ export async function createWorker(
 
 /**
  * The definition file (PIPELINES_FILE or the repo's pipelines.yaml), checked as `npm run pipelines --
- * validate` checks it: a worker with a bad file refuses to start, every problem listed.
+ * validate` checks it, and the tables DELTA_TABLE_PROPERTIES names against it: a worker with a bad
+ * file refuses to start, every problem listed.
  */
-export async function loadWorkerPipelines(): Promise<PipelineFile> {
+export async function loadWorkerPipelines(tableProperties?: WorkerConfig['tableProperties']): Promise<PipelineFile> {
   const file = loadPipelineFile(pipelinesFilePath());
   const problems: string[] = [];
   for (const p of file.pipelines) {
@@ -75,14 +77,23 @@ export async function loadWorkerPipelines(): Promise<PipelineFile> {
       problems.push(e.message);
     }
   }
+  if (problems.length === 0) problems.push(...tablePropertiesProblems(tableProperties, file));
   if (problems.length) throw new PipelineDefinitionError(file.file, problems);
   return file;
+}
+
+/** DELTA_TABLE_PROPERTIES entries for tables no pipeline of the file has (a typo would otherwise never apply). */
+export function tablePropertiesProblems(tableProperties: WorkerConfig['tableProperties'], file: PipelineFile): string[] {
+  const known = file.pipelines.flatMap((p) => maintainedTables(stagePipeline(p)).map((t) => t.name));
+  return Object.keys(tableProperties ?? {})
+    .filter((t) => !known.includes(t))
+    .map((t) => `DELTA_TABLE_PROPERTIES: no pipeline of ${file.file} has a table ${JSON.stringify(t)} (tables: ${known.join(', ')})`);
 }
 
 async function main(): Promise<void> {
   const env = loadEnv();
   const config = loadWorkerConfig(env);
-  const pipelines = await loadWorkerPipelines();
+  const pipelines = await loadWorkerPipelines(config.tableProperties);
   // A lake on an object store must accept our credentials and honour put-if-absent, or no commit is safe.
   if (isObjectStoreUrl(config.lakeRoot)) {
     await probeStore(openTableStore(config.lakeRoot));

@@ -46,7 +46,7 @@ async function main(): Promise<void> {
   const env = loadEnv();
   const config = loadWorkerConfig(env);
   // The definition file, checked as `npm run worker` checks it (bind and runnability): a bad file stops here.
-  const pipelines = await loadWorkerPipelines();
+  const pipelines = await loadWorkerPipelines(config.tableProperties);
   const endpoint = metricsEndpoint(env);
   // The status table is the output here; worker lifecycle chatter would bury it.
   Runtime.install({ logger: new DefaultLogger('WARN'), telemetryOptions: endpoint ? sdkTelemetry(endpoint) : undefined });

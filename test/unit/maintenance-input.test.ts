@@ -1,5 +1,8 @@
 /** Table maintenance: workflow input, config of table properties, the table list kept in two places. */
 import { loadEnv, loadWorkerConfig } from '../../src/config';
+import { parsePipelineFile } from '../../src/pipelines/definition';
+import { tablePropertiesProblems } from '../../src/worker';
+import { pipelinesWithExample } from '../helpers/pipelines';
 import { MAINTAINED_TABLES, MAINTENANCE_OPERATIONS } from '../../src/lake/maintenance';
 import { InvalidInputError, parseInput } from '../../src/workflows/inputs';
 import { MAINTAINED_TABLE_NAMES, MaintainTablesInput, OPERATIONS, TABLE_ROLES } from '../../src/workflows/maintain-tables-input';
@@ -47,8 +50,14 @@ describe('DELTA_TABLE_PROPERTIES', () => {
     expect(cfg.tableProperties).toEqual({ 'raw/sensor_readings': { 'delta.logRetentionDuration': 'interval 60 days', 'delta.checkpointInterval': '20' } });
     expect(loadWorkerConfig(loadEnv({}, {})).tableProperties).toEqual({});
   });
-  it('refuses unknown tables, non-delta keys and values maintenance could not parse', () => {
-    expect(() => loadEnv(env('{"raw/other":{}}'), {})).toThrow(/DELTA_TABLE_PROPERTIES/);
+  it('any pipeline\'s table: the worker refuses one no pipeline of its definition file has', () => {
+    const cfg = loadWorkerConfig(loadEnv(env('{"raw/orders":{"delta.logRetentionDuration":"interval 90 days"},"raw/other":{}}'), {}));
+    const file = parsePipelineFile(pipelinesWithExample());
+    expect(tablePropertiesProblems(cfg.tableProperties, file)).toEqual([expect.stringMatching(/^DELTA_TABLE_PROPERTIES: no pipeline of .* has a table "raw\/other" \(tables: raw\/sensor_readings, .*raw\/orders, /)]);
+    expect(tablePropertiesProblems({ 'bronze/orders_replay_log': {}, 'gold/sensor_readings': {} }, file)).toEqual([]);
+  });
+  it('refuses table paths that are none, non-delta keys and values maintenance could not parse', () => {
+    expect(() => loadEnv(env('{"../raw":{}}'), {})).toThrow(/DELTA_TABLE_PROPERTIES/);
     expect(() => loadEnv(env('{"raw/sensor_readings":{"spark.x":"1"}}'), {})).toThrow(/only delta/);
     expect(() => loadEnv(env('{"raw/sensor_readings":{"delta.deletedFileRetentionDuration":"a week"}}'), {})).toThrow(/deletedFileRetentionDuration/);
     expect(() => loadEnv(env('not json'), {})).toThrow(/not JSON/);
