@@ -15,6 +15,7 @@ import { Client, ScheduleAlreadyRunning, ScheduleNotFoundError, ScheduleOverlapP
 import type { Duration } from '@temporalio/common';
 import { z } from 'zod';
 import type { PipelineDefinition } from './pipelines/definition';
+import { SENSOR_PIPELINE_NAME as SENSOR_PIPELINE } from './lake/pipeline-name';
 import { CRON_EXPRESSION, maintenanceScheduleId } from './pipelines/name';
 
 export interface ScheduleDef {
@@ -65,8 +66,6 @@ export function rawParallelism(env: NodeJS.ProcessEnv = process.env): number | u
   return parsed.data;
 }
 
-/** The pipeline the workflows run when their input names none; its schedules keep their historical ids. */
-export const SENSOR_PIPELINE = 'sensor';
 
 type Stage = 'raw' | 'bronze' | 'gold';
 

@@ -13,7 +13,7 @@
 import { Client, Connection } from '@temporalio/client';
 import { z } from 'zod';
 import { loadEnv } from '../config';
-import type { StagePipeline } from '../lake/pipeline';
+import { SENSOR_PIPELINE_NAME, type StagePipeline } from '../lake/pipeline';
 import { expressionSql } from '../lake/expression';
 import { bindProblems, sensorDrift } from '../pipelines/check';
 import { loadPipelineFile, PipelineDefinitionError, type PipelineDefinition } from '../pipelines/definition';
@@ -51,7 +51,7 @@ async function validate(pipelines: readonly PipelineDefinition[]): Promise<strin
   const problems: string[] = [];
   for (const p of pipelines) problems.push(...(await bindProblems(p)));
   // until the stages read the definition, a sensor definition that differs from their code is a problem
-  for (const p of pipelines) if (p.name === 'sensor') problems.push(...sensorDrift(p).map((d) => `pipeline sensor: ${d} (the stages still use the code's sensor rules and tables)`));
+  for (const p of pipelines) if (p.name === SENSOR_PIPELINE_NAME) problems.push(...sensorDrift(p).map((d) => `pipeline ${SENSOR_PIPELINE_NAME}: ${d} (the stages still use the code's sensor rules and tables)`));
   return problems;
 }
 

@@ -9,6 +9,7 @@
  */
 import type { GoldSpec } from './gold-scd';
 import type { ParseRules } from './parse-rules';
+import { SENSOR_PIPELINE_NAME } from './pipeline-name';
 import { SENSOR_FIELDS } from './sensor-rules';
 import { BRONZE, DEAD_LETTER, GOLD, RAW, REPLAY_LOG, SENSOR_APP_IDS, type StageAppIds, type TableDef } from './tables';
 
@@ -42,7 +43,7 @@ export interface StagePipeline {
   readonly gold: GoldSpec;
 }
 
-export const SENSOR_PIPELINE_NAME = 'sensor';
+export { SENSOR_PIPELINE_NAME };
 
 /** Default sequence of a key's versions: the Kafka position (timestamp; topic, partition and offset break ties). */
 export const KAFKA_POSITION_SEQUENCE: readonly string[] = ['kafka_ts'];

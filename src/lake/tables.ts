@@ -5,6 +5,7 @@
  */
 import { joinRoot, openTableStore } from '../delta/open-store';
 import type { DuckDBConnection } from '@duckdb/node-api';
+import { SENSOR_PIPELINE_NAME } from './pipeline-name';
 import { addNullableColumns, createTable, DeltaTableNotFoundError, extensionCheckpointer, txnAction, type CommitObserver, type DeltaField, type DeltaTable, type Snapshot } from '../delta';
 
 export interface TableDef {
@@ -86,8 +87,11 @@ export const GOLD: TableDef = {
 
 const nn = (name: string, type: DeltaField['type']): DeltaField => f(name, type, false);
 
+/** Where a pipeline's dead-letter replay log lives: next to its bronze table (the definition file checks it is free). */
+export const replayLogPath = (bronze: string): string => `${bronze}_replay_log`;
+
 export const REPLAY_LOG: TableDef = {
-  name: 'bronze/sensor_readings_replay_log',
+  name: replayLogPath('bronze/sensor_readings'),
   description: 'Dead letters moved to bronze by a replay: which rows, by which replay, when (stage 2)',
   fields: [
     nn('replay_id', 'string'),
@@ -115,7 +119,7 @@ export const REPLAY_LOG: TableDef = {
 export function replayLogOf(bronze: TableDef, payload: readonly DeltaField[]): TableDef {
   const head = REPLAY_LOG.fields.slice(0, REPLAY_LOG.fields.findIndex((x) => x.name === 'failed_at') + 1);
   return {
-    name: `${bronze.name}_replay_log`,
+    name: replayLogPath(bronze.name),
     description: `Dead letters moved to ${bronze.name} by a replay: which rows, by which replay, when (stage 2)`,
     fields: [...head, ...payload.map((x) => ({ ...x, nullable: true })), f('arrived_at', 'timestamp', false), f('replayed_at', 'timestamp', false)],
   };
@@ -145,7 +149,7 @@ export interface StageAppIds {
 }
 
 export function stageAppIds(pipeline: string): StageAppIds {
-  const ns = pipeline === 'sensor' ? 'tributary' : `tributary.${pipeline}`;
+  const ns = pipeline === SENSOR_PIPELINE_NAME ? 'tributary' : `tributary.${pipeline}`;
   return {
     rawPrefix: `${ns}.raw/`,
     bronze: `${ns}.bronze/raw-version`,
@@ -158,7 +162,7 @@ export function stageAppIds(pipeline: string): StageAppIds {
 }
 
 /** The sensor pipeline's app ids. */
-export const SENSOR_APP_IDS = stageAppIds('sensor');
+export const SENSOR_APP_IDS = stageAppIds(SENSOR_PIPELINE_NAME);
 
 /** Stage 1: next offset of one topic-partition. */
 export function rawTxnAppId(topic: string, partition: number, ids: StageAppIds = SENSOR_APP_IDS): string {

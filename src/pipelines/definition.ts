@@ -12,6 +12,7 @@ import * as path from 'node:path';
 import { LineCounter, parseDocument, type Node as YamlNode } from 'yaml';
 import { z } from 'zod';
 import { ExpressionError, parseExpression, type Expr, type ExprType } from '../lake/expression';
+import { replayLogPath } from '../lake/tables';
 import { exprTypeOf, isReservedFieldName, KAFKA_COLUMNS, type ExpectationRule, type FieldRule, type ParseRules } from '../lake/parse-rules';
 import { CRON_EXPRESSION, maintenanceScheduleId, PipelineName } from './name';
 
@@ -238,9 +239,9 @@ export function parsePipelineFile(text: string, file = 'pipelines.yaml'): Pipeli
       else tableOwner.set(key, `${p.name}.tables.${t}`);
     }),
   );
-  // each pipeline's dead-letter replay log lives next to its bronze table (src/lake/tables.ts replayLogOf)
+  // each pipeline's dead-letter replay log lives next to its bronze table
   parsed.data.pipelines.forEach((p, i) => {
-    const log = `${p.tables.bronze}_replay_log`;
+    const log = replayLogPath(p.tables.bronze);
     const other = tableOwner.get(log.toLowerCase());
     if (other) report(['pipelines', i, 'tables', 'bronze'], `its replay log ${log} is already used by ${other}`);
     else tableOwner.set(log.toLowerCase(), `the replay log of ${p.name}`);

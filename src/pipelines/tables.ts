@@ -14,6 +14,7 @@
  */
 import { SCD2_COLUMNS } from '../lake/gold-scd';
 import type { FieldRule } from '../lake/parse-rules';
+import { SENSOR_PIPELINE_NAME } from '../lake/pipeline';
 import { SENSOR_FIELDS } from '../lake/sensor-rules';
 import { BRONZE, DEAD_LETTER, GOLD, RAW } from '../lake/tables';
 import type { PipelineDefinition } from './definition';
@@ -52,7 +53,7 @@ const sensorNames = new Set<string>(SENSOR_FIELDS.map((f) => f.name));
 const BRONZE_METADATA = BRONZE.fields.filter((f) => !sensorNames.has(f.name));
 
 export function pipelineTables(p: PipelineDefinition): PlannedTable[] {
-  if (p.name === 'sensor') {
+  if (p.name === SENSOR_PIPELINE_NAME) {
     return [
       { role: 'raw', ...RAW },
       { role: 'bronze', ...BRONZE },
