@@ -1,7 +1,8 @@
 /**
  * maintainTablesWorkflow's decisions with mocked activities (no DuckDB, no tables) on the stack's
  * Temporal server: one activity per table in order, a failing table doesn't stop the others and
- * fails the run at the end with every result attached, input validated before anything runs.
+ * fails the run at the end with every result attached, input validated before anything runs;
+ * another pipeline's name reaches every activity call.
  */
 import { ApplicationFailure } from '@temporalio/common';
 import { WorkflowFailedError } from '@temporalio/client';
@@ -9,7 +10,7 @@ import { Worker } from '@temporalio/worker';
 import type { MaintainTableActivityInput } from '../../src/activities/maintain-tables';
 import type { MaintainTableResult } from '../../src/lake/maintenance';
 import { maintainTablesWorkflow } from '../../src/workflows';
-import { MAINTAINED_TABLE_NAMES } from '../../src/workflows/maintain-tables-input';
+import { MAINTAINED_TABLE_NAMES, TABLE_ROLES } from '../../src/workflows/maintain-tables-input';
 import { closeConnections, testConfig, testWorker, tempLakeRoot, uniqueName } from '../helpers/pipeline';
 import { NativeConnection } from '@temporalio/worker';
 
@@ -59,6 +60,15 @@ describe('maintainTablesWorkflow (mocked activities)', () => {
         const bad = await run({ tables: ['silver/x'] }).catch((e: unknown) => e);
         expect(((bad as WorkflowFailedError).cause as ApplicationFailure).type).toBe('InvalidInputError');
         expect(calls).toEqual([]);
+
+        // Another pipeline: its name goes to every call (the sensor pipeline's calls above carry none); default every role.
+        calls.length = 0;
+        const orders = await run({ pipeline: 'orders', operations: ['compact'] });
+        expect(orders.failed).toEqual([]);
+        expect(calls.map((c) => [c.pipeline, c.table])).toEqual(TABLE_ROLES.map((r) => ['orders', r]));
+        calls.length = 0;
+        await run({ pipeline: 'orders', tables: ['gold/orders'] });
+        expect(calls.map((c) => [c.pipeline, c.table])).toEqual([['orders', 'gold/orders']]);
       });
     } finally {
       await connection.close();
