@@ -40,7 +40,6 @@
  * temp table that is dropped after the batch; DuckDB's memory_limit bounds the rest (it spills).
  */
 import { openTableStore } from '../delta/open-store';
-import { dataFileKey } from '../delta/data-files';
 import { createHash } from 'node:crypto';
 import * as path from 'node:path';
 import {
@@ -49,14 +48,12 @@ import {
   ConcurrentWriterError,
   dataFileLocation,
   loadSnapshot,
-  readCommit,
   txnAction,
   writeParquetDataFile,
   type Action,
   type AddAction,
   type CommitInfo,
   type CommitObserver,
-  type LogAction,
   type Snapshot,
 } from '../delta';
 import { checkpointOf, type VersionCheckpoint } from '../stages';
@@ -68,6 +65,7 @@ import { sqlIdent, sqlString } from '../delta/sql';
 import { assertSameUpstream, lakeTable, tableDir, upstreamTxn } from './tables';
 
 export * from './bronze-plan';
+import { assertSameRules, firstCommitOf, pendingFileExists } from './bronze-repair';
 import {
   CheckpointAheadOfRawError,
   NOTHING_PROCESSED,
@@ -76,7 +74,6 @@ import {
   rawLatestVersion,
   rawSnapshot,
   readBronzeCheckpoint,
-  RulesChangedError,
   txnOf,
   planBatches,
   processedThrough,
@@ -84,7 +81,6 @@ import {
   type BronzeResult,
   type BronzeRunTotals,
   type CommitHooks,
-  type FirstCommitInfo,
   type OutputTable,
   type PendingDeadLetter,
   type RawBatch,
@@ -202,15 +198,15 @@ export async function runBronze(lake: Lake, lakeRoot: string, opts: BronzeRunOpt
       if (start.bronze !== start.deadLetter) {
         repaired = start.bronze < start.deadLetter ? 'bronze' : 'dead-letter';
         const to = Math.max(start.bronze, start.deadLetter);
-        const first = await writer.firstCommitOf(repaired === 'bronze' ? 'dead-letter' : 'bronze', to);
-        if (repaired === 'dead-letter' && first?.deadLetter && (await writer.pendingFileExists(first.deadLetter))) {
+        const first = await firstCommitOf(tableDir(lakeRoot, repaired === 'bronze' ? p.tables.deadLetter : p.tables.bronze), p.appIds.bronze, to);
+        if (repaired === 'dead-letter' && first?.deadLetter && (await pendingFileExists(tableDir(lakeRoot, p.tables.deadLetter), first.deadLetter))) {
           // Exactly what the first attempt derived: its dead-letter file, written before bronze's commit.
           opts.signal?.throwIfAborted();
           totals.repairBatches += 1;
           await account(await writer.commitPendingDeadLetter(after, to, first.deadLetter));
         } else {
           // Older tables (no file named) or the file is gone: re-derive, but only under the same rules.
-          writer.assertSameRules(first, after, to);
+          assertSameRules(first, writer.rulesFingerprint(), after, to);
           const changes = await rawChanges(lake, lakeRoot, after, to, p);
           // Bounded like any batch; every piece keeps the batch id (to) the other table committed.
           for (const batch of planBatches(changes, after, maxRows, [repaired])) {
@@ -446,46 +442,6 @@ export class BronzeBatchWriter {
   /** Fingerprint of the parse rules (their generated SQL): equal fingerprints derive equal rows. */
   rulesFingerprint(): string {
     return createHash('sha256').update(this.parsedSql('__source')).digest('hex').slice(0, 16);
-  }
-
-  /**
-   * The commitInfo.tributary of the commit that moved `table`'s scheduled txn to `to` (searched
-   * from the latest version back); null when that commit is not found (e.g. log files cleaned up).
-   */
-  async firstCommitOf(table: OutputTable, to: number): Promise<FirstCommitInfo | null> {
-    const dir = table === 'bronze' ? this.bronzeDir : this.deadLetterDir;
-    const snap = await loadSnapshot(openTableStore(dir));
-    for (let v = snap.version; v > Math.max(0, snap.version - 1000); v--) {
-      let actions: LogAction[];
-      try {
-        actions = await readCommit(openTableStore(dir), v);
-      } catch {
-        return null;
-      }
-      const moved = actions.some((a) => 'txn' in a && a.txn.appId === this.txnIds.stage && a.txn.version === to);
-      if (!moved) continue;
-      const info = actions.flatMap((a) => ('commitInfo' in a ? [a.commitInfo as { tributary?: FirstCommitInfo }] : []))[0];
-      return info?.tributary ?? {};
-    }
-    return null;
-  }
-
-  async pendingFileExists(p: PendingDeadLetter): Promise<boolean> {
-    if (p.add === null) return true;
-    // Through the store (local disk or object storage), not fs.
-    const key = dataFileKey(this.deadLetterDir, p.add.path);
-    return (await openTableStore(this.deadLetterDir).list(key)).some((o) => o.key === key);
-  }
-
-  /** Re-deriving (after, to] for the lagging table is exact only under the rules it was first derived with. */
-  assertSameRules(first: FirstCommitInfo | null, after: number, to: number): void {
-    const now = this.rulesFingerprint();
-    if (first?.rules === undefined || first.rules === now) return;
-    throw new RulesChangedError(
-      `raw versions ${after + 1}..${to} were committed to one output table under parse rules ${first.rules}, and the rules are now ${now}; ` +
-        `finishing the batch under other rules would put rows in neither table or in both. Nothing was written. Run stage 2 once with ` +
-        `the previous rules (the earlier deployment) to finish this batch, then deploy the new ones.`,
-    );
   }
 
   /** The repair after a crash between the two commits: the dead-letter file the first attempt wrote, committed as it is. */
