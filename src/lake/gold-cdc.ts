@@ -52,7 +52,7 @@ import {
   goldRange,
   loadFileStats,
   mergeCommitInfo,
-  parquetFrom as parquetFiles,
+  parquetFrom,
   planBronzeBatches,
   summarizeGoldRun,
   typedRead,
@@ -185,7 +185,7 @@ async function mergeCdcBatch(
   try {
     // Bronze side: independent of gold's snapshot, so computed once per batch.
     if (batch.files.length > 0) {
-      const added = typedRead(await parquetFrom(conn, bronze, batch.files.map((a) => a.path)), keyFields, bronze.root);
+      const added = typedRead(await readFiles(conn, bronze, batch.files.map((a) => a.path)), keyFields, bronze.root);
       const notNull = keyFields.map((f) => `${sqlIdent(f.name)} IS NOT NULL`).join(' AND ');
       await conn.run(`CREATE OR REPLACE TEMP TABLE ${T.keys} AS SELECT DISTINCT * FROM (${added}) WHERE ${notNull}`);
       r.keys = await count(conn, T.keys);
@@ -233,7 +233,7 @@ async function mergeCdcBatch(
 async function loadEvents(conn: DuckDBConnection, bronze: Snapshot, fields: DeltaField[], keyFields: DeltaField[]): Promise<number> {
   const files = await filesThatMayHoldKeys(conn, bronze, keyFields);
   if (files.length === 0) throw new DeltaLogCorruptError(`${bronze.root}: no live file holds the keys its change feed just added`);
-  const typed = typedRead(await parquetFrom(conn, bronze, files), fields, bronze.root);
+  const typed = typedRead(await readFiles(conn, bronze, files), fields, bronze.root);
   await conn.run(`CREATE OR REPLACE TEMP TABLE ${T.events} AS SELECT * FROM (${typed}) SEMI JOIN ${T.keys} USING (${keyFields.map((f) => sqlIdent(f.name)).join(', ')})`);
   return files.length;
 }
@@ -254,7 +254,7 @@ async function planGoldFiles(conn: DuckDBConnection, snap: Snapshot, req: GoldCd
 
   // Old rows of the affected keys, with the file holding each.
   if (candidates.length > 0) {
-    const typed = typedRead(await parquetFrom(conn, snap, candidates, true), fields, snap.root, ['filename AS __file']);
+    const typed = typedRead(await readFiles(conn, snap, candidates, true), fields, snap.root, ['filename AS __file']);
     await conn.run(`CREATE OR REPLACE TEMP TABLE ${T.old} AS SELECT * FROM (${typed}) SEMI JOIN ${T.keys} USING (${keys})`);
   } else {
     await conn.run(`CREATE OR REPLACE TEMP TABLE ${T.old} AS SELECT NULL::VARCHAR AS __file, ${fields.map((f) => `NULL::${duckTypeOf(f)} AS ${sqlIdent(f.name)}`).join(', ')} LIMIT 0`);
@@ -298,7 +298,7 @@ async function planGoldFiles(conn: DuckDBConnection, snap: Snapshot, req: GoldCd
   const kept =
     removes.length === 0
       ? ''
-      : `SELECT ${cols} FROM (${typedRead(await parquetFrom(conn, snap, removes.map((a) => a.path)), fields, snap.root)}) ANTI JOIN ${changedKeys} USING (${keys}) UNION ALL`;
+      : `SELECT ${cols} FROM (${typedRead(await readFiles(conn, snap, removes.map((a) => a.path)), fields, snap.root)}) ANTI JOIN ${changedKeys} USING (${keys}) UNION ALL`;
   const k = req.targetRowsPerFile ?? DEFAULT_TARGET_ROWS_PER_FILE;
   if (!Number.isSafeInteger(k) || k < 1) throw new GoldSpecError(`targetRowsPerFile must be a positive integer, got ${k}`);
   await conn.run(`CREATE OR REPLACE TEMP TABLE ${T.out} AS
@@ -328,13 +328,9 @@ async function count(conn: DuckDBConnection, table: string): Promise<number> {
   return Number((await conn.runAndReadAll(`SELECT count(*)::BIGINT AS n FROM ${table}`)).getRowObjects()[0].n);
 }
 
-/** `read_parquet([...])` over some data files of a snapshot, with the column types DuckDB sees in them. */
-function parquetFrom(conn: DuckDBConnection, snap: Snapshot, paths: string[], filename = false): Promise<ParquetRead> {
-  return parquetFiles(
-    conn,
-    paths.map((p) => dataFileLocation(snap.store, p)),
-    filename,
-  );
+/** `read_parquet([...])` over some data files of a snapshot (paths as in its log), with the column types DuckDB sees in them. */
+function readFiles(conn: DuckDBConnection, snap: Snapshot, paths: string[], filename = false): Promise<ParquetRead> {
+  return parquetFrom(conn, paths.map((p) => dataFileLocation(snap.store, p)), filename);
 }
 
 /** Types whose per-file stats bound the values (src/delta/data-files.ts writes them). */
