@@ -8,7 +8,7 @@
 import { execFile } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import type { DuckDBConnection } from '@duckdb/node-api';
+import { DuckDBInstance, type DuckDBConnection } from '@duckdb/node-api';
 import { readSnapshot, type DeltaField, type DeltaPrimitive, type Snapshot } from './delta-dir';
 import { safeDuckPath, sqlIdent, sqlString } from '../../src/delta/sql';
 import { parseStoreUrl, storeUrl } from '../../src/delta/store-config';
@@ -68,6 +68,18 @@ export function deltaExtensionPath(): string {
 
 export async function loadDeltaExtension(conn: DuckDBConnection): Promise<void> {
   await conn.run(`LOAD ${sqlString(safeDuckPath(deltaExtensionPath()))}`);
+}
+
+/**
+ * An in-memory DuckDB with the delta extension loaded and a session time zone other than UTC, so that a
+ * test shows nothing depends on the zone (TimeZone can't be a create option in 1.5.5).
+ */
+export async function duckDBWithDelta(timeZone: string): Promise<{ instance: DuckDBInstance; conn: DuckDBConnection }> {
+  const instance = await DuckDBInstance.create(':memory:', { autoinstall_known_extensions: 'false', autoload_known_extensions: 'false' });
+  const conn = await instance.connect();
+  await conn.run(`SET TimeZone = ${sqlString(timeZone)}`);
+  await loadDeltaExtension(conn);
+  return { instance, conn };
 }
 
 /** Sorts rows by their JSON text in schema column order (the same on both sides). */

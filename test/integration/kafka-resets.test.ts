@@ -87,20 +87,26 @@ async function untilCompacted(topic: string, offset: number): Promise<void> {
   }
 }
 
+/** Lands records 0..99 ('old') of a new one-partition topic, then deletes, recreates it and produces `newRecords` ('new'). */
+async function landThenRecreate(prefix: string, newRecords: number) {
+  const topic = uniqueName(prefix);
+  await createTopic(topic, 1);
+  const lakeRoot = tempLakeRoot();
+  lakeRoots.push(lakeRoot);
+  const w = await testWorker(testConfig(lakeRoot));
+  await produce(topic, messages(0, 100, 'old'));
+  const first = await w.run(() => ingest(w, { topics: [topic], startingOffsets: 'earliest' }));
+  expect(first.checkpoint[topic]!['0']).toBe(100);
+
+  await deleteTopic(topic);
+  await recreateTopic(topic);
+  await produce(topic, messages(0, newRecords, 'new'));
+  return { topic, lakeRoot, w };
+}
+
 describe('stage 1 under Kafka resets', () => {
   it('a topic deleted and recreated: reported as a reset range, nothing re-landed, failOnDataLoss=true fails, reading resumes past the checkpoint', async () => {
-    const topic = uniqueName('raw-recreated');
-    await createTopic(topic, 1);
-    const lakeRoot = tempLakeRoot();
-    lakeRoots.push(lakeRoot);
-    const w = await testWorker(testConfig(lakeRoot));
-    await produce(topic, messages(0, 100, 'old'));
-    const first = await w.run(() => ingest(w, { topics: [topic], startingOffsets: 'earliest' }));
-    expect(first.checkpoint[topic]!['0']).toBe(100);
-
-    await deleteTopic(topic);
-    await recreateTopic(topic);
-    await produce(topic, messages(0, 30, 'new'));
+    const { topic, lakeRoot, w } = await landThenRecreate('raw-recreated', 30);
 
     const failed = await w.run(() => ingest(w, { topics: [topic], failOnDataLoss: true }).then(() => null, (e) => e));
     const failure = rootFailure(failed);
@@ -123,19 +129,8 @@ describe('stage 1 under Kafka resets', () => {
   });
 
   it('a topic recreated whose new log already passed the checkpoint: detected by the last landed record, reported once, nothing re-landed', async () => {
-    const topic = uniqueName('raw-recreated-past');
-    await createTopic(topic, 1);
-    const lakeRoot = tempLakeRoot();
-    lakeRoots.push(lakeRoot);
-    const w = await testWorker(testConfig(lakeRoot));
-    await produce(topic, messages(0, 100, 'old'));
-    const first = await w.run(() => ingest(w, { topics: [topic], startingOffsets: 'earliest' }));
-    expect(first.checkpoint[topic]!['0']).toBe(100);
-
-    await deleteTopic(topic);
-    await recreateTopic(topic);
     // More records than were landed: the offsets alone no longer show the reset.
-    await produce(topic, messages(0, 150, 'new'));
+    const { topic, lakeRoot, w } = await landThenRecreate('raw-recreated-past', 150);
 
     const failed = await w.run(() => ingest(w, { topics: [topic], failOnDataLoss: true }).then(() => null, (e) => e));
     const failure = rootFailure(failed);

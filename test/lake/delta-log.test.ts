@@ -8,7 +8,6 @@
  * (test/helpers/lake-targets.ts) and the stores' own semantics in object-store.test.ts.
  */
 import * as fs from 'node:fs';
-import * as os from 'node:os';
 import * as path from 'node:path';
 import { DuckDBConnection, DuckDBInstance } from '@duckdb/node-api';
 import {
@@ -30,7 +29,8 @@ import {
   writeParquetDataFile,
 } from '../helpers/delta-dir';
 import { sqlIdent, sqlString } from '../../src/delta/sql';
-import { loadDeltaExtension, readWithDeltaScan, readWithDeltalake, NormalizedRow } from '../helpers/deltalake-reader';
+import { duckDBWithDelta, loadDeltaExtension, readWithDeltaScan, readWithDeltalake, NormalizedRow } from '../helpers/deltalake-reader';
+import { tempRoots } from '../helpers/temp-root';
 
 const FIELDS: DeltaField[] = [
   { name: 'id', type: 'long', nullable: false },
@@ -44,31 +44,20 @@ const FIELDS: DeltaField[] = [
 
 let instance: DuckDBInstance;
 let conn: DuckDBConnection;
-const dirs: string[] = [];
 let attachSeq = 0;
 
 beforeAll(async () => {
-  instance = await DuckDBInstance.create(':memory:', {
-    autoinstall_known_extensions: 'false',
-    autoload_known_extensions: 'false',
-  });
-  conn = await instance.connect();
-  // A non-UTC session zone makes sure nothing depends on it (TimeZone can't be a create option in 1.5.5).
-  await conn.run(`SET TimeZone = 'America/New_York'`);
-  await loadDeltaExtension(conn);
+  ({ instance, conn } = await duckDBWithDelta('America/New_York'));
 });
 
 afterAll(() => {
   conn?.closeSync();
   instance?.closeSync();
-  for (const d of dirs) fs.rmSync(d, { recursive: true, force: true });
 });
 
-function tempTableDir(): string {
-  const d = fs.mkdtempSync(path.join(os.tmpdir(), "tributary-delta-it's-"));
-  dirs.push(d);
-  return path.join(d, 'table');
-}
+// A quote in the path: SQL built from paths must escape it.
+const newRoot = tempRoots("tributary-delta-it's");
+const tempTableDir = (): string => path.join(newRoot(), 'table');
 
 async function q(sql: string, c: DuckDBConnection = conn): Promise<Record<string, unknown>[]> {
   return (await c.runAndReadAll(sql)).getRowObjectsJson() as Record<string, unknown>[];

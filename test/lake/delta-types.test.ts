@@ -5,7 +5,6 @@
  * a checkpoint; after adding such columns to an existing table.
  */
 import * as fs from 'node:fs';
-import * as os from 'node:os';
 import * as path from 'node:path';
 import { DuckDBConnection, DuckDBInstance } from '@duckdb/node-api';
 import {
@@ -22,7 +21,8 @@ import {
 } from '../helpers/delta-dir';
 import { addNullableColumns, decimalOf, duckTypeOf, LocalStore, writeParquetDataFile } from '../../src/delta';
 import { sqlString } from '../../src/delta/sql';
-import { loadDeltaExtension, readWithDeltaScan, readWithDeltalake, sortRows, type NormalizedRow } from '../helpers/deltalake-reader';
+import { duckDBWithDelta, readWithDeltaScan, readWithDeltalake, sortRows, type NormalizedRow } from '../helpers/deltalake-reader';
+import { tempRoots } from '../helpers/temp-root';
 
 const FIELDS: DeltaField[] = [
   { name: 'id', type: 'long', nullable: false },
@@ -49,27 +49,19 @@ const FILE_B: [number, string | null, string | null, string | null][] = [
 
 let instance: DuckDBInstance;
 let conn: DuckDBConnection;
-const dirs: string[] = [];
 
 beforeAll(async () => {
-  instance = await DuckDBInstance.create(':memory:', { autoinstall_known_extensions: 'false', autoload_known_extensions: 'false' });
-  conn = await instance.connect();
   // Nothing may depend on the session zone (dates of instants are UTC dates).
-  await conn.run(`SET TimeZone = 'Asia/Tokyo'`);
-  await loadDeltaExtension(conn);
+  ({ instance, conn } = await duckDBWithDelta('Asia/Tokyo'));
 });
 
 afterAll(() => {
   conn?.closeSync();
   instance?.closeSync();
-  for (const d of dirs) fs.rmSync(d, { recursive: true, force: true });
 });
 
-function tempTableDir(): string {
-  const d = fs.mkdtempSync(path.join(os.tmpdir(), 'tributary-delta-types-'));
-  dirs.push(d);
-  return path.join(d, 'table');
-}
+const newRoot = tempRoots('tributary-delta-types');
+const tempTableDir = (): string => path.join(newRoot(), 'table');
 
 /** The rows as a SELECT whose columns are text: writeParquetDataFile casts them to the table's types. */
 function valuesSql(rows: typeof FILE_A): string {
