@@ -134,11 +134,18 @@ describe('record-batch decoder on the broker\'s batches', () => {
     const sent = [null, '{\xff\xfe}', 'plain-1', ...Array.from({ length: 20 }, (_, i) => `gzip-${i}-${'z'.repeat(i * 10)}`), 'tx-1', 'tx-2', 'java-1', null, 'java-\xc3\xa9'];
     const raw = await readRaw(topic);
     expect(text(raw.rows)).toEqual(sent);
-    // Offsets: 2 aborted + marker (0..2), 3 plain (3..5), 20 gzip (6..25), 2 tx + marker (26..28),
-    // 2 aborted gzip + marker (29..31), 3 Java (32..34).
-    expect(raw.rows.map((r) => r.offset)).toEqual([3, 4, 5, ...Array.from({ length: 20 }, (_, i) => 6 + i), 26, 27, 32, 33, 34]);
+    // The log holds the 28 records sent plus 7 offsets never returned: 4 aborted records and 3
+    // transaction markers (2 aborts, 1 commit). Where a marker lands is up to the coordinator — it
+    // writes markers after EndTxn has returned, so the next produce may come first (seen in CI: the
+    // plain records at 2..4, the first abort's marker at 5) — hence no fixed offsets here; the exact
+    // offsets are checked against kafkajs' own read_committed consumer below.
+    const offsets = raw.rows.map((r) => r.offset);
+    expect(offsets).toEqual([...offsets].sort((a, b) => a - b));
+    expect(new Set(offsets).size).toBe(sent.length);
+    const gzipOffsets = offsets.slice(3, 23); // one batch: consecutive offsets
+    expect(gzipOffsets).toEqual(Array.from({ length: 20 }, (_, i) => gzipOffsets[0]! + i));
     expect(raw.next).toBe(raw.high);
-    expect(raw.high).toBe(35);
+    expect(raw.high).toBe(sent.length + 7);
     expect(raw.rows).toEqual(await readWithKafkajs(topic, sent.length));
   });
 });
