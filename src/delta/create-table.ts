@@ -90,7 +90,7 @@ export async function addNullableColumns(table: DeltaTable, wanted: DeltaField[]
         }),
         ...added.filter((f) => !f.nullable).map((f) => `new column ${f.name} must be nullable (rows already written have none)`),
       ];
-      if (refused.length) throw new Error(`Delta table ${snap.root}: adding nullable columns cannot reach the requested schema: ${refused.join('; ')}`);
+      if (refused.length) throw new Error(`Delta table ${snap.root} already exists with a different schema, which adding nullable columns cannot reach: ${refused.join('; ')}`);
       if (added.length === 0 && relaxed.length === 0) return null; // only the order differs: nothing to change
       const { id, name, description, format, partitionColumns, createdTime, configuration } = snap.metadata;
       const metaData: MetadataAction = {
