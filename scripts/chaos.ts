@@ -20,7 +20,7 @@ function summary(r: ChaosReport): string {
   const layer = (name: string, c: NonNullable<typeof v>['raw']) => `  ${name.padEnd(22)} rows ${c.rows}, lost ${c.lost}, duplicated ${c.duplicated}, wrong ${c.wrong}${c.examples.length ? '\n    ' + c.examples.join('\n    ') : ''}`;
   const hit = Object.entries(r.activitiesHit).map(([t, n]) => `${t} ${n}`).join(', ') || 'none';
   return [
-    `faults: ${r.kills} (${r.options.variant}), ${r.faultsMidActivity} while a stage activity ran (${hit}); worker starts ${r.workerStarts}, worker crashes ${r.workerCrashes.length}${r.workerCrashes.length ? ` (${r.workerCrashes.join(', ')})` : ''}`,
+    `faults: ${r.kills} (${r.options.variant}), ${r.faultsMidActivity} while a stage activity ran (${hit}); worker starts ${r.workerStarts}${r.missedKills ? ` (${r.missedKills} kills retried: they hit no activity)` : ''}, worker crashes ${r.workerCrashes.length}${r.workerCrashes.length ? ` (${r.workerCrashes.join(', ')})` : ''}`,
     ...(r.backfills ? [`backfills (beside the schedules): raw wrote ${r.backfills.raw.written}, ${r.backfills.raw.alreadyPresent} already there; bronze wrote ${r.backfills.bronze.written}, ${r.backfills.bronze.alreadyPresent} already there`] : []),
     `time: faults ${r.seconds.faults.toFixed(0)}s, drain ${r.seconds.drain.toFixed(0)}s${r.drained ? '' : ' (NOT drained)'}, total ${r.seconds.total.toFixed(0)}s`,
     ...(v

@@ -80,6 +80,9 @@ export const ChaosOptions = z
   .refine((o) => o.minGap <= o.maxGap, { message: 'must be <= --max-gap', path: ['minGap'] });
 export type ChaosOptions = z.infer<typeof ChaosOptions>;
 
+/** Several workers: how often one fault may re-try a kill that hit no stage activity. */
+const MISSED_KILL_TRIES = 5;
+
 export interface ChaosReport {
   runId: string;
   options: ChaosOptions;
@@ -88,6 +91,8 @@ export interface ChaosReport {
   faultsMidActivity: number;
   activitiesHit: Record<string, number>;
   workerStarts: number;
+  /** Several workers: kills that hit no activity (it ended between the poll and the kill), retried as the same fault. */
+  missedKills: number;
   /** What the backfills wrote and found already there (raw records; bronze + dead-letter rows); null when not run. */
   backfills: Backfills | null;
   /** Worker exits nobody asked for (crashes), e.g. 'SIGSEGV'. */
@@ -139,6 +144,7 @@ export async function runChaos(opts: ChaosOptions): Promise<ChaosReport> {
     faultsMidActivity: 0,
     activitiesHit: {},
     workerStarts: 0,
+    missedKills: 0,
     backfills: null,
     workerCrashes: [],
     drained: false,
@@ -291,22 +297,33 @@ export async function runChaos(opts: ChaosOptions): Promise<ChaosReport> {
       await sleep(1000 * (opts.minGap + rnd() * (opts.maxGap - opts.minGap))); // a random moment, not synchronisation
       let hit: InFlight[];
       if (opts.variant === 'worker') {
-        let worker = workers[Math.floor(rnd() * workers.length)]!;
-        if (workers.length > 1) {
-          // Several workers: kill the one running a stage activity (mid-stage), whichever that is.
-          const deadline = Date.now() + 20_000;
-          let running: ManagedProcess | undefined;
-          while (Date.now() < deadline && !running) {
-            const ids = new Set((await inFlight(client, taskQueue)).map((a) => a.identity));
-            running = workers.find((w) => w.pid !== undefined && ids.has(`${w.pid}@${os.hostname()}`));
-            if (!running) await sleep(250); // polling the runs' pending activities
+        let worker: ManagedProcess;
+        let pid: number | undefined;
+        // Several workers: kill the one running a stage activity (mid-stage), whichever that is. Its
+        // activity may end between the poll and the kill (short runs on a quiet box): such a kill hit
+        // nothing, so it is not this fault — the worker is restarted and the next try waits again
+        // (missedKills; at most MISSED_KILL_TRIES, then the last kill counts whatever it hit).
+        for (let attempt = 1; ; attempt++) {
+          worker = workers[Math.floor(rnd() * workers.length)]!;
+          if (workers.length > 1) {
+            const deadline = Date.now() + 20_000;
+            let running: ManagedProcess | undefined;
+            while (Date.now() < deadline && !running) {
+              const ids = new Set((await inFlight(client, taskQueue)).map((a) => a.identity));
+              running = workers.find((w) => w.pid !== undefined && ids.has(`${w.pid}@${os.hostname()}`));
+              if (!running) await sleep(250); // polling the runs' pending activities
+            }
+            worker = running ?? worker;
           }
-          worker = running ?? worker;
+          pid = worker.pid;
+          await worker.kill9();
+          // The dead worker's attempts are frozen now: whatever is STARTED on our queue by its identity was its.
+          hit = (await inFlight(client, taskQueue)).filter((a) => workers.length === 1 || a.identity === `${pid}@${os.hostname()}`);
+          if (hit.length > 0 || workers.length === 1 || attempt >= MISSED_KILL_TRIES) break;
+          report.missedKills += 1;
+          log(t0, `fault ${k}/${opts.kills}: kill -9 ${worker.name} pid ${pid} hit no activity (it ended first); restarting it and trying again`);
+          await startWorker(worker);
         }
-        const pid = worker.pid;
-        await worker.kill9();
-        // The dead worker's attempts are frozen now: whatever is STARTED on our queue by its identity was its.
-        hit = (await inFlight(client, taskQueue)).filter((a) => workers.length === 1 || a.identity === `${pid}@${os.hostname()}`);
         if (opts.recovery === 'fail-attempts') {
           for (const a of hit) await client.activity.fail(a, new Error('the worker running this attempt was killed (chaos driver)')).catch(() => undefined);
         }
